@@ -1,0 +1,150 @@
+import { randomUUID } from "node:crypto";
+import { createRequire } from "node:module";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+import { csrfSync } from "csrf-sync";
+import express, { type Express, type NextFunction, type Request, type Response } from "express";
+import session from "express-session";
+import helmet from "helmet";
+import { pinoHttp } from "pino-http";
+import { createPassport } from "./auth/passport.ts";
+import { DbSessionStore } from "./auth/session-store.ts";
+import type { Config } from "./config.ts";
+import type { Db } from "./db/index.ts";
+import { takeFlash } from "./lib/flash.ts";
+import type { Logger } from "./lib/logger.ts";
+import { errorHandler, notFound } from "./middleware/error-handler.ts";
+import { originCheck } from "./middleware/origin-check.ts";
+import { sessionTimeouts } from "./middleware/session-timeouts.ts";
+import { setupGate } from "./middleware/setup-gate.ts";
+import { presentCurrentUser } from "./presenters/user.ts";
+import { healthRouter } from "./routes/health.ts";
+import { appRouter } from "./routes/index.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const picoDir = path.dirname(createRequire(import.meta.url).resolve("@picocss/pico/css/pico.min.css"));
+
+export interface AppDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  sessionSecret: string;
+}
+
+export interface App {
+  app: Express;
+  sessionStore: DbSessionStore;
+}
+
+export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
+  const app = express();
+  app.disable("x-powered-by");
+  if (config.trustProxy > 0) app.set("trust proxy", config.trustProxy);
+  app.set("views", path.join(root, "views"));
+  app.set("view engine", "ejs");
+  if (config.env === "production") app.enable("view cache");
+
+  app.use(
+    pinoHttp({
+      logger,
+      genReqId: (req, res) => {
+        const id = randomUUID();
+        res.setHeader("X-Request-Id", id);
+        return id;
+      },
+      // Query strings can carry codes and tokens; the log keeps the path only.
+      serializers: {
+        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split("?")[0] }),
+        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
+      },
+      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
+    }),
+  );
+
+  app.use(
+    helmet({
+      contentSecurityPolicy: {
+        useDefaults: false,
+        directives: {
+          defaultSrc: ["'self'"],
+          baseUri: ["'none'"],
+          objectSrc: ["'none'"],
+          frameAncestors: ["'none'"],
+          formAction: ["'self'"],
+          scriptSrc: ["'self'"],
+          scriptSrcAttr: ["'none'"],
+          styleSrc: ["'self'"],
+          imgSrc: ["'self'", "data:"],
+          fontSrc: ["'self'"],
+          ...(config.secureCookies ? { upgradeInsecureRequests: [] } : {}),
+        },
+      },
+      strictTransportSecurity: config.secureCookies ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+      referrerPolicy: { policy: "same-origin" },
+      frameguard: { action: "deny" },
+    }),
+  );
+
+  app.use("/css/pico", express.static(picoDir, { maxAge: "7d", fallthrough: false }));
+  app.use(express.static(path.join(root, "public"), { maxAge: config.env === "production" ? "1h" : 0 }));
+  app.use(healthRouter(db));
+
+  app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
+  app.use(express.json({ limit: "100kb" }));
+
+  const cookieName = config.secureCookies ? "__Host-sid" : "gatehouse.sid";
+  app.set("sessionCookieName", cookieName);
+  const sessionStore = new DbSessionStore(db, config.session.absoluteHours * 3_600_000);
+  app.use(
+    session({
+      name: cookieName,
+      secret: sessionSecret,
+      store: sessionStore,
+      resave: false,
+      saveUninitialized: false,
+      rolling: true,
+      proxy: config.trustProxy > 0,
+      cookie: {
+        httpOnly: true,
+        sameSite: "lax",
+        secure: config.secureCookies,
+        path: "/",
+        maxAge: config.session.absoluteHours * 3_600_000,
+      },
+    }),
+  );
+
+  const passport = createPassport(db);
+  app.use(passport.initialize());
+  app.use(passport.session());
+  app.use(sessionTimeouts(config));
+
+  app.use((_req: Request, res: Response, next: NextFunction) => {
+    // Signed-in pages must not come back from the browser's cache after sign-out (the Back button).
+    res.set("Cache-Control", "no-store");
+    next();
+  });
+
+  const csrf = csrfSync({
+    size: 32,
+    getTokenFromRequest: (req) => (req.body?._csrf as string | undefined) ?? (req.get("x-csrf-token") || undefined),
+  });
+  app.use(originCheck(config));
+  app.use(csrf.csrfSynchronisedProtection);
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (req.body && typeof req.body === "object") delete req.body._csrf;
+    res.locals.csrfToken = () => csrf.generateToken(req);
+    res.locals.currentUser = presentCurrentUser(req.user);
+    res.locals.flash = takeFlash(req);
+    res.locals.currentPath = req.path;
+    res.locals.sessionExpired ??= false;
+    next();
+  });
+
+  app.use(setupGate(db));
+  app.use(appRouter({ config, db, passport }));
+  app.use(notFound);
+  app.use(errorHandler(logger));
+
+  return { app, sessionStore };
+}

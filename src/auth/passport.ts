@@ -1,0 +1,47 @@
+import { Passport } from "passport";
+import { Strategy as LocalStrategy } from "passport-local";
+import type { Db } from "../db/index.ts";
+import * as users from "../repositories/users.ts";
+import { signInWithPassword } from "../services/sign-in.ts";
+
+/** What the session keeps of an account: its id and the session version it signed in with. */
+interface SessionUser {
+  id: number;
+  sv: number;
+}
+
+export type GatehousePassport = InstanceType<typeof Passport>;
+
+export function createPassport(db: Db): GatehousePassport {
+  const passport = new Passport();
+
+  passport.use(
+    "local",
+    new LocalStrategy({ passReqToCallback: true }, (req, username, password, done) => {
+      signInWithPassword(db, {
+        username,
+        password,
+        clientIp: req.ip ?? "unknown",
+        requestId: String(req.id ?? ""),
+      }).then(
+        (result) => done(null, result.ok ? result.user : false),
+        (err) => done(err),
+      );
+    }),
+  );
+
+  passport.serializeUser((user, done) => {
+    const value: SessionUser = { id: user.id, sv: user.sessionVersion };
+    done(null, value);
+  });
+
+  // Reloads the account on every request: a disable, deletion, demotion or password change takes effect at once.
+  passport.deserializeUser((value: SessionUser, done) => {
+    users.findUserById(db, value.id).then(
+      (user) => done(null, user && !user.disabled && user.sessionVersion === value.sv ? user : false),
+      (err) => done(err),
+    );
+  });
+
+  return passport;
+}

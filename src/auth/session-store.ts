@@ -1,0 +1,83 @@
+import session from "express-session";
+import type { Db } from "../db/index.ts";
+import * as sessions from "../repositories/sessions.ts";
+
+type Callback<T = void> = (err?: unknown, value?: T) => void;
+
+interface SessionShape {
+  cookie?: { expires?: string | Date | null };
+  passport?: { user?: { id?: number } };
+  client?: { ip?: string; userAgent?: string };
+}
+
+/**
+ * express-session store on our own `sessions` table. Written here rather than taken from
+ * connect-session-knex because that store rethrows after calling back (an unhandled rejection while the
+ * database is away), does not recognise PGlite as Postgres, and has no account column to list or end
+ * one account's sessions with.
+ */
+export class DbSessionStore extends session.Store {
+  private cleanup: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly fallbackLifetimeMs: number,
+  ) {
+    super();
+  }
+
+  /** Deletes expired rows now and then; off in tests, which control time themselves. */
+  startCleanup(intervalMs = 10 * 60_000): void {
+    this.cleanup = setInterval(() => {
+      sessions.deleteExpiredSessions(this.db).catch(() => undefined);
+    }, intervalMs);
+    this.cleanup.unref();
+  }
+
+  close(): void {
+    if (this.cleanup) clearInterval(this.cleanup);
+  }
+
+  override get(sid: string, callback: Callback<session.SessionData | null>): void {
+    sessions.findSession(this.db, sid).then(
+      (row) => callback(null, (row?.sess as unknown as session.SessionData) ?? null),
+      (err) => callback(err),
+    );
+  }
+
+  override set(sid: string, data: session.SessionData, callback?: Callback): void {
+    const shape = data as unknown as SessionShape;
+    sessions
+      .upsertSession(this.db, {
+        sid,
+        sess: data as unknown as Record<string, unknown>,
+        expiresAt: this.expiry(shape),
+        userId: shape.passport?.user?.id ?? null,
+        clientIp: shape.client?.ip ?? null,
+        userAgent: shape.client?.userAgent?.slice(0, 500) ?? null,
+      })
+      .then(
+        () => callback?.(),
+        (err) => callback?.(err),
+      );
+  }
+
+  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
+    sessions.touchSession(this.db, sid, this.expiry(data as unknown as SessionShape)).then(
+      () => callback?.(),
+      (err) => callback?.(err),
+    );
+  }
+
+  override destroy(sid: string, callback?: Callback): void {
+    sessions.deleteSession(this.db, sid).then(
+      () => callback?.(),
+      (err) => callback?.(err),
+    );
+  }
+
+  private expiry(data: SessionShape): Date {
+    const expires = data.cookie?.expires;
+    return expires ? new Date(expires) : new Date(Date.now() + this.fallbackLifetimeMs);
+  }
+}

@@ -1,0 +1,97 @@
+import type { NextFunction, Request, Response } from "express";
+import { AppError, NotFoundError, ServiceUnavailableError, TooManyRequestsError, ValidationError } from "../errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { FormRenderer } from "./form-view.ts";
+import { loginUrl, SignInRequiredError } from "./require-auth.ts";
+
+const TITLES: Record<number, string> = {
+  400: "Bad request",
+  401: "Sign in required",
+  403: "Forbidden",
+  404: "Page not found",
+  405: "Method not allowed",
+  409: "Conflict",
+  413: "Request too large",
+  422: "Check your input",
+  429: "Too many requests",
+  500: "Something went wrong",
+  503: "Temporarily unavailable",
+};
+
+const DATABASE_DOWN = new Set(["ECONNREFUSED", "ECONNRESET", "ETIMEDOUT", "57P01", "57P02", "57P03", "08006", "08001", "08003", "53300"]);
+
+function isDatabaseUnavailable(error: unknown): boolean {
+  if (typeof error !== "object" || error === null) return false;
+  const { code, name, message } = error as { code?: string; name?: string; message?: string };
+  return (
+    (code !== undefined && DATABASE_DOWN.has(code)) ||
+    name === "KnexTimeoutError" ||
+    /Connection terminated|connection is closed/i.test(message ?? "")
+  );
+}
+
+/** Turns what the stack threw into a known AppError; unknown errors stay unknown (a logged 500). */
+function classify(error: unknown): AppError | undefined {
+  if (error instanceof AppError) return error;
+  const e = error as { status?: number; statusCode?: number; type?: string; code?: string };
+  if (e?.code === "EBADCSRFTOKEN")
+    return new AppError(403, "csrf_failed", "This form has expired or was sent from another page. Reload the page and try again.");
+  if (e?.type === "entity.too.large") return new AppError(413, "too_large", "The request is too large.");
+  if (e?.type === "entity.parse.failed" || e?.type === "parameters.too.many")
+    return new AppError(400, "bad_request", "The request could not be read.");
+  if (isDatabaseUnavailable(error)) return new ServiceUnavailableError();
+  // Postgres: a value out of range or an invalid text never reaches SQL from validated input; if it does, it is the caller's input.
+  if (e?.code === "22P02" || e?.code === "22003" || e?.code === "22021") return new AppError(400, "bad_request", "The request has an invalid value.");
+  return undefined;
+}
+
+function wantsJson(req: Request): boolean {
+  return req.accepts(["html", "json"]) === "json";
+}
+
+export function errorHandler(logger: Logger) {
+  return async (error: unknown, req: Request, res: Response, _next: NextFunction): Promise<void> => {
+    let known = classify(error);
+    if (known instanceof ValidationError && known.fields.__params) known = new NotFoundError();
+
+    if (!known) {
+      logger.error({ err: error, reqId: req.id }, "unhandled error");
+      known = new AppError(500, "internal", "Something went wrong on our side. It has been logged; try again.");
+    } else if (known.status === 503) {
+      logger.warn({ err: error, reqId: req.id }, "service unavailable");
+    }
+    if (res.headersSent) return void res.end();
+
+    if (known instanceof TooManyRequestsError) res.set("Retry-After", String(known.retryAfterSeconds));
+
+    if (known instanceof SignInRequiredError && !wantsJson(req)) {
+      return res.redirect(303, loginUrl(req));
+    }
+
+    const renderForm = res.locals.renderForm as FormRenderer | undefined;
+    if (renderForm && !wantsJson(req) && known.status < 500 && known.status !== 403 && known.status !== 404) {
+      try {
+        await renderForm(req, res, known);
+        return;
+      } catch (renderError) {
+        logger.error({ err: renderError, reqId: req.id }, "form re-render failed");
+      }
+    }
+
+    res.status(known.status);
+    if (wantsJson(req)) {
+      const fields = (known as { fields?: Record<string, string> }).fields;
+      res.json({ error: { code: known.code, message: known.message, ...(fields ? { fields } : {}) } });
+      return;
+    }
+    res.render("errors/error", {
+      title: TITLES[known.status] ?? "Error",
+      status: known.status,
+      message: known.message,
+    });
+  };
+}
+
+export function notFound(_req: Request, _res: Response, next: NextFunction): void {
+  next(new NotFoundError());
+}

@@ -1,0 +1,62 @@
+import type { NextFunction, Request, RequestHandler, Response } from "express";
+import type { z } from "zod";
+import { type FieldErrors, ValidationError } from "../errors.ts";
+
+interface Schemas {
+  body?: z.ZodType;
+  query?: z.ZodType;
+  params?: z.ZodType;
+}
+
+export interface ValidatedInput<B = unknown, Q = unknown, P = unknown> {
+  body: B;
+  query: Q;
+  params: P;
+}
+
+/** Shapes no form produces (arrays, objects, unknown fields) are a 400; wrong values in a form are a 422. */
+const MALFORMED = new Set(["invalid_type", "unrecognized_keys", "invalid_union"]);
+
+export function toValidationError(error: z.ZodError, source: "body" | "query" | "params"): ValidationError {
+  const fields: FieldErrors = {};
+  let malformed = false;
+  for (const issue of error.issues) {
+    if (issue.code === "unrecognized_keys") {
+      for (const key of issue.keys) fields[key] ??= `${key} is not a field of this form.`;
+      malformed = true;
+      continue;
+    }
+    const field = String(issue.path[0] ?? source);
+    if (MALFORMED.has(issue.code) && issue.input !== undefined) malformed = true;
+    fields[field] ??= issue.message;
+  }
+  return new ValidationError(fields, "Some fields need attention.", malformed ? 400 : 422);
+}
+
+/**
+ * Parses body, query and params with zod and puts the typed result on `res.locals.input`.
+ * Handlers read only that, never `req.body`.
+ */
+export function validate(schemas: Schemas): RequestHandler {
+  return (req: Request, res: Response, next: NextFunction) => {
+    const input: Record<string, unknown> = { body: undefined, query: undefined, params: undefined };
+    for (const source of ["params", "query", "body"] as const) {
+      const schema = schemas[source];
+      if (!schema) continue;
+      const result = schema.safeParse(req[source] ?? {});
+      if (!result.success) {
+        const error = toValidationError(result.error, source);
+        // Bad ids in a URL name no field a person can fix: they are simply not found.
+        if (source === "params") error.fields.__params = "not found";
+        return next(error);
+      }
+      input[source] = result.data;
+    }
+    res.locals.input = input;
+    next();
+  };
+}
+
+export function input<B = unknown, Q = unknown, P = unknown>(res: Response): ValidatedInput<B, Q, P> {
+  return res.locals.input as ValidatedInput<B, Q, P>;
+}

@@ -1,0 +1,63 @@
+import type { Queryable } from "../db/index.ts";
+
+export type FailureScope = "account" | "ip";
+
+export interface FailureCounter {
+  failures: number;
+  blockedUntil: Date | null;
+}
+
+export async function readFailureCounter(
+  db: Queryable,
+  scope: FailureScope,
+  key: string,
+  windowSeconds: number,
+): Promise<FailureCounter> {
+  const row = await db("login_failures")
+    .select("failures", "blocked_until")
+    .where({ scope, key })
+    .andWhereRaw("window_started_at > now() - make_interval(secs => ?)", [windowSeconds])
+    .first<{ failures: number; blocked_until: Date | string | null } | undefined>();
+  if (!row) return { failures: 0, blockedUntil: null };
+  return { failures: row.failures, blockedUntil: row.blocked_until === null ? null : new Date(row.blocked_until) };
+}
+
+/**
+ * Adds one failure atomically. A counter whose window has run out starts again at 1.
+ * `blockFor` maps the new count to a wait in seconds (0 = no wait).
+ */
+export async function addFailure(
+  db: Queryable,
+  scope: FailureScope,
+  key: string,
+  windowSeconds: number,
+  blockSecondsByCount: (count: number) => number,
+): Promise<FailureCounter> {
+  const result = await db.raw(
+    `INSERT INTO login_failures (scope, key, failures, window_started_at, last_failed_at)
+     VALUES (?, ?, 1, now(), now())
+     ON CONFLICT (scope, key) DO UPDATE SET
+       failures = CASE WHEN login_failures.window_started_at > now() - make_interval(secs => ?)
+                       THEN login_failures.failures + 1 ELSE 1 END,
+       window_started_at = CASE WHEN login_failures.window_started_at > now() - make_interval(secs => ?)
+                       THEN login_failures.window_started_at ELSE now() END,
+       last_failed_at = now()
+     RETURNING failures`,
+    [scope, key, windowSeconds, windowSeconds],
+  );
+  const failures = Number(result.rows[0].failures);
+  const wait = blockSecondsByCount(failures);
+  let blockedUntil: Date | null = null;
+  if (wait > 0) {
+    const updated = await db("login_failures")
+      .where({ scope, key })
+      .update({ blocked_until: db.raw("now() + make_interval(secs => ?)", [wait]) })
+      .returning<{ blocked_until: Date | string }[]>("blocked_until");
+    blockedUntil = updated[0] ? new Date(updated[0].blocked_until) : null;
+  }
+  return { failures, blockedUntil };
+}
+
+export async function clearFailures(db: Queryable, scope: FailureScope, key: string): Promise<void> {
+  await db("login_failures").where({ scope, key }).delete();
+}

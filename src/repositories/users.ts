@@ -1,0 +1,282 @@
+import { nameKey } from "../lib/fields.ts";
+import type { Queryable } from "../db/index.ts";
+import type { AuthSource, User, UserDetails } from "../types/user.ts";
+
+interface UserRow {
+  id: string | number;
+  username: string;
+  full_name: string;
+  title: string;
+  email: string | null;
+  email_verified: boolean;
+  phone: string;
+  is_admin: boolean;
+  auth_source: AuthSource;
+  disabled: boolean;
+  session_version: number;
+  version: number;
+  last_login_at: Date | string | null;
+  created_at: Date | string;
+  updated_at: Date | string;
+}
+
+const USER_COLUMNS = [
+  "id",
+  "username",
+  "full_name",
+  "title",
+  "email",
+  "email_verified",
+  "phone",
+  "is_admin",
+  "auth_source",
+  "disabled",
+  "session_version",
+  "version",
+  "last_login_at",
+  "created_at",
+  "updated_at",
+] as const;
+
+function toDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+function toUser(row: UserRow): User {
+  return {
+    id: Number(row.id),
+    username: row.username,
+    fullName: row.full_name,
+    title: row.title,
+    email: row.email,
+    emailVerified: row.email_verified,
+    phone: row.phone,
+    isAdmin: row.is_admin,
+    authSource: row.auth_source,
+    disabled: row.disabled,
+    sessionVersion: row.session_version,
+    version: row.version,
+    lastLoginAt: row.last_login_at === null ? null : toDate(row.last_login_at),
+    createdAt: toDate(row.created_at),
+    updatedAt: toDate(row.updated_at),
+  };
+}
+
+export async function countUsers(db: Queryable): Promise<number> {
+  const row = await db("users").count<{ count: string }[]>("* as count").first();
+  return Number(row?.count ?? 0);
+}
+
+export async function anyUserExists(db: Queryable): Promise<boolean> {
+  const row = await db("users").select("id").limit(1).first();
+  return row !== undefined;
+}
+
+export async function findUserById(db: Queryable, id: number): Promise<User | undefined> {
+  const row = await db("users").select(USER_COLUMNS).where({ id }).first<UserRow | undefined>();
+  return row ? toUser(row) : undefined;
+}
+
+export async function findUserByUsername(db: Queryable, username: string): Promise<User | undefined> {
+  const row = await db("users")
+    .select(USER_COLUMNS)
+    .where({ username_key: nameKey(username) })
+    .first<UserRow | undefined>();
+  return row ? toUser(row) : undefined;
+}
+
+export interface Credentials {
+  user: User;
+  passwordHash: string | null;
+}
+
+export async function findCredentialsByUsername(db: Queryable, username: string): Promise<Credentials | undefined> {
+  const row = await db("users")
+    .select([...USER_COLUMNS, "password_hash"])
+    .where({ username_key: nameKey(username) })
+    .first<(UserRow & { password_hash: string | null }) | undefined>();
+  return row ? { user: toUser(row), passwordHash: row.password_hash } : undefined;
+}
+
+export async function findPasswordHash(db: Queryable, id: number): Promise<string | null> {
+  const row = await db("users").select("password_hash").where({ id }).first<{ password_hash: string | null }>();
+  return row?.password_hash ?? null;
+}
+
+export async function insertUser(
+  db: Queryable,
+  details: UserDetails & { passwordHash: string | null },
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .insert({
+      username: details.username,
+      username_key: nameKey(details.username),
+      full_name: details.fullName,
+      title: details.title,
+      email: details.email,
+      phone: details.phone,
+      is_admin: details.isAdmin,
+      auth_source: details.authSource,
+      password_hash: details.passwordHash,
+    })
+    .onConflict("username_key")
+    .ignore()
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+/** Saves the form only if nobody saved since `expectedVersion`; undefined means the write lost the race. */
+export async function updateUserDetails(
+  db: Queryable,
+  id: number,
+  expectedVersion: number,
+  details: UserDetails,
+  options: { bumpSessionVersion: boolean; passwordHash?: string | null },
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id, version: expectedVersion })
+    .update({
+      ...(options.passwordHash !== undefined ? { password_hash: options.passwordHash } : {}),
+      username: details.username,
+      username_key: nameKey(details.username),
+      full_name: details.fullName,
+      title: details.title,
+      email: details.email,
+      email_verified: db.raw("email_verified AND email IS NOT DISTINCT FROM ?", [details.email]),
+      phone: details.phone,
+      is_admin: details.isAdmin,
+      auth_source: details.authSource,
+      version: db.raw("version + 1"),
+      session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+export async function updateProfile(
+  db: Queryable,
+  id: number,
+  profile: { fullName: string; title: string; phone: string },
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id })
+    .update({
+      full_name: profile.fullName,
+      title: profile.title,
+      phone: profile.phone,
+      version: db.raw("version + 1"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+export async function setPasswordHash(
+  db: Queryable,
+  id: number,
+  passwordHash: string,
+  options: { bumpSessionVersion: boolean },
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id })
+    .update({
+      password_hash: passwordHash,
+      version: db.raw("version + 1"),
+      session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+/** Rehash after a successful sign-in; only when the stored hash is still the one we verified. */
+export async function replacePasswordHash(db: Queryable, id: number, oldHash: string, newHash: string): Promise<void> {
+  await db("users").where({ id, password_hash: oldHash }).update({ password_hash: newHash });
+}
+
+export async function setDisabled(
+  db: Queryable,
+  id: number,
+  expectedVersion: number,
+  disabled: boolean,
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id, version: expectedVersion })
+    .update({
+      disabled,
+      version: db.raw("version + 1"),
+      session_version: db.raw("session_version + 1"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+export async function deleteUser(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
+  const count = await db("users").where({ id, version: expectedVersion }).delete();
+  return count > 0;
+}
+
+export async function recordLogin(db: Queryable, id: number): Promise<void> {
+  await db("users").where({ id }).update({ last_login_at: db.fn.now() });
+}
+
+/**
+ * Locks every active administrator row, in id order so that concurrent callers queue instead of deadlocking,
+ * and returns their ids. Run inside the transaction that might remove one of them.
+ */
+export async function lockActiveAdminIds(db: Queryable): Promise<number[]> {
+  const rows = await db("users")
+    .select("id")
+    .where({ is_admin: true, disabled: false })
+    .orderBy("id")
+    .forUpdate();
+  return rows.map((r: { id: string | number }) => Number(r.id));
+}
+
+export const USER_SORT_COLUMNS = {
+  username: "username_key",
+  name: "full_name",
+  email: "email",
+  role: "is_admin",
+  lastLogin: "last_login_at",
+  created: "created_at",
+} as const;
+export type UserSort = keyof typeof USER_SORT_COLUMNS;
+
+export interface UserListQuery {
+  search: string;
+  sort: UserSort;
+  direction: "asc" | "desc";
+  limit: number;
+  offset: number;
+}
+
+function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+  const base = db("users");
+  if (query.search) {
+    const pattern = `%${escapeLike(query.search.toLowerCase())}%`;
+    base.where((w) =>
+      w
+        .whereRaw("username_key LIKE ?", [pattern])
+        .orWhereRaw("lower(full_name) LIKE ?", [pattern])
+        .orWhereRaw("lower(email) LIKE ?", [pattern]),
+    );
+  }
+  const column = USER_SORT_COLUMNS[query.sort];
+  const [rows, countRow] = await Promise.all([
+    base
+      .clone()
+      .select(USER_COLUMNS)
+      .orderByRaw(`${column} ${query.direction} NULLS LAST, id ${query.direction}`)
+      .limit(query.limit)
+      .offset(query.offset),
+    base.clone().count<{ count: string }[]>("* as count").first(),
+  ]);
+  return { users: (rows as UserRow[]).map(toUser), total: Number(countRow?.count ?? 0) };
+}

@@ -1,0 +1,235 @@
+import { type Request, type Response, Router } from "express";
+import type { z } from "zod";
+import { type AppError, NotFoundError, StaleWriteError, ValidationError } from "../../../errors.ts";
+import { flash } from "../../../lib/flash.ts";
+import { pageCount } from "../../../lib/pagination.ts";
+import { formView } from "../../../middleware/form-view.ts";
+import { requireAdmin } from "../../../middleware/require-auth.ts";
+import { input, validate } from "../../../middleware/validate.ts";
+import { presentUser } from "../../../presenters/user.ts";
+import * as usersRepo from "../../../repositories/users.ts";
+import { countUserSessions } from "../../../repositories/sessions.ts";
+import { createUser, deleteUser, setUserDisabled, updateUser } from "../../../services/accounts.ts";
+import { PASSWORD_HINT } from "../../../services/password-policy.ts";
+import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
+import type { User, UserDetails } from "../../../types/user.ts";
+import { actorOf } from "../../actor.ts";
+import { fieldErrorsOf, typedValues } from "../../form-values.ts";
+import type { RouteDeps } from "../../index.ts";
+import {
+  AUTH_SOURCES,
+  type UserCreateBody,
+  UserCreateSchema,
+  UserIdParams,
+  UserListQuerySchema,
+  type UserUpdateBody,
+  UserUpdateSchema,
+  VersionSchema,
+} from "./schemas.ts";
+
+const PER_PAGE = 50;
+
+const COLUMNS = [
+  { key: "username", label: "Username" },
+  { key: "name", label: "Full name" },
+  { key: "email", label: "Email" },
+  { key: "role", label: "Role" },
+  { key: "lastLogin", label: "Last sign-in" },
+] as const;
+
+function detailsFrom(body: UserCreateBody): UserDetails {
+  return {
+    username: body.username,
+    fullName: body.fullName,
+    title: body.title,
+    email: body.email,
+    phone: body.phone,
+    isAdmin: body.isAdmin,
+    authSource: body.authSource,
+  };
+}
+
+function checkConfirmation(body: { password: string; confirmPassword: string }): void {
+  if (body.password !== body.confirmPassword)
+    throw new ValidationError({ confirmPassword: "Passwords do not match; type the same password twice." });
+}
+
+function formValuesOf(user: User): Record<string, string> {
+  return {
+    username: user.username,
+    fullName: user.fullName,
+    title: user.title,
+    email: user.email ?? "",
+    phone: user.phone,
+    isAdmin: user.isAdmin ? "on" : "",
+    authSource: user.authSource,
+    version: String(user.version),
+  };
+}
+
+export function adminUsersRouter({ db }: RouteDeps): Router {
+  const router = Router();
+  router.use(requireAdmin);
+
+  const loadUser = async (res: Response): Promise<User> => {
+    const { params } = input<unknown, unknown, UserIdParams>(res);
+    const user = await usersRepo.findUserById(db, params.id);
+    if (!user) throw new NotFoundError();
+    return user;
+  };
+
+  const renderNew = (res: Response, status: number, values: Record<string, string>, errors: Record<string, string>) =>
+    res.status(status).render("admin/users/new", {
+      title: "New user",
+      values,
+      errors,
+      authSources: AUTH_SOURCES,
+      passwordHint: PASSWORD_HINT,
+    });
+
+  const renderUser = async (
+    req: Request,
+    res: Response,
+    user: User,
+    status: number,
+    form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; stale?: User } = {},
+  ) => {
+    const [lockedUntil, sessionCount] = await Promise.all([isAccountLocked(db, user), countUserSessions(db, user.id)]);
+    res.status(status).render("admin/users/show", {
+      title: `User ${user.username}`,
+      user: presentUser(user),
+      isSelf: req.user?.id === user.id,
+      lockedUntil: lockedUntil?.toISOString() ?? null,
+      sessionCount,
+      values: form.values ?? formValuesOf(user),
+      errors: form.errors ?? {},
+      message: form.message ?? null,
+      stale: form.stale ? presentUser(form.stale) : null,
+      authSources: AUTH_SOURCES,
+      passwordHint: PASSWORD_HINT,
+    });
+  };
+
+  /** Errors on the user page (a failed save, a refused disable) come back to the page with the user's input kept. */
+  const userPageForm = formView(async (req, res, error: AppError) => {
+    const user = await loadUser(res).catch(() => undefined);
+    if (!user) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
+    const typed = typedValues(req);
+    if (error instanceof StaleWriteError) {
+      const current = error.current as User;
+      // Keep what this administrator typed; the next save applies on top of the newer version.
+      return renderUser(req, res, current, 409, {
+        values: { ...typed, version: String(current.version) },
+        message: "Someone else changed this user after you opened the page. Their version is shown below; your input is kept. Save again to apply it.",
+        stale: current,
+      });
+    }
+    const isEditForm = "username" in typed;
+    await renderUser(req, res, user, error.status, {
+      values: isEditForm ? typed : undefined,
+      errors: fieldErrorsOf(error),
+      message: error.message,
+    });
+  });
+
+  router.get("/", validate({ query: UserListQuerySchema }), async (_req, res) => {
+    const { query } = input<unknown, z.infer<typeof UserListQuerySchema>>(res);
+    const { users, total } = await usersRepo.listUsers(db, {
+      search: query.q.trim(),
+      sort: query.sort,
+      direction: query.dir,
+      limit: PER_PAGE,
+      offset: (query.page - 1) * PER_PAGE,
+    });
+    const link = (overrides: Record<string, string | number>) => {
+      const params = new URLSearchParams({ q: query.q, sort: query.sort, dir: query.dir, page: String(query.page) });
+      for (const [k, v] of Object.entries(overrides)) params.set(k, String(v));
+      if (!params.get("q")) params.delete("q");
+      return `/admin/users?${params.toString()}`;
+    };
+    res.render("admin/users/list", {
+      title: "Users",
+      users: users.map(presentUser),
+      total,
+      query,
+      columns: COLUMNS.map((c) => {
+        const active = query.sort === c.key;
+        return {
+          ...c,
+          ariaSort: active ? (query.dir === "asc" ? "ascending" : "descending") : "none",
+          href: link({ sort: c.key, dir: active && query.dir === "asc" ? "desc" : "asc", page: 1 }),
+        };
+      }),
+      pagination: {
+        page: query.page,
+        pageCount: pageCount(total, PER_PAGE),
+        previous: query.page > 1 ? link({ page: query.page - 1 }) : null,
+        next: query.page < pageCount(total, PER_PAGE) ? link({ page: query.page + 1 }) : null,
+      },
+    });
+  });
+
+  router.get("/new", (_req, res) => renderNew(res, 200, { authSource: "local" }, {}));
+
+  router.post(
+    "/",
+    formView((req, res, error) => renderNew(res, error.status, typedValues(req), fieldErrorsOf(error))),
+    validate({ body: UserCreateSchema }),
+    async (req, res) => {
+      const { body } = input<UserCreateBody>(res);
+      checkConfirmation(body);
+      const user = await createUser(db, actorOf(req), { details: detailsFrom(body), password: body.password || undefined });
+      flash(req, "success", `User ${user.username} created.`);
+      res.redirect(303, `/admin/users/${user.id}`);
+    },
+  );
+
+  router.get("/:id", validate({ params: UserIdParams }), async (req, res) => {
+    await renderUser(req, res, await loadUser(res), 200);
+  });
+
+  router.post("/:id", validate({ params: UserIdParams }), userPageForm, validate({ body: UserUpdateSchema }), async (req, res) => {
+    const { body, params } = input<UserUpdateBody, unknown, UserIdParams>(res);
+    checkConfirmation(body);
+    const user = await updateUser(db, actorOf(req), params.id, {
+      version: body.version,
+      details: detailsFrom(body),
+      password: body.password || undefined,
+    });
+    flash(req, "success", `User ${user.username} saved.`);
+    res.redirect(303, `/admin/users/${user.id}`);
+  });
+
+  router.get("/:id/delete", validate({ params: UserIdParams }), async (req, res) => {
+    const user = await loadUser(res);
+    res.render("admin/users/delete", { title: `Delete user ${user.username}?`, user: presentUser(user), isSelf: req.user?.id === user.id });
+  });
+
+  router.post("/:id/delete", validate({ params: UserIdParams }), userPageForm, validate({ body: VersionSchema }), async (req, res) => {
+    const { body, params } = input<z.infer<typeof VersionSchema>, unknown, UserIdParams>(res);
+    const user = await deleteUser(db, actorOf(req), params.id, body.version);
+    flash(req, "success", `User ${user.username} deleted.`);
+    res.redirect(303, "/admin/users");
+  });
+
+  for (const [action, disabled] of [
+    ["disable", true],
+    ["enable", false],
+  ] as const) {
+    router.post(`/:id/${action}`, validate({ params: UserIdParams }), userPageForm, validate({ body: VersionSchema }), async (req, res) => {
+      const { body, params } = input<z.infer<typeof VersionSchema>, unknown, UserIdParams>(res);
+      const user = await setUserDisabled(db, actorOf(req), params.id, body.version, disabled);
+      flash(req, "success", disabled ? `User ${user.username} disabled; their sessions were ended.` : `User ${user.username} enabled.`);
+      res.redirect(303, `/admin/users/${user.id}`);
+    });
+  }
+
+  router.post("/:id/unlock", validate({ params: UserIdParams }), userPageForm, validate({ body: VersionSchema }), async (req, res) => {
+    const user = await loadUser(res);
+    await unlockAccount(db, actorOf(req), user);
+    flash(req, "success", `User ${user.username} can sign in again.`);
+    res.redirect(303, `/admin/users/${user.id}`);
+  });
+
+  return router;
+}

@@ -1,0 +1,112 @@
+import { type NextFunction, type Request, type Response, Router } from "express";
+import type { z } from "zod";
+import { AppError } from "../../errors.ts";
+import { safeReturnTo } from "../../lib/return-to.ts";
+import { formView } from "../../middleware/form-view.ts";
+import { input, validate } from "../../middleware/validate.ts";
+import { recordSignOut } from "../../services/sign-in.ts";
+import type { User } from "../../types/user.ts";
+import { signedInActor } from "../actor.ts";
+import { fieldErrorsOf, typedValues } from "../form-values.ts";
+import type { RouteDeps } from "../index.ts";
+import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
+
+export const SIGN_IN_FAILED = "Invalid username or password.";
+
+interface LoginView {
+  username: string;
+  returnTo: string;
+  errors: Record<string, string>;
+  message: string | null;
+  notice: string | null;
+}
+
+function renderLogin(res: Response, status: number, view: LoginView): void {
+  res.status(status).render("auth/login", { title: "Sign in", ...view });
+}
+
+/** Marks the session as signed in by `user`: a new session id (fixation), and the clocks for the timeouts. */
+export function establishSession(req: Request, user: User): Promise<void> {
+  return new Promise((resolve, reject) => {
+    req.login(user, (err) => {
+      if (err) return reject(err);
+      const now = Date.now();
+      req.session.authAt = now;
+      req.session.lastSeenAt = now;
+      req.session.client = { ip: req.ip ?? "", userAgent: req.get("user-agent") ?? "" };
+      resolve();
+    });
+  });
+}
+
+export function authRouter({ db, passport }: RouteDeps): Router {
+  const router = Router();
+
+  router.get("/login", validate({ query: LoginPageQuerySchema }), (req, res) => {
+    const { query } = input<unknown, z.infer<typeof LoginPageQuerySchema>>(res);
+    if (req.user) return res.redirect(303, safeReturnTo(query.returnTo));
+    const expired = res.locals.sessionExpired || query.expired !== undefined;
+    renderLogin(res, 200, {
+      username: "",
+      returnTo: safeReturnTo(query.returnTo),
+      errors: {},
+      message: null,
+      notice: expired ? "Your session expired. Sign in again to continue." : null,
+    });
+  });
+
+  router.post(
+    "/login",
+    formView((req, res, error) =>
+      renderLogin(res, error.status, {
+        username: typedValues(req).username ?? "",
+        returnTo: safeReturnTo(typedValues(req).returnTo),
+        errors: fieldErrorsOf(error),
+        message: error.status === 429 ? error.message : null,
+        notice: null,
+      }),
+    ),
+    validate({ body: LoginSchema }),
+    (req: Request, res: Response, next: NextFunction) => {
+      const { body } = input<z.infer<typeof LoginSchema>>(res);
+      // passport-local reads the body itself; give it the parsed values only.
+      req.body = { username: body.username, password: body.password };
+      passport.authenticate("local", { session: false }, (err: unknown, user: User | false) => {
+        if (err) return next(err);
+        if (!user) {
+          return renderLogin(res, 401, {
+            username: body.username,
+            returnTo: safeReturnTo(body.returnTo),
+            errors: {},
+            message: SIGN_IN_FAILED,
+            notice: null,
+          });
+        }
+        establishSession(req, user).then(() => res.redirect(303, safeReturnTo(body.returnTo)), next);
+      })(req, res, next);
+    },
+  );
+
+  router.get("/forgot-password", (_req, res) => res.render("auth/forgot-password", { title: "Forgot password" }));
+
+  router.post("/logout", async (req, res, next) => {
+    if (!req.user) return res.redirect(303, "/login");
+    try {
+      await recordSignOut(db, signedInActor(req));
+    } catch (error) {
+      return next(error);
+    }
+    req.logout({ keepSessionInfo: false }, (err) => {
+      if (err) return next(err);
+      req.session.destroy((destroyErr) => {
+        if (destroyErr) return next(destroyErr);
+        res.clearCookie(res.req.app.get("sessionCookieName") ?? "gatehouse.sid");
+        res.redirect(303, "/login");
+      });
+    });
+  });
+
+  router.all("/logout", (_req, _res, next) => next(new AppError(405, "method_not_allowed", "Sign out with the Sign out button.")));
+
+  return router;
+}

@@ -1,0 +1,19 @@
+import { Router } from "express";
+import type { Db } from "../db/index.ts";
+
+export function healthRouter(db: Db): Router {
+  const router = Router();
+  router.get("/healthz", (_req, res) => {
+    res.set("Cache-Control", "no-store").json({ status: "ok" });
+  });
+  router.get("/readyz", async (_req, res) => {
+    res.set("Cache-Control", "no-store");
+    try {
+      await db.raw("select 1");
+      res.json({ status: "ready", database: "ok" });
+    } catch {
+      res.status(503).json({ status: "unavailable", database: "unreachable" });
+    }
+  });
+  return router;
+}

@@ -1,0 +1,28 @@
+import { Router } from "express";
+import type { GatehousePassport } from "../auth/passport.ts";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/index.ts";
+import { requireSignedIn } from "../middleware/require-auth.ts";
+import { adminUsersRouter } from "./admin/users/index.ts";
+import { authRouter } from "./auth/index.ts";
+import { profileRouter } from "./profile/index.ts";
+import { setupRouter } from "./setup/index.ts";
+
+export interface RouteDeps {
+  config: Config;
+  db: Db;
+  passport: GatehousePassport;
+}
+
+export function appRouter(deps: RouteDeps): Router {
+  const router = Router();
+  router.use(setupRouter(deps));
+  router.use(authRouter(deps));
+  router.get("/", requireSignedIn, (req, res) => {
+    res.render("home/index", { title: "Home", isAdmin: req.user?.isAdmin ?? false });
+  });
+  router.use(profileRouter(deps));
+  router.get("/admin", (_req, res) => res.redirect(303, "/admin/users"));
+  router.use("/admin/users", adminUsersRouter(deps));
+  return router;
+}

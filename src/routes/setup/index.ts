@@ -1,0 +1,49 @@
+import { Router } from "express";
+import { z } from "zod";
+import { ValidationError } from "../../errors.ts";
+import { flash } from "../../lib/flash.ts";
+import { passwordField, usernameField } from "../../lib/fields.ts";
+import { formView } from "../../middleware/form-view.ts";
+import { input, validate } from "../../middleware/validate.ts";
+import { anyUserExists } from "../../repositories/users.ts";
+import { createFirstAdministrator } from "../../services/accounts.ts";
+import { PASSWORD_HINT } from "../../services/password-policy.ts";
+import { actorOf } from "../actor.ts";
+import { fieldErrorsOf, typedValues } from "../form-values.ts";
+import type { RouteDeps } from "../index.ts";
+
+const SetupSchema = z.strictObject({
+  username: usernameField,
+  password: passwordField,
+  confirmPassword: z.string(),
+});
+
+export function setupRouter({ db }: RouteDeps): Router {
+  const router = Router();
+  const render = (res: import("express").Response, status: number, values: Record<string, string>, errors: Record<string, string>) =>
+    res.status(status).render("setup/index", { title: "Set up Gatehouse", values, errors, passwordHint: PASSWORD_HINT });
+
+  router.get("/setup", async (_req, res) => {
+    if (await anyUserExists(db)) return res.redirect(303, "/login");
+    render(res, 200, { username: "admin" }, {});
+  });
+
+  router.post(
+    "/setup",
+    formView((req, res, error) => {
+      if (error.code === "conflict" && !fieldErrorsOf(error).username) return res.redirect(303, "/login");
+      render(res, error.status, typedValues(req), fieldErrorsOf(error));
+    }),
+    validate({ body: SetupSchema }),
+    async (req, res) => {
+      const { body } = input<z.infer<typeof SetupSchema>>(res);
+      if (body.password !== body.confirmPassword)
+        throw new ValidationError({ confirmPassword: "Passwords do not match; type the same password twice." });
+      const user = await createFirstAdministrator(db, actorOf(req), body);
+      flash(req, "success", `Administrator ${user.username} created. Sign in to continue.`);
+      res.redirect(303, "/login");
+    },
+  );
+
+  return router;
+}

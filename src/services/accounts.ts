@@ -1,0 +1,232 @@
+import type { Db, Queryable } from "../db/index.ts";
+import { ConflictError, ForbiddenError, NotFoundError, StaleWriteError, ValidationError } from "../errors.ts";
+import * as sessions from "../repositories/sessions.ts";
+import * as users from "../repositories/users.ts";
+import type { Actor, User, UserDetails } from "../types/user.ts";
+import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
+import { hashPassword, verifyPassword } from "./password-hasher.ts";
+import { passwordProblem } from "./password-policy.ts";
+
+const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAdmin", "authSource", "disabled"] as const;
+
+export const LAST_ADMIN_MESSAGE = "At least one active administrator must remain.";
+
+function usernameTaken(username: string): ConflictError {
+  return new ConflictError(`A user named "${username}" already exists.`, {
+    username: `The username "${username}" is already taken (names are compared without regard to case).`,
+  });
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return typeof error === "object" && error !== null && (error as { code?: string }).code === "23505";
+}
+
+async function newPasswordHash(password: string, context: { username: string; email: string | null }, field: string) {
+  const problem = passwordProblem(password, context);
+  if (problem) throw new ValidationError({ [field]: problem });
+  return hashPassword(password);
+}
+
+/** Runs inside the transaction that may remove `userId` from the active administrators. */
+async function assertAnotherActiveAdmin(trx: Queryable, userId: number): Promise<void> {
+  const adminIds = await users.lockActiveAdminIds(trx);
+  if (adminIds.includes(userId) && adminIds.length <= 1) throw new ConflictError(LAST_ADMIN_MESSAGE, { isAdmin: LAST_ADMIN_MESSAGE });
+}
+
+export interface CreateUserInput {
+  details: UserDetails;
+  password: string | undefined;
+}
+
+export async function createUser(db: Db, actor: Actor, input: CreateUserInput): Promise<User> {
+  const { details } = input;
+  let passwordHash: string | null = null;
+  if (details.authSource === "local") {
+    if (!input.password) throw new ValidationError({ password: "Enter a password for a local account." });
+    passwordHash = await newPasswordHash(input.password, details, "password");
+  }
+  return db.transaction(async (trx) => {
+    const user = await users.insertUser(trx, { ...details, passwordHash });
+    if (!user) throw usernameTaken(details.username);
+    await recordAudit(trx, actor, {
+      action: "user.created",
+      target: { type: "user", id: user.id, label: user.username },
+      details: {
+        changes: {
+          ...diffFields<User>({}, user, AUDITED_FIELDS),
+          ...(passwordHash ? { password: { from: null, to: SECRET_MASK } } : {}),
+        },
+      },
+    });
+    return user;
+  });
+}
+
+export interface UpdateUserInput {
+  version: number;
+  details: UserDetails;
+  password: string | undefined;
+}
+
+export async function updateUser(db: Db, actor: Actor, id: number, input: UpdateUserInput): Promise<User> {
+  const before = await users.findUserById(db, id);
+  if (!before) throw new NotFoundError();
+  const { details } = input;
+  if (actor.id === id && before.isAdmin && !details.isAdmin)
+    throw new ConflictError("You cannot remove your own administrator role; ask another administrator.", {
+      isAdmin: "You cannot remove your own administrator role; ask another administrator.",
+    });
+  let passwordHash: string | null = null;
+  if (input.password && details.authSource === "local")
+    passwordHash = await newPasswordHash(input.password, details, "password");
+  if (details.authSource === "local" && before.authSource === "ldap" && !passwordHash)
+    throw new ValidationError({ password: "Enter a password to switch this account to a local password." });
+
+  try {
+    return await db.transaction(async (trx) => {
+      if (before.isAdmin && !before.disabled && !details.isAdmin) await assertAnotherActiveAdmin(trx, id);
+      const demoted = before.isAdmin && !details.isAdmin;
+      const after = await users.updateUserDetails(trx, id, input.version, details, {
+        bumpSessionVersion: demoted || before.authSource !== details.authSource || passwordHash !== null,
+        // An LDAP account keeps no local password.
+        passwordHash: details.authSource === "ldap" ? null : (passwordHash ?? undefined),
+      });
+      if (!after) {
+        const current = await users.findUserById(trx, id);
+        if (!current) throw new NotFoundError();
+        throw new StaleWriteError(current);
+      }
+      const changes: Record<string, unknown> = diffFields<User>(before, after, AUDITED_FIELDS);
+      if (passwordHash) changes.password = { from: SECRET_MASK, to: SECRET_MASK };
+      await recordAudit(trx, actor, {
+        action: "user.updated",
+        target: { type: "user", id, label: after.username },
+        details: { changes },
+      });
+      return after;
+    });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw usernameTaken(details.username);
+    throw error;
+  }
+}
+
+export async function setUserDisabled(
+  db: Db,
+  actor: Actor,
+  id: number,
+  version: number,
+  disabled: boolean,
+): Promise<User> {
+  if (actor.id === id && disabled) throw new ConflictError("You cannot disable your own account.");
+  return db.transaction(async (trx) => {
+    const before = await users.findUserById(trx, id);
+    if (!before) throw new NotFoundError();
+    if (disabled && before.isAdmin && !before.disabled) await assertAnotherActiveAdmin(trx, id);
+    const after = await users.setDisabled(trx, id, version, disabled);
+    if (!after) throw new StaleWriteError(before);
+    if (disabled) await sessions.deleteUserSessions(trx, id);
+    await recordAudit(trx, actor, {
+      action: disabled ? "user.disabled" : "user.enabled",
+      target: { type: "user", id, label: after.username },
+      details: { changes: diffFields<User>(before, after, ["disabled"]) },
+    });
+    return after;
+  });
+}
+
+export async function deleteUser(db: Db, actor: Actor, id: number, version: number): Promise<User> {
+  if (actor.id === id) throw new ConflictError("You cannot delete your own account.");
+  return db.transaction(async (trx) => {
+    const before = await users.findUserById(trx, id);
+    if (!before) throw new NotFoundError();
+    if (before.isAdmin && !before.disabled) await assertAnotherActiveAdmin(trx, id);
+    const deleted = await users.deleteUser(trx, id, version);
+    if (!deleted) throw new StaleWriteError(before);
+    await recordAudit(trx, actor, {
+      action: "user.deleted",
+      target: { type: "user", id, label: before.username },
+      details: { changes: diffFields<User>(before, {}, AUDITED_FIELDS) },
+    });
+    return before;
+  });
+}
+
+export async function updateOwnProfile(
+  db: Db,
+  actor: Actor & { id: number },
+  profile: { fullName: string; title: string; phone: string },
+): Promise<User> {
+  return db.transaction(async (trx) => {
+    const before = await users.findUserById(trx, actor.id);
+    if (!before) throw new NotFoundError();
+    const after = await users.updateProfile(trx, actor.id, profile);
+    if (!after) throw new NotFoundError();
+    await recordAudit(trx, actor, {
+      action: "profile.updated",
+      target: { type: "user", id: actor.id, label: after.username },
+      details: { changes: diffFields<User>(before, after, ["fullName", "title", "phone"]) },
+    });
+    return after;
+  });
+}
+
+/**
+ * Needs the current password. Ends every other session of the account (the caller keeps its own,
+ * re-issued with the new session version).
+ */
+export async function changeOwnPassword(
+  db: Db,
+  actor: Actor & { id: number },
+  input: { currentPassword: string; newPassword: string; currentSid: string },
+): Promise<User> {
+  const user = await users.findUserById(db, actor.id);
+  if (!user) throw new NotFoundError();
+  if (user.authSource !== "local") throw new ForbiddenError("Your password is managed by the directory (LDAP).");
+  const hash = await users.findPasswordHash(db, actor.id);
+  if (!hash || !(await verifyPassword(hash, input.currentPassword)))
+    throw new ValidationError({ currentPassword: "Current password is not correct." });
+  const newHash = await newPasswordHash(input.newPassword, user, "newPassword");
+  return db.transaction(async (trx) => {
+    const after = await users.setPasswordHash(trx, actor.id, newHash, { bumpSessionVersion: true });
+    if (!after) throw new NotFoundError();
+    await sessions.deleteUserSessions(trx, actor.id, { exceptSid: input.currentSid });
+    await recordAudit(trx, actor, {
+      action: "password.changed",
+      target: { type: "user", id: actor.id, label: after.username },
+      details: { changes: { password: { from: SECRET_MASK, to: SECRET_MASK } } },
+    });
+    return after;
+  });
+}
+
+/** First run: creates the first administrator, only while no account exists at all. */
+export async function createFirstAdministrator(
+  db: Db,
+  actor: Actor,
+  input: { username: string; password: string },
+): Promise<User> {
+  const passwordHash = await newPasswordHash(input.password, { username: input.username, email: null }, "password");
+  return db.transaction(async (trx) => {
+    // Serialises concurrent setups: the second waits, then sees the first account.
+    await trx.raw("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE");
+    if (await users.anyUserExists(trx)) throw new ConflictError("Gatehouse is already set up. Sign in instead.");
+    const user = await users.insertUser(trx, {
+      username: input.username,
+      fullName: "",
+      title: "",
+      email: null,
+      phone: "",
+      isAdmin: true,
+      authSource: "local",
+      passwordHash,
+    });
+    if (!user) throw usernameTaken(input.username);
+    await recordAudit(trx, { ...actor, username: actor.username ?? user.username }, {
+      action: "setup.administrator_created",
+      target: { type: "user", id: user.id, label: user.username },
+      details: { changes: { ...diffFields<User>({}, user, AUDITED_FIELDS), password: { from: null, to: SECRET_MASK } } },
+    });
+    return user;
+  });
+}

@@ -1,0 +1,27 @@
+import type { Queryable } from "../db/index.ts";
+import { type AuditEventInput, insertAuditEvent } from "../repositories/audit-events.ts";
+import type { Actor } from "../types/user.ts";
+
+/** How secrets appear in the audit trail, as in TrueCommand's logs. */
+export const SECRET_MASK = "------";
+
+export type Change = { from: unknown; to: unknown };
+
+/** The fields whose values differ, each as { from, to }; secret fields show only that they changed. */
+export function diffFields<T extends object>(
+  before: Partial<T>,
+  after: Partial<T>,
+  fields: readonly (keyof T & string)[],
+): Record<string, Change> {
+  const changes: Record<string, Change> = {};
+  for (const field of fields) {
+    if (before[field] !== after[field]) changes[field] = { from: before[field] ?? null, to: after[field] ?? null };
+  }
+  return changes;
+}
+
+export function recordAudit(db: Queryable, actor: Actor, event: AuditEventInput): Promise<void> {
+  return insertAuditEvent(db, actor, event);
+}
+
+export const SYSTEM_ACTOR: Actor = { id: null, username: "system", clientIp: null, requestId: null };

@@ -1,0 +1,19 @@
+import type { Db } from "../db/index.ts";
+import { ConflictError, ValidationError } from "../errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { createFirstAdministrator } from "./accounts.ts";
+import { SYSTEM_ACTOR } from "./audit.ts";
+
+/** ADMIN_USERNAME / ADMIN_PASSWORD: creates the first administrator on an empty database, otherwise does nothing. */
+export async function seedAdministrator(db: Db, seed: { username: string; password: string }, logger: Logger): Promise<void> {
+  try {
+    const user = await createFirstAdministrator(db, SYSTEM_ACTOR, seed);
+    logger.info({ username: user.username }, "created the first administrator from ADMIN_USERNAME");
+  } catch (error) {
+    if (error instanceof ConflictError) return;
+    if (error instanceof ValidationError) {
+      throw new Error(`ADMIN_PASSWORD is not acceptable: ${Object.values(error.fields).join(" ")}`);
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,113 @@
+import type { Db } from "../db/index.ts";
+import { TooManyRequestsError } from "../errors.ts";
+import { nameKey } from "../lib/fields.ts";
+import * as failures from "../repositories/login-failures.ts";
+import * as users from "../repositories/users.ts";
+import type { Actor, User } from "../types/user.ts";
+import { recordAudit } from "./audit.ts";
+import { hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./password-hasher.ts";
+
+/** DESIGN §3.6 / security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. */
+export const ACCOUNT_POLICY = {
+  windowSeconds: 12 * 3600,
+  delayFrom: 5,
+  lockAt: 20,
+  lockSeconds: 3600,
+  maxDelaySeconds: 15 * 60,
+} as const;
+
+/** Per client address: 30 failed attempts per 15 minutes; successful sign-ins do not count. */
+export const IP_POLICY = { windowSeconds: 15 * 60, maxFailures: 30 } as const;
+
+export function accountWaitSeconds(count: number): number {
+  if (count >= ACCOUNT_POLICY.lockAt) return ACCOUNT_POLICY.lockSeconds;
+  if (count < ACCOUNT_POLICY.delayFrom) return 0;
+  return Math.min((count - ACCOUNT_POLICY.delayFrom + 1) * 60, ACCOUNT_POLICY.maxDelaySeconds);
+}
+
+export type SignInResult = { ok: true; user: User } | { ok: false };
+
+type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local";
+
+/**
+ * Checks a local username and password. Every failure looks the same to the caller and takes about
+ * one argon2 verification; the reason goes only to the audit trail.
+ */
+export async function signInWithPassword(
+  db: Db,
+  input: { username: string; password: string; clientIp: string; requestId: string | null },
+): Promise<SignInResult> {
+  const ipCounter = await failures.readFailureCounter(db, "ip", input.clientIp, IP_POLICY.windowSeconds);
+  if (ipCounter.failures >= IP_POLICY.maxFailures) {
+    throw new TooManyRequestsError(IP_POLICY.windowSeconds, "Too many failed sign-ins from your network. Try again in 15 minutes.");
+  }
+
+  const accountKey = nameKey(input.username);
+  const accountCounter = await failures.readFailureCounter(db, "account", accountKey, ACCOUNT_POLICY.windowSeconds);
+  const actor: Actor = { id: null, username: input.username, clientIp: input.clientIp, requestId: input.requestId };
+
+  const fail = async (reason: FailureReason, user?: User): Promise<SignInResult> => {
+    await db.transaction(async (trx) => {
+      // A refused attempt while blocked does not extend the wait of the real owner.
+      if (reason !== "locked") {
+        await failures.addFailure(trx, "account", accountKey, ACCOUNT_POLICY.windowSeconds, accountWaitSeconds);
+        await failures.addFailure(trx, "ip", input.clientIp, IP_POLICY.windowSeconds, () => 0);
+      }
+      await recordAudit(trx, user ? { ...actor, id: user.id, username: user.username } : actor, {
+        action: "sign_in.failed",
+        target: user ? { type: "user", id: user.id, label: user.username } : undefined,
+        details: { reason },
+      });
+    });
+    return { ok: false };
+  };
+
+  if (accountCounter.blockedUntil && accountCounter.blockedUntil > new Date()) {
+    await verifyAgainstDummy(input.password);
+    return fail("locked");
+  }
+
+  const credentials = await users.findCredentialsByUsername(db, input.username);
+  if (!credentials) {
+    await verifyAgainstDummy(input.password);
+    return fail("unknown_user");
+  }
+  const { user, passwordHash } = credentials;
+  if (user.authSource !== "local" || !passwordHash) {
+    await verifyAgainstDummy(input.password);
+    return fail("not_local", user);
+  }
+  const valid = await verifyPassword(passwordHash, input.password);
+  if (!valid) return fail("wrong_password", user);
+  if (user.disabled) return fail("disabled", user);
+
+  const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
+  await db.transaction(async (trx) => {
+    await failures.clearFailures(trx, "account", accountKey);
+    await users.recordLogin(trx, user.id);
+    if (rehashed) await users.replacePasswordHash(trx, user.id, passwordHash, rehashed);
+    await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
+      action: "sign_in.succeeded",
+      target: { type: "user", id: user.id, label: user.username },
+      details: { method: "password", ...(rehashed ? { rehashed: true } : {}) },
+    });
+  });
+  return { ok: true, user };
+}
+
+export async function recordSignOut(db: Db, actor: Actor & { id: number }): Promise<void> {
+  await recordAudit(db, actor, { action: "sign_out", target: { type: "user", id: actor.id, label: actor.username ?? "" } });
+}
+
+/** An administrator lifts a sign-in lock early. */
+export async function unlockAccount(db: Db, actor: Actor, user: User): Promise<void> {
+  await db.transaction(async (trx) => {
+    await failures.clearFailures(trx, "account", nameKey(user.username));
+    await recordAudit(trx, actor, { action: "user.unlocked", target: { type: "user", id: user.id, label: user.username } });
+  });
+}
+
+export async function isAccountLocked(db: Db, user: User): Promise<Date | null> {
+  const counter = await failures.readFailureCounter(db, "account", nameKey(user.username), ACCOUNT_POLICY.windowSeconds);
+  return counter.blockedUntil && counter.blockedUntil > new Date() ? counter.blockedUntil : null;
+}
