@@ -47,7 +47,7 @@ export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
   app.use(
     pinoHttp({
       logger,
-      genReqId: (req, res) => {
+      genReqId: (_req, res) => {
         const id = randomUUID();
         res.setHeader("X-Request-Id", id);
         return id;

@@ -8,6 +8,7 @@ export function codePointLength(value: string): number {
 const CONTROL_OR_INVISIBLE = /[\p{Cc}\p{Cf}\p{Cs}\p{Co}\p{Cn}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800]/u;
 const SEPARATOR_OTHER_THAN_SPACE = /[^\S ]|[\u00A0\u2000-\u200A\u202F\u205F\u3000]/u;
 const LONE_SURROGATE = /\p{Cs}/u;
+const CONTROL = /\p{Cc}/u;
 const BIDI_CONTROL = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
 
 /** The canonical form used to compare names: trimmed, NFKC, lower-case. */
@@ -44,7 +45,7 @@ export function textField(label: string, max: number, { multiline = false } = {}
         ctx.addIssue({ code: "custom", message: `${label} contains a character that cannot be stored.` });
       else if (BIDI_CONTROL.test(v))
         ctx.addIssue({ code: "custom", message: `${label} cannot contain direction-changing characters.` });
-      else if (!multiline && /[\r\n\p{Cc}]/u.test(v))
+      else if (!multiline && CONTROL.test(v))
         ctx.addIssue({ code: "custom", message: `${label} must be on one line.` });
     });
 }
@@ -58,7 +59,7 @@ export const optionalEmailField = z
   .transform((v) => v.trim())
   .superRefine((v, ctx) => {
     if (v === "") return;
-    if (/[\r\n\u0000]/.test(v) || !EMAIL_SHAPE.test(v))
+    if (v.includes("\u0000") || !EMAIL_SHAPE.test(v))
       ctx.addIssue({ code: "custom", message: "Enter an email address like name@example.com." });
     else if (v.length > 254)
       ctx.addIssue({ code: "custom", message: `Email must be at most 254 characters; this one has ${v.length}.` });

@@ -10,7 +10,7 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  */
 export function originCheck(config: Config) {
   const configured = new URL(config.baseUrl).origin;
-  return (req: Request, _res: Response, next: NextFunction): void => {
+  return (req: Request, _res: Response, next: NextFunction) => {
     if (SAFE_METHODS.has(req.method)) return next();
     if (req.get("sec-fetch-site") === "cross-site") return next(crossSite());
     const origin = req.get("origin");

@@ -8,12 +8,12 @@ export class SignInRequiredError extends AppError {
   }
 }
 
-export function requireSignedIn(req: Request, _res: Response, next: NextFunction): void {
+export function requireSignedIn(req: Request, _res: Response, next: NextFunction) {
   if (req.user) return next();
   next(new SignInRequiredError());
 }
 
-export function requireAdmin(req: Request, _res: Response, next: NextFunction): void {
+export function requireAdmin(req: Request, _res: Response, next: NextFunction) {
   if (!req.user) return next(new SignInRequiredError());
   if (!req.user.isAdmin) return next(new ForbiddenError());
   next();

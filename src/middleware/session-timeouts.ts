@@ -8,7 +8,7 @@ import type { Config } from "../config.ts";
 export function sessionTimeouts(config: Config) {
   const idleMs = config.session.idleMinutes * 60_000;
   const absoluteMs = config.session.absoluteHours * 3_600_000;
-  return (req: Request, res: Response, next: NextFunction): void => {
+  return (req: Request, res: Response, next: NextFunction) => {
     if (!req.session || !req.user) return next();
     const now = Date.now();
     const authAt = req.session.authAt ?? now;

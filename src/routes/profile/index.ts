@@ -29,7 +29,7 @@ const PasswordChangeSchema = z.strictObject({
 /** Fields only an administrator may set; asking for them on your own profile is refused outright. */
 const PRIVILEGED_FIELDS = ["isAdmin", "is_admin", "role", "admin", "authSource", "auth_source", "disabled", "teams", "grants", "username"];
 
-function refusePrivilegedFields(req: Request, _res: Response, next: NextFunction): void {
+function refusePrivilegedFields(req: Request, _res: Response, next: NextFunction) {
   const body = (req.body ?? {}) as Record<string, unknown>;
   if (PRIVILEGED_FIELDS.some((f) => f in body)) return next(new ForbiddenError("You cannot change your own role, account type or username."));
   next();
