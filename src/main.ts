@@ -93,4 +93,9 @@ async function main(): Promise<void> {
   process.on("SIGINT", () => shutdown("SIGINT"));
 }
 
-await main();
+try {
+  await main();
+} catch (error) {
+  process.stderr.write(`Gatehouse cannot start: ${(error as Error).message}\n`);
+  process.exit(1);
+}

@@ -10,5 +10,6 @@ export default defineConfig({
     testTimeout: 30_000,
     hookTimeout: 120_000,
     reporters: ["default"],
+    globalSetup: ["test/helpers/global-setup.ts"],
   },
 });

@@ -9,6 +9,17 @@ export const PASSWORD_HINT = `At least ${PASSWORD_MIN} characters (${PASSWORD_RE
 
 const CONTEXT_WORDS = ["gatehouse"];
 
+const SEQUENCES = ["qwertyuiopasdfghjklzxcvbnm", "abcdefghijklmnopqrstuvwxyz", "01234567890", "09876543210", "azertyuiopqsdfghjklmwxcvbn"];
+
+/** A listed password, a listed password with digits or symbols tacked on, a keyboard run or a repeated chunk. */
+function isGuessable(password: string, key: string): boolean {
+  if (dumbPasswords.check(password)) return true;
+  const stem = key.replace(/[\d\W_]+$/u, "").replace(/^[\d\W_]+/u, "");
+  if (stem !== key && stem.length >= 4 && dumbPasswords.check(stem)) return true;
+  if (SEQUENCES.some((run) => run.includes(key))) return true;
+  return /^(.{1,4})\1+$/u.test(key);
+}
+
 /** Returns why a new password is refused, or null when it is acceptable (NIST 800-63B: give the reason). */
 export function passwordProblem(password: string, context: { username: string; email?: string | null }): string | null {
   const length = codePointLength(password);
@@ -21,7 +32,7 @@ export function passwordProblem(password: string, context: { username: string; e
   const emailLocal = context.email ? nameKey(context.email.split("@")[0] ?? "") : "";
   if (emailLocal.length >= 4 && key.includes(emailLocal)) return "Password cannot contain your email address.";
   if (CONTEXT_WORDS.some((w) => key.includes(w))) return "Password cannot contain the product name.";
-  if (dumbPasswords.check(password) || /^(.)\1+$/u.test(password) || /^(.{1,4})\1+$/u.test(key))
+  if (isGuessable(password, key))
     return "This password is too common or too easy to guess; choose another.";
   return null;
 }
