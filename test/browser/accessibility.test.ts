@@ -1,0 +1,181 @@
+import type { Page, Response } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildAdmin, buildUser } from "../helpers/factories.ts";
+import { type BrowserHarness, checkPage, signIn, skipBrowserTests, startHarness } from "./browser.ts";
+
+/**
+ * Axe finds zero violations on every page of the foundation, in the light and the dark colour scheme;
+ * each page is saved as a full-page screenshot (test-results/screenshots/a11y-*.png) for review.
+ */
+describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
+  let harness: BrowserHarness;
+
+  beforeAll(async () => {
+    harness = await startHarness();
+  });
+
+  afterAll(async () => {
+    await harness?.close();
+  });
+
+  const heading = (page: Page) => page.getByRole("heading", { level: 1 }).textContent();
+
+  describe("before the first account exists", () => {
+    let page: Page;
+
+    beforeAll(async () => {
+      await harness.reset();
+      page = await (await harness.newContext()).newPage();
+    });
+
+    it("/setup", async () => {
+      const response = await page.goto("/setup");
+      expect(response?.status()).toBe(200);
+      expect(await heading(page)).toMatch(/set up gatehouse/i);
+      await checkPage(page, "a11y-setup");
+    });
+
+    it("/setup with errors", async () => {
+      await page.goto("/setup");
+      await page.getByLabel(/^username$/i).fill("");
+      await page.getByLabel(/^password$/i).fill("too short");
+      await page.getByLabel(/^confirm password$/i).fill("too short");
+      await page.getByRole("button", { name: /create administrator/i }).click();
+      await page.getByRole("alert").waitFor();
+      expect(await page.getByLabel(/^username$/i).getAttribute("aria-invalid")).toBe("true");
+      await checkPage(page, "a11y-setup-errors");
+    });
+  });
+
+  describe("with accounts", () => {
+    const password = "quiet harbour lantern 58";
+    let anonymous: Page;
+    let admin: Page;
+    let user: Page;
+    let otherId: number;
+
+    beforeAll(async () => {
+      await harness.reset();
+      await buildAdmin(harness.db, { username: "ada", fullName: "Ada Lovelace", email: "ada@example.com", password });
+      await buildUser(harness.db, { username: "uma", fullName: "Uma Usher", email: "uma@example.com", password });
+      const other = await buildUser(harness.db, {
+        username: "grace",
+        fullName: "Grace Hopper",
+        title: "Storage lead",
+        email: "grace@example.com",
+        phone: "+1 555 0100",
+      });
+      otherId = other.id;
+      await buildUser(harness.db, { username: "linus", fullName: "Linus Torvalds", email: "linus@example.org" });
+      await buildAdmin(harness.db, { username: "margaret", fullName: "Margaret Hamilton" });
+
+      anonymous = await (await harness.newContext()).newPage();
+      admin = await (await harness.newContext()).newPage();
+      await signIn(admin, "ada", password);
+      user = await (await harness.newContext()).newPage();
+      await signIn(user, "uma", password);
+    });
+
+    /** Opens a page, checks its status and heading, then runs axe and takes screenshots. */
+    async function visit(page: Page, url: string, status: number, title: RegExp, name: string): Promise<Response | null> {
+      const response = await page.goto(url);
+      expect(response?.status(), `status of ${url}`).toBe(status);
+      expect(await heading(page)).toMatch(title);
+      await checkPage(page, name);
+      return response;
+    }
+
+    it("/login", async () => {
+      await visit(anonymous, "/login", 200, /^sign in$/i, "a11y-login");
+    });
+
+    it("/login showing an error", async () => {
+      await anonymous.goto("/login");
+      await anonymous.getByLabel(/^username$/i).fill("ada");
+      await anonymous.getByLabel(/^password$/i).fill("not the password at all");
+      await anonymous.getByRole("button", { name: /^sign in$/i }).click();
+      await anonymous.getByRole("alert").waitFor();
+      expect(await anonymous.getByRole("alert").textContent()).toContain("Invalid username or password.");
+      expect(await anonymous.getByLabel(/^username$/i).inputValue()).toBe("ada");
+      await checkPage(anonymous, "a11y-login-error");
+    });
+
+    it("/forgot-password", async () => {
+      await anonymous.goto("/login");
+      await anonymous.getByRole("link", { name: /forgot password/i }).click();
+      await anonymous.waitForURL("**/forgot-password");
+      expect(await heading(anonymous)).toMatch(/forgot password/i);
+      await checkPage(anonymous, "a11y-forgot-password");
+    });
+
+    it("/ (home)", async () => {
+      await visit(admin, "/", 200, /welcome, ada lovelace/i, "a11y-home");
+    });
+
+    it("/profile", async () => {
+      await visit(admin, "/profile", 200, /^profile$/i, "a11y-profile");
+    });
+
+    it("/admin/users with some users", async () => {
+      await visit(admin, "/admin/users", 200, /^users$/i, "a11y-users");
+      expect(await admin.getByRole("table").locator("tbody tr").count()).toBe(5);
+    });
+
+    it("/admin/users with a search that matches nothing", async () => {
+      await admin.goto("/admin/users");
+      await admin.getByLabel(/^search$/i).fill("nobody-by-this-name");
+      await admin.getByRole("button", { name: /^search$/i }).click();
+      await admin.waitForURL(/[?&]q=nobody-by-this-name/);
+      expect(await admin.getByRole("table").count()).toBe(0);
+      expect(await admin.getByLabel(/^search$/i).inputValue()).toBe("nobody-by-this-name");
+      await checkPage(admin, "a11y-users-search-empty");
+    });
+
+    it("/admin/users/new", async () => {
+      await visit(admin, "/admin/users/new", 200, /^new user$/i, "a11y-user-new");
+    });
+
+    it("/admin/users/new with errors", async () => {
+      await admin.goto("/admin/users/new");
+      await admin.getByLabel(/^username$/i).fill("ada"); // taken
+      await admin.getByLabel(/^email$/i).fill("not-an-email");
+      await admin.getByLabel(/^password$/i).fill("short");
+      await admin.getByLabel(/^confirm password$/i).fill("short");
+      await admin.getByRole("button", { name: /^create user$/i }).click();
+      await admin.getByRole("alert").waitFor();
+      expect(await admin.getByLabel(/^email$/i).getAttribute("aria-invalid")).toBe("true");
+      await checkPage(admin, "a11y-user-new-errors");
+    });
+
+    it("/admin/users/:id", async () => {
+      await visit(admin, `/admin/users/${otherId}`, 200, /^user grace$/i, "a11y-user-show");
+    });
+
+    it("/admin/users/:id with errors", async () => {
+      await admin.goto(`/admin/users/${otherId}`);
+      await admin.getByLabel(/^email$/i).fill("grace@");
+      await admin.getByRole("button", { name: /^save changes$/i }).click();
+      await admin.getByRole("alert").waitFor();
+      expect(await admin.getByLabel(/^email$/i).getAttribute("aria-invalid")).toBe("true");
+      await checkPage(admin, "a11y-user-show-errors");
+    });
+
+    it("/admin/users/:id/delete", async () => {
+      await admin.goto(`/admin/users/${otherId}`);
+      await admin.getByRole("button", { name: /^delete$/i }).click();
+      await admin.waitForURL(`**/admin/users/${otherId}/delete`);
+      expect(await heading(admin)).toMatch(/^delete user grace\?$/i);
+      await checkPage(admin, "a11y-user-delete");
+    });
+
+    it("the 403 page", async () => {
+      await visit(user, "/admin/users", 403, /^forbidden$/i, "a11y-403");
+    });
+
+    it("the 404 page, signed in and signed out", async () => {
+      await visit(admin, "/no-such-page", 404, /^page not found$/i, "a11y-404");
+      await visit(admin, "/admin/users/999999", 404, /^page not found$/i, "a11y-404-user");
+      await visit(anonymous, "/no-such-page", 404, /^page not found$/i, "a11y-404-anonymous");
+    });
+  });
+});
