@@ -1,0 +1,90 @@
+import type { Queryable } from "../db/index.ts";
+import { nameKey } from "../lib/fields.ts";
+import type { SystemGroup } from "../types/catalog.ts";
+
+interface GroupRow {
+  id: string | number;
+  name: string;
+  description: string;
+  version: number;
+  system_count?: string | number;
+}
+
+function toGroup(row: GroupRow): SystemGroup {
+  return {
+    id: Number(row.id),
+    name: row.name,
+    description: row.description,
+    version: row.version,
+    systemCount: Number(row.system_count ?? 0),
+  };
+}
+
+const SYSTEM_COUNT = "(SELECT count(*) FROM system_group_members m WHERE m.group_id = system_groups.id) AS system_count";
+
+export async function findGroup(db: Queryable, id: number): Promise<SystemGroup | undefined> {
+  const row = await db("system_groups")
+    .select("id", "name", "description", "version", db.raw(SYSTEM_COUNT))
+    .where({ id })
+    .first<GroupRow | undefined>();
+  return row ? toGroup(row) : undefined;
+}
+
+export async function insertGroup(db: Queryable, fields: { name: string; description: string }): Promise<SystemGroup | undefined> {
+  const rows = await db("system_groups")
+    .insert({ ...fields, name_key: nameKey(fields.name) })
+    .onConflict("name_key")
+    .ignore()
+    .returning<GroupRow[]>(["id", "name", "description", "version"]);
+  return rows[0] ? toGroup(rows[0]) : undefined;
+}
+
+export async function updateGroup(
+  db: Queryable,
+  id: number,
+  expectedVersion: number,
+  fields: { name: string; description: string },
+): Promise<SystemGroup | undefined> {
+  const rows = await db("system_groups")
+    .where({ id, version: expectedVersion })
+    .update({ ...fields, name_key: nameKey(fields.name), version: db.raw("version + 1"), updated_at: db.fn.now() })
+    .returning<GroupRow[]>(["id", "name", "description", "version"]);
+  return rows[0] ? toGroup(rows[0]) : undefined;
+}
+
+export async function deleteGroup(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
+  return (await db("system_groups").where({ id, version: expectedVersion }).delete()) > 0;
+}
+
+export async function listGroups(db: Queryable): Promise<SystemGroup[]> {
+  const rows = await db("system_groups").select("id", "name", "description", "version", db.raw(SYSTEM_COUNT)).orderBy("name_key");
+  return (rows as GroupRow[]).map(toGroup);
+}
+
+export async function groupSystems(db: Queryable, groupId: number): Promise<{ id: number; name: string; host: string }[]> {
+  const rows = await db("system_group_members as m")
+    .join("systems as s", "s.id", "m.system_id")
+    .select("s.id", "s.name", "s.host")
+    .where("m.group_id", groupId)
+    .orderBy("s.name_key");
+  return rows.map((r: { id: string; name: string; host: string }) => ({ id: Number(r.id), name: r.name, host: r.host }));
+}
+
+export async function groupsOfSystem(db: Queryable, systemId: number): Promise<{ id: number; name: string }[]> {
+  const rows = await db("system_group_members as m")
+    .join("system_groups as g", "g.id", "m.group_id")
+    .select("g.id", "g.name")
+    .where("m.system_id", systemId)
+    .orderBy("g.name_key");
+  return rows.map((r: { id: string; name: string }) => ({ id: Number(r.id), name: r.name }));
+}
+
+/** Idempotent: adding a system that is already in the group changes nothing and reports false. */
+export async function addSystemToGroup(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
+  const rows = await db("system_group_members").insert({ group_id: groupId, system_id: systemId }).onConflict(["group_id", "system_id"]).ignore().returning("system_id");
+  return rows.length > 0;
+}
+
+export async function removeSystemFromGroup(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
+  return (await db("system_group_members").where({ group_id: groupId, system_id: systemId }).delete()) > 0;
+}

@@ -1,0 +1,78 @@
+import type { Queryable } from "../db/index.ts";
+import { nameKey } from "../lib/fields.ts";
+import type { Team } from "../types/catalog.ts";
+
+interface TeamRow {
+  id: string | number;
+  name: string;
+  description: string;
+  version: number;
+  member_count?: string | number;
+}
+
+function toTeam(row: TeamRow): Team {
+  return { id: Number(row.id), name: row.name, description: row.description, version: row.version, memberCount: Number(row.member_count ?? 0) };
+}
+
+const MEMBER_COUNT = "(SELECT count(*) FROM team_members tm WHERE tm.team_id = teams.id) AS member_count";
+
+export async function findTeam(db: Queryable, id: number): Promise<Team | undefined> {
+  const row = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).where({ id }).first<TeamRow | undefined>();
+  return row ? toTeam(row) : undefined;
+}
+
+export async function insertTeam(db: Queryable, fields: { name: string; description: string }): Promise<Team | undefined> {
+  const rows = await db("teams")
+    .insert({ ...fields, name_key: nameKey(fields.name) })
+    .onConflict("name_key")
+    .ignore()
+    .returning<TeamRow[]>(["id", "name", "description", "version"]);
+  return rows[0] ? toTeam(rows[0]) : undefined;
+}
+
+export async function updateTeam(
+  db: Queryable,
+  id: number,
+  expectedVersion: number,
+  fields: { name: string; description: string },
+): Promise<Team | undefined> {
+  const rows = await db("teams")
+    .where({ id, version: expectedVersion })
+    .update({ ...fields, name_key: nameKey(fields.name), version: db.raw("version + 1"), updated_at: db.fn.now() })
+    .returning<TeamRow[]>(["id", "name", "description", "version"]);
+  return rows[0] ? toTeam(rows[0]) : undefined;
+}
+
+export async function deleteTeam(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
+  return (await db("teams").where({ id, version: expectedVersion }).delete()) > 0;
+}
+
+export async function listTeams(db: Queryable): Promise<Team[]> {
+  const rows = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).orderBy("name_key");
+  return (rows as TeamRow[]).map(toTeam);
+}
+
+export async function teamMembers(db: Queryable, teamId: number): Promise<{ id: number; username: string; fullName: string }[]> {
+  const rows = await db("team_members as tm")
+    .join("users as u", "u.id", "tm.user_id")
+    .select("u.id", "u.username", "u.full_name")
+    .where("tm.team_id", teamId)
+    .orderBy("u.username_key");
+  return rows.map((r: { id: string; username: string; full_name: string }) => ({ id: Number(r.id), username: r.username, fullName: r.full_name }));
+}
+
+export async function teamsOfUser(db: Queryable, userId: number): Promise<{ id: number; name: string }[]> {
+  const rows = await db("team_members as tm").join("teams as t", "t.id", "tm.team_id").select("t.id", "t.name").where("tm.user_id", userId).orderBy("t.name_key");
+  return rows.map((r: { id: string; name: string }) => ({ id: Number(r.id), name: r.name }));
+}
+
+/** Idempotent: true only when the membership is new. */
+export async function addMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
+  const rows = await db("team_members").insert({ team_id: teamId, user_id: userId }).onConflict(["team_id", "user_id"]).ignore().returning("user_id");
+  return rows.length > 0;
+}
+
+/** Idempotent: removing a member who already left is a no-op reporting false. */
+export async function removeMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
+  return (await db("team_members").where({ team_id: teamId, user_id: userId }).delete()) > 0;
+}
