@@ -53,7 +53,7 @@ export async function updateGroup(
 }
 
 export async function deleteGroup(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  return (await db("system_groups").where({ id, version: expectedVersion }).delete()) > 0;
+  return (await db("system_groups").where({ id, version: expectedVersion }).delete().returning("*")).length > 0;
 }
 
 export async function listGroups(db: Queryable): Promise<SystemGroup[]> {
@@ -86,5 +86,5 @@ export async function addSystemToGroup(db: Queryable, groupId: number, systemId:
 }
 
 export async function removeSystemFromGroup(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
-  return (await db("system_group_members").where({ group_id: groupId, system_id: systemId }).delete()) > 0;
+  return (await db("system_group_members").where({ group_id: groupId, system_id: systemId }).delete().returning("*")).length > 0;
 }

@@ -69,7 +69,7 @@ export async function updateSystem(db: Queryable, id: number, expectedVersion: n
 }
 
 export async function deleteSystem(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  return (await db("systems").where({ id, version: expectedVersion }).delete()) > 0;
+  return (await db("systems").where({ id, version: expectedVersion }).delete().returning("*")).length > 0;
 }
 
 export async function listSystems(

@@ -44,7 +44,7 @@ export async function updateTeam(
 }
 
 export async function deleteTeam(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  return (await db("teams").where({ id, version: expectedVersion }).delete()) > 0;
+  return (await db("teams").where({ id, version: expectedVersion }).delete().returning("*")).length > 0;
 }
 
 export async function listTeams(db: Queryable): Promise<Team[]> {
@@ -74,5 +74,5 @@ export async function addMember(db: Queryable, teamId: number, userId: number): 
 
 /** Idempotent: removing a member who already left is a no-op reporting false. */
 export async function removeMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
-  return (await db("team_members").where({ team_id: teamId, user_id: userId }).delete()) > 0;
+  return (await db("team_members").where({ team_id: teamId, user_id: userId }).delete().returning("*")).length > 0;
 }
