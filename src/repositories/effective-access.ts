@@ -8,27 +8,14 @@ import type { GrantSource, PermissionLevel } from "../types/access.ts";
  * Administrators and disabled accounts are decided here too, so a caller never forgets them.
  */
 
-/** The effective level of one user on one system; undefined when the user or the system does not exist. */
+/**
+ * The effective level of one user on one system; undefined when the user or the system does not exist.
+ * The query is the function `effective_permission_level` (migration 20261128110300), whose plan Postgres keeps.
+ */
 export async function permissionLevel(db: Queryable, userId: number, systemId: number): Promise<PermissionLevel | undefined> {
-  const result = await db.raw(
-    `SELECT CASE WHEN u.disabled THEN 0 WHEN u.is_admin THEN 2 ELSE COALESCE(GREATEST(
-        (SELECT g.permission FROM user_system_grants g WHERE g.user_id = u.id AND g.system_id = s.id),
-        (SELECT max(g.permission) FROM user_group_grants g
-           JOIN system_group_members m ON m.group_id = g.group_id AND m.system_id = s.id
-          WHERE g.user_id = u.id),
-        (SELECT max(g.permission) FROM team_members tm
-           JOIN team_system_grants g ON g.team_id = tm.team_id AND g.system_id = s.id
-          WHERE tm.user_id = u.id),
-        (SELECT max(g.permission) FROM team_members tm
-           JOIN team_group_grants g ON g.team_id = tm.team_id
-           JOIN system_group_members m ON m.group_id = g.group_id AND m.system_id = s.id
-          WHERE tm.user_id = u.id)
-      ), 0) END AS level
-     FROM users u, systems s WHERE u.id = ? AND s.id = ?`,
-    [userId, systemId],
-  );
-  const row = result.rows[0] as { level: number } | undefined;
-  return row ? (Number(row.level) as PermissionLevel) : undefined;
+  const result = await db.raw("SELECT effective_permission_level(?, ?) AS level", [userId, systemId]);
+  const level = (result.rows[0] as { level: number | null } | undefined)?.level;
+  return level === null || level === undefined ? undefined : (Number(level) as PermissionLevel);
 }
 
 const CONTRIBUTIONS_OF_USER = `
