@@ -3,10 +3,14 @@ import type { GatehousePassport } from "../auth/passport.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/index.ts";
 import { requireSignedIn } from "../middleware/require-auth.ts";
+import { adminGroupsRouter } from "./admin/groups/index.ts";
+import { adminSystemsRouter } from "./admin/systems/index.ts";
+import { adminTeamsRouter } from "./admin/teams/index.ts";
 import { adminUsersRouter } from "./admin/users/index.ts";
 import { authRouter } from "./auth/index.ts";
 import { profileRouter } from "./profile/index.ts";
 import { setupRouter } from "./setup/index.ts";
+import { systemsRouter } from "./systems/index.ts";
 
 export interface RouteDeps {
   config: Config;
@@ -22,7 +26,11 @@ export function appRouter(deps: RouteDeps): Router {
     res.render("home/index", { title: "Home", isAdmin: req.user?.isAdmin ?? false });
   });
   router.use(profileRouter(deps));
+  router.use(systemsRouter(deps));
   router.get("/admin", (_req, res) => res.redirect(303, "/admin/users"));
   router.use("/admin/users", adminUsersRouter(deps));
+  router.use("/admin/teams", adminTeamsRouter(deps));
+  router.use("/admin/groups", adminGroupsRouter(deps));
+  router.use("/admin/systems", adminSystemsRouter(deps));
   return router;
 }
