@@ -44,6 +44,17 @@ export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
   app.set("view engine", "ejs");
   if (config.env === "production") app.enable("view cache");
 
+  // What every template expects, set before anything can fail: a body too large or unreadable is refused
+  // before the session is even read, and its error page renders with these (anonymous, no flash).
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    res.locals.currentUser = null;
+    res.locals.flash = [];
+    res.locals.currentPath = req.path;
+    res.locals.csrfToken = () => "";
+    res.locals.sessionExpired = false;
+    next();
+  });
+
   app.use(
     pinoHttp({
       logger,
@@ -129,15 +140,17 @@ export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
     size: 32,
     getTokenFromRequest: (req) => (req.body?._csrf as string | undefined) ?? (req.get("x-csrf-token") || undefined),
   });
-  app.use(originCheck(config));
-  app.use(csrf.csrfSynchronisedProtection);
+  // Before the cross-site checks, so that their 403 page shows the signed-in account as on any other page.
   app.use((req: Request, res: Response, next: NextFunction) => {
-    if (req.body && typeof req.body === "object") delete req.body._csrf;
     res.locals.csrfToken = () => csrf.generateToken(req);
     res.locals.currentUser = presentCurrentUser(req.user);
     res.locals.flash = takeFlash(req);
-    res.locals.currentPath = req.path;
-    res.locals.sessionExpired ??= false;
+    next();
+  });
+  app.use(originCheck(config));
+  app.use(csrf.csrfSynchronisedProtection);
+  app.use((req: Request, _res: Response, next: NextFunction) => {
+    if (req.body && typeof req.body === "object") delete req.body._csrf;
     next();
   });
 

@@ -5,6 +5,7 @@ import { migrateLatest } from "../db/migrate.ts";
 import { usernameField } from "../lib/fields.ts";
 import { createUser } from "../services/accounts.ts";
 import { SYSTEM_ACTOR } from "../services/audit.ts";
+import { passwordProblem } from "../services/password-policy.ts";
 import { openConfiguredDb } from "./database.ts";
 
 /** Reads the password from stdin: one line when piped, a prompt without echo on a terminal. */
@@ -35,6 +36,9 @@ if (!parsed.success) fail(`Usage: npm run admin:create -- <username>\n${parsed.e
 try {
   const password = await readPassword();
   if (!password) fail("No password given. Type it at the prompt or pipe it on stdin.");
+  // Refuse a weak password before opening (or creating) the database; createUser checks it again.
+  const problem = passwordProblem(password, { username: parsed.data });
+  if (problem) fail(problem);
   const db = await openConfiguredDb();
   try {
     await migrateLatest(db);

@@ -59,7 +59,9 @@ export const optionalEmailField = z
   .transform((v) => v.trim())
   .superRefine((v, ctx) => {
     if (v === "") return;
-    if (v.includes("\u0000") || !EMAIL_SHAPE.test(v))
+    if (CONTROL_OR_INVISIBLE.test(v) || BIDI_CONTROL.test(v))
+      ctx.addIssue({ code: "custom", message: "Email cannot contain control, invisible or direction-changing characters." });
+    else if (!EMAIL_SHAPE.test(v))
       ctx.addIssue({ code: "custom", message: "Enter an email address like name@example.com." });
     else if (v.length > 254)
       ctx.addIssue({ code: "custom", message: `Email must be at most 254 characters; this one has ${v.length}.` });
@@ -92,4 +94,11 @@ export const checkbox = z
 /** Positive 32-bit id from a URL or form: anything else is a 404 at the route. */
 export const idParam = z.string().regex(/^[1-9][0-9]{0,9}$/).transform(Number).refine((n) => n <= 2_147_483_647);
 
-export const versionField = z.coerce.number().int().min(1).max(2_147_483_647);
+const VERSION_PROBLEM = "The form's version field is missing or invalid; reload the page and try again.";
+
+/** The optimistic-locking version a form was rendered with (a hidden field). */
+export const versionField = z.coerce
+  .number({ error: VERSION_PROBLEM })
+  .int({ error: VERSION_PROBLEM })
+  .min(1, { error: VERSION_PROBLEM })
+  .max(2_147_483_647, { error: VERSION_PROBLEM });

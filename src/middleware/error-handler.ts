@@ -64,8 +64,11 @@ export function errorHandler(logger: Logger) {
 
     if (known instanceof TooManyRequestsError) res.set("Retry-After", String(known.retryAfterSeconds));
 
-    if (known instanceof SignInRequiredError && !wantsJson(req)) {
-      return res.redirect(303, loginUrl(req));
+    // An expired session: back to sign-in saying so, also when the expiry shows up as a form whose token
+    // died with the session.
+    const expired = res.locals.sessionExpired === true;
+    if (!wantsJson(req) && (known instanceof SignInRequiredError || (expired && known.code === "csrf_failed"))) {
+      return res.redirect(303, loginUrl(req, expired ? { expired: "1" } : {}));
     }
 
     const renderForm = res.locals.renderForm as FormRenderer | undefined;

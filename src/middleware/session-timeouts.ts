@@ -15,7 +15,10 @@ export function sessionTimeouts(config: Config) {
     const lastSeen = req.session.lastSeenAt ?? now;
     const idleExpired = idleMs > 0 && now - lastSeen > idleMs;
     if (idleExpired || now - authAt > absoluteMs) {
-      req.session.destroy(() => {
+      // A new, empty session rather than none: the old one is deleted from the store, and what follows
+      // (the CSRF check, the sign-in page's token) still has a session to work with.
+      req.session.regenerate((err) => {
+        if (err) return next(err);
         res.locals.sessionExpired = true;
         req.user = undefined;
         next();

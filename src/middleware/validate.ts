@@ -17,7 +17,17 @@ export interface ValidatedInput<B = unknown, Q = unknown, P = unknown> {
 /** Shapes no form produces (arrays, objects, unknown fields) are a 400; wrong values in a form are a 422. */
 const MALFORMED = new Set(["invalid_type", "unrecognized_keys", "invalid_union"]);
 
-export function toValidationError(error: z.ZodError, source: "body" | "query" | "params"): ValidationError {
+/** The raw value an issue's path points at. zod 4 leaves `issue.input` out unless asked, so it is looked up here. */
+function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
+  let value = data;
+  for (const key of path) {
+    if (value === null || typeof value !== "object") return undefined;
+    value = (value as Record<PropertyKey, unknown>)[key];
+  }
+  return value;
+}
+
+export function toValidationError(error: z.ZodError, source: "body" | "query" | "params", data?: unknown): ValidationError {
   const fields: FieldErrors = {};
   let malformed = false;
   for (const issue of error.issues) {
@@ -27,7 +37,10 @@ export function toValidationError(error: z.ZodError, source: "body" | "query" | 
       continue;
     }
     const field = String(issue.path[0] ?? source);
-    if (MALFORMED.has(issue.code) && issue.input !== undefined) malformed = true;
+    // A missing field, or text that is not the number it should be, is a form a person can fix (422);
+    // a value of a shape no form sends (an array, an object, a JSON number or null) is not (400).
+    const value = valueAt(data, issue.path);
+    if (MALFORMED.has(issue.code) && value !== undefined && typeof value !== "string") malformed = true;
     fields[field] ??= issue.message;
   }
   return new ValidationError(fields, "Some fields need attention.", malformed ? 400 : 422);
@@ -35,17 +48,20 @@ export function toValidationError(error: z.ZodError, source: "body" | "query" | 
 
 /**
  * Parses body, query and params with zod and puts the typed result on `res.locals.input`.
- * Handlers read only that, never `req.body`.
+ * Handlers read only that, never `req.body`. A route may validate in steps (params first, then the body
+ * once the form renderer is in place): each step keeps what the earlier ones parsed.
  */
 export function validate(schemas: Schemas): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
-    const input: Record<string, unknown> = { body: undefined, query: undefined, params: undefined };
+    const earlier = res.locals.input as Record<string, unknown> | undefined;
+    const input: Record<string, unknown> = { body: undefined, query: undefined, params: undefined, ...earlier };
     for (const source of ["params", "query", "body"] as const) {
       const schema = schemas[source];
       if (!schema) continue;
-      const result = schema.safeParse(req[source] ?? {});
+      const raw = req[source] ?? {};
+      const result = schema.safeParse(raw);
       if (!result.success) {
-        const error = toValidationError(result.error, source);
+        const error = toValidationError(result.error, source, raw);
         // Bad ids in a URL name no field a person can fix: they are simply not found.
         if (source === "params") error.fields.__params = "not found";
         return next(error);

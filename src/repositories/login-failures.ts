@@ -58,6 +58,52 @@ export async function addFailure(
   return { failures, blockedUntil };
 }
 
+/**
+ * Counts one attempt before its password is checked, as one atomic step: while the counter is blocked
+ * (or already holds `maxFailures` in its window) nothing is counted and `undefined` comes back.
+ * Checking first and counting after the (slow) password check would let a burst of parallel attempts all
+ * pass a check that none of them had counted yet.
+ * Run it in a transaction when `blockSecondsByCount` can set a wait: the row stays locked until the wait is
+ * written, so a parallel attempt sees it.
+ */
+export async function reserveAttempt(
+  db: Queryable,
+  scope: FailureScope,
+  key: string,
+  policy: { windowSeconds: number; maxFailures?: number; blockSecondsByCount?: (count: number) => number },
+): Promise<FailureCounter | undefined> {
+  const inWindow = "login_failures.window_started_at > now() - make_interval(secs => :window)";
+  const result = await db.raw(
+    `INSERT INTO login_failures (scope, key, failures, window_started_at, last_failed_at)
+     VALUES (:scope, :key, 1, now(), now())
+     ON CONFLICT (scope, key) DO UPDATE SET
+       failures = CASE WHEN ${inWindow} THEN login_failures.failures + 1 ELSE 1 END,
+       window_started_at = CASE WHEN ${inWindow} THEN login_failures.window_started_at ELSE now() END,
+       last_failed_at = now()
+     WHERE NOT (${inWindow} AND (coalesce(login_failures.blocked_until > now(), false) OR login_failures.failures >= :max))
+     RETURNING failures`,
+    { scope, key, window: policy.windowSeconds, max: policy.maxFailures ?? 2_147_483_647 },
+  );
+  const row = result.rows[0] as { failures: number | string } | undefined;
+  if (!row) return undefined;
+  const failures = Number(row.failures);
+  const wait = policy.blockSecondsByCount?.(failures) ?? 0;
+  if (wait <= 0) return { failures, blockedUntil: null };
+  const updated = await db("login_failures")
+    .where({ scope, key })
+    .update({ blocked_until: db.raw("now() + make_interval(secs => ?)", [wait]) })
+    .returning<{ blocked_until: Date | string }[]>("blocked_until");
+  return { failures, blockedUntil: updated[0] ? new Date(updated[0].blocked_until) : null };
+}
+
+/** Takes back an attempt counted by `reserveAttempt` that turned out not to be a failure. */
+export async function releaseAttempt(db: Queryable, scope: FailureScope, key: string): Promise<void> {
+  await db("login_failures")
+    .where({ scope, key })
+    .where("failures", ">", 0)
+    .update({ failures: db.raw("failures - 1") });
+}
+
 export async function clearFailures(db: Queryable, scope: FailureScope, key: string): Promise<void> {
   await db("login_failures").where({ scope, key }).delete();
 }

@@ -214,8 +214,9 @@ export async function setDisabled(
 }
 
 export async function deleteUser(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  const count = await db("users").where({ id, version: expectedVersion }).delete();
-  return count > 0;
+  // RETURNING rather than the affected-row count, which the embedded (PGlite) dialect does not report for deletes.
+  const rows = await db("users").where({ id, version: expectedVersion }).delete().returning("id");
+  return rows.length > 0;
 }
 
 export async function recordLogin(db: Queryable, id: number): Promise<void> {
@@ -235,10 +236,11 @@ export async function lockActiveAdminIds(db: Queryable): Promise<number[]> {
   return rows.map((r: { id: string | number }) => Number(r.id));
 }
 
+/** ORDER BY expressions, never from input: names and emails sort without regard to case, like usernames. */
 export const USER_SORT_COLUMNS = {
   username: "username_key",
-  name: "full_name",
-  email: "email",
+  name: "lower(full_name)",
+  email: "lower(email)",
   role: "is_admin",
   lastLogin: "last_login_at",
   created: "created_at",
@@ -279,4 +281,10 @@ export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ 
     base.clone().count<{ count: string }[]>("* as count").first(),
   ]);
   return { users: (rows as UserRow[]).map(toUser), total: Number(countRow?.count ?? 0) };
+}
+
+export async function findUsersByIds(db: Queryable, ids: number[]): Promise<User[]> {
+  if (ids.length === 0) return [];
+  const rows = await db("users").select(USER_COLUMNS).whereIn("id", ids).orderBy("username_key");
+  return (rows as UserRow[]).map(toUser);
 }

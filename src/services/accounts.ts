@@ -11,9 +11,12 @@ const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAd
 
 export const LAST_ADMIN_MESSAGE = "At least one active administrator must remain.";
 
-function usernameTaken(username: string): ConflictError {
-  return new ConflictError(`A user named "${username}" already exists.`, {
-    username: `The username "${username}" is already taken (names are compared without regard to case).`,
+/** Names both spellings when they differ: "prod" clashes with the existing "Prod". */
+async function usernameTaken(db: Queryable, username: string): Promise<ConflictError> {
+  const existing = await users.findUserByUsername(db, username);
+  const clash = existing && existing.username !== username ? ` by the existing user "${existing.username}"` : "";
+  return new ConflictError(`A user named "${existing?.username ?? username}" already exists.`, {
+    username: `The username "${username}" is already taken${clash} (names are compared without regard to case, width or surrounding spaces).`,
   });
 }
 
@@ -47,7 +50,7 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
   }
   return db.transaction(async (trx) => {
     const user = await users.insertUser(trx, { ...details, passwordHash });
-    if (!user) throw usernameTaken(details.username);
+    if (!user) throw await usernameTaken(trx, details.username);
     await recordAudit(trx, actor, {
       action: "user.created",
       target: { type: "user", id: user.id, label: user.username },
@@ -106,7 +109,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
       return after;
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw usernameTaken(details.username);
+    if (isUniqueViolation(error)) throw await usernameTaken(db, details.username);
     throw error;
   }
 }
@@ -221,7 +224,7 @@ export async function createFirstAdministrator(
       authSource: "local",
       passwordHash,
     });
-    if (!user) throw usernameTaken(input.username);
+    if (!user) throw await usernameTaken(trx, input.username);
     await recordAudit(trx, { ...actor, username: actor.username ?? user.username }, {
       action: "setup.administrator_created",
       target: { type: "user", id: user.id, label: user.username },

@@ -32,42 +32,48 @@ type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" |
 /**
  * Checks a local username and password. Every failure looks the same to the caller and takes about
  * one argon2 verification; the reason goes only to the audit trail.
+ *
+ * Each attempt is counted against its address and its account *before* the password is checked, each
+ * count one atomic step that refuses while the limit is reached or a wait runs, so a burst of parallel
+ * attempts cannot all slip past a check that none of them has counted yet. A success then takes its
+ * counts back: it clears the account's failures and returns the address's slot. (The price: attempts still
+ * in flight count, so a sixth simultaneous attempt at one account waits even if the password is right.)
  */
 export async function signInWithPassword(
   db: Db,
   input: { username: string; password: string; clientIp: string; requestId: string | null },
 ): Promise<SignInResult> {
-  const ipCounter = await failures.readFailureCounter(db, "ip", input.clientIp, IP_POLICY.windowSeconds);
-  if (ipCounter.failures >= IP_POLICY.maxFailures) {
+  const ipSlot = await failures.reserveAttempt(db, "ip", input.clientIp, IP_POLICY);
+  if (!ipSlot) {
     throw new TooManyRequestsError(IP_POLICY.windowSeconds, "Too many failed sign-ins from your network. Try again in 15 minutes.");
   }
 
   const accountKey = nameKey(input.username);
-  const accountCounter = await failures.readFailureCounter(db, "account", accountKey, ACCOUNT_POLICY.windowSeconds);
+  // Refused while a wait runs: such an attempt does not extend the real owner's wait, but it still counted
+  // against the address above, or hammering a locked account would be unlimited argon2 work.
+  const accountSlot = await db.transaction((trx) =>
+    failures.reserveAttempt(trx, "account", accountKey, {
+      windowSeconds: ACCOUNT_POLICY.windowSeconds,
+      blockSecondsByCount: accountWaitSeconds,
+    }),
+  );
   const actor: Actor = { id: null, username: input.username, clientIp: input.clientIp, requestId: input.requestId };
 
   const fail = async (reason: FailureReason, user?: User): Promise<SignInResult> => {
-    await db.transaction(async (trx) => {
-      // A refused attempt while blocked does not extend the wait of the real owner.
-      if (reason !== "locked") {
-        await failures.addFailure(trx, "account", accountKey, ACCOUNT_POLICY.windowSeconds, accountWaitSeconds);
-        await failures.addFailure(trx, "ip", input.clientIp, IP_POLICY.windowSeconds, () => 0);
-      }
-      await recordAudit(trx, user ? { ...actor, id: user.id, username: user.username } : actor, {
-        action: "sign_in.failed",
-        target: user ? { type: "user", id: user.id, label: user.username } : undefined,
-        details: { reason },
-      });
+    await recordAudit(db, user ? { ...actor, id: user.id, username: user.username } : actor, {
+      action: "sign_in.failed",
+      target: user ? { type: "user", id: user.id, label: user.username } : undefined,
+      details: { reason },
     });
     return { ok: false };
   };
 
-  if (accountCounter.blockedUntil && accountCounter.blockedUntil > new Date()) {
-    await verifyAgainstDummy(input.password);
-    return fail("locked");
-  }
-
   const credentials = await users.findCredentialsByUsername(db, input.username);
+  if (!accountSlot) {
+    // The audit trail names the account, so its page and the log show who is being locked out.
+    await verifyAgainstDummy(input.password);
+    return fail("locked", credentials?.user);
+  }
   if (!credentials) {
     await verifyAgainstDummy(input.password);
     return fail("unknown_user");
@@ -84,6 +90,7 @@ export async function signInWithPassword(
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
   await db.transaction(async (trx) => {
     await failures.clearFailures(trx, "account", accountKey);
+    await failures.releaseAttempt(trx, "ip", input.clientIp);
     await users.recordLogin(trx, user.id);
     if (rehashed) await users.replacePasswordHash(trx, user.id, passwordHash, rehashed);
     await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {

@@ -1,7 +1,7 @@
 import type { Page, Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildAdmin, buildUser } from "../helpers/factories.ts";
-import { type BrowserHarness, checkPage, signIn, skipBrowserTests, startHarness } from "./browser.ts";
+import { type BrowserHarness, checkPage, expectNoAxeViolations, screenshot, signIn, skipBrowserTests, startHarness } from "./browser.ts";
 
 /**
  * Axe finds zero violations on every page of the foundation, in the light and the dark colour scheme;
@@ -19,6 +19,18 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
   });
 
   const heading = (page: Page) => page.getByRole("heading", { level: 1 }).textContent();
+
+  it("axe itself reports what it finds (self-check of the harness)", async () => {
+    const page = await (await harness.newContext()).newPage();
+    await page.setContent('<!doctype html><html lang="en"><head><title>t</title></head><body><main><h1>t</h1><img src="data:,"></main></body></html>');
+    const failure = await expectNoAxeViolations(page, "a broken page").then(
+      () => undefined,
+      (error: Error) => error.message,
+    );
+    expect(failure).toContain("image-alt");
+    expect(failure).toContain('["img"]');
+    await page.close();
+  });
 
   describe("before the first account exists", () => {
     let page: Page;
@@ -170,6 +182,26 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
 
     it("the 403 page", async () => {
       await visit(user, "/admin/users", 403, /^forbidden$/i, "a11y-403");
+    });
+
+    it("the layout holds at 360 px wide (no sideways scrolling)", async () => {
+      const context = await harness.newContext();
+      const narrow = await context.newPage();
+      await narrow.setViewportSize({ width: 360, height: 740 });
+      await signIn(narrow, "ada", password);
+      for (const [url, name] of [
+        ["/", "narrow-home"],
+        ["/admin/users", "narrow-users"],
+        ["/admin/users/new", "narrow-user-new"],
+        [`/admin/users/${otherId}`, "narrow-user-show"],
+        ["/profile", "narrow-profile"],
+      ] as const) {
+        await narrow.goto(url);
+        await screenshot(narrow, name);
+        const width = await narrow.evaluate<number>("document.documentElement.scrollWidth");
+        expect(width, `page width of ${url} at 360 px`).toBeLessThanOrEqual(360);
+      }
+      await context.close();
     });
 
     it("the 404 page, signed in and signed out", async () => {

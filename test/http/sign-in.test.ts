@@ -238,6 +238,62 @@ describe("L6: per-address limit", () => {
   });
 });
 
+describe("throttles hold under parallel attempts", () => {
+  /** Fires the attempts at once from one browser session (one CSRF token), as a script would. */
+  async function burst(agent: TestAgent, attempts: { username: string; password: string }[]) {
+    const token = await agent.refreshToken("/login");
+    return Promise.all(
+      attempts.map((a) => agent.http.post("/login").set("Accept", "text/html").type("form").send({ ...a, _csrf: token })),
+    );
+  }
+
+  it("L6: a burst of parallel attempts cannot get more than 30 failures per address past the limit", async () => {
+    await buildUser(db, { username: "alice" });
+    await presetFailures(db, "ip", "::ffff:127.0.0.1", IP_POLICY.maxFailures - 3);
+    await presetFailures(db, "ip", "127.0.0.1", IP_POLICY.maxFailures - 3);
+    const agent = new TestAgent(createTestApp(db));
+    const responses = await burst(
+      agent,
+      Array.from({ length: 10 }, (_, i) => ({ username: `victim${i}`, password: WRONG })),
+    );
+    expect(responses.map((r) => r.status).sort()).toEqual([401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+    // Only three attempts reached a password check.
+    expect(await auditCount(db, "sign_in.failed")).toBe(3);
+  });
+
+  it("L5: a burst of parallel guesses at one account gets only the attempts before the wait through", async () => {
+    await buildUser(db, { username: "alice" });
+    await presetFailures(db, "account", "alice", 3);
+    const agent = new TestAgent(createTestApp(db));
+    const responses = await burst(
+      agent,
+      Array.from({ length: 8 }, (_, i) => ({ username: "alice", password: `${WRONG} ${i}` })),
+    );
+    expect(responses.every((r) => r.status === 401)).toBe(true);
+    const reasons = (await auditEvents(db, "sign_in.failed")).map((e) => e.details.reason);
+    // Failures 4 and 5 were checked; the fifth started the wait, and the other six were refused unchecked.
+    expect(reasons.filter((r) => r === "wrong_password")).toHaveLength(2);
+    expect(reasons.filter((r) => r === "locked")).toHaveLength(6);
+    expect((await failureRow(db, "account", "alice"))?.failures).toBe(5);
+    expect(await blockSeconds(db, "account", "alice")).toBe(60);
+  });
+
+  it("L6: successful sign-ins in a burst do not use up the address's allowance", async () => {
+    const app = createTestApp(db);
+    const people = await Promise.all(Array.from({ length: 6 }, (_, i) => buildUser(db, { username: `colleague${i}` })));
+    // Separate browsers: each sign-in gives its browser a new session, which a shared one would lose.
+    const agents = people.map(() => new TestAgent(app));
+    const tokens = await Promise.all(agents.map((a) => a.refreshToken("/login")));
+    const responses = await Promise.all(
+      agents.map((a, i) =>
+        a.http.post("/login").type("form").send({ username: people[i]!.username, password: people[i]!.password, _csrf: tokens[i] }),
+      ),
+    );
+    expect(responses.map((r) => r.status)).toEqual([303, 303, 303, 303, 303, 303]);
+    expect((await failureRows(db)).filter((r) => r.failures > 0)).toEqual([]);
+  });
+});
+
 describe("L7: every refusal looks the same", () => {
   it("L7: unknown user, wrong password, disabled user and locked user get identical text and status; the reason is only in the audit trail", async () => {
     const alice = await buildUser(db, { username: "alice" });

@@ -78,7 +78,7 @@ export function profileRouter({ db }: RouteDeps): Router {
     async (req, res) => {
       const { body } = input<z.infer<typeof PasswordChangeSchema>>(res);
       if (body.newPassword !== body.confirmPassword)
-        throw new ValidationError({ confirmPassword: "Passwords do not match; type the new password twice." });
+        throw new ValidationError({ confirmPassword: "Confirm new password does not match the new password; type it twice." });
       const user = await changeOwnPassword(db, signedInActor(req), {
         currentPassword: body.currentPassword,
         newPassword: body.newPassword,

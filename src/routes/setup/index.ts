@@ -1,4 +1,4 @@
-import { Router } from "express";
+import { type NextFunction, type Request, type Response, Router } from "express";
 import { z } from "zod";
 import { ValidationError } from "../../errors.ts";
 import { flash } from "../../lib/flash.ts";
@@ -20,16 +20,20 @@ const SetupSchema = z.strictObject({
 
 export function setupRouter({ db }: RouteDeps): Router {
   const router = Router();
-  const render = (res: import("express").Response, status: number, values: Record<string, string>, errors: Record<string, string>) =>
+  const render = (res: Response, status: number, values: Record<string, string>, errors: Record<string, string>) =>
     res.status(status).render("setup/index", { title: "Set up Gatehouse", values, errors, passwordHint: PASSWORD_HINT });
 
-  router.get("/setup", async (_req, res) => {
+  /** Once an account exists, /setup is gone: no form, no validation, no password hashing; just sign in. */
+  const onlyBeforeSetup = async (_req: Request, res: Response, next: NextFunction) => {
     if (await anyUserExists(db)) return res.redirect(303, "/login");
-    render(res, 200, { username: "admin" }, {});
-  });
+    next();
+  };
+
+  router.get("/setup", onlyBeforeSetup, (_req, res) => render(res, 200, { username: "admin" }, {}));
 
   router.post(
     "/setup",
+    onlyBeforeSetup,
     formView((req, res, error) => {
       if (error.code === "conflict" && !fieldErrorsOf(error).username) return res.redirect(303, "/login");
       render(res, error.status, typedValues(req), fieldErrorsOf(error));
@@ -38,7 +42,7 @@ export function setupRouter({ db }: RouteDeps): Router {
     async (req, res) => {
       const { body } = input<z.infer<typeof SetupSchema>>(res);
       if (body.password !== body.confirmPassword)
-        throw new ValidationError({ confirmPassword: "Passwords do not match; type the same password twice." });
+        throw new ValidationError({ confirmPassword: "Confirm password does not match the password; type the same password twice." });
       const user = await createFirstAdministrator(db, actorOf(req), body);
       flash(req, "success", `Administrator ${user.username} created. Sign in to continue.`);
       res.redirect(303, "/login");

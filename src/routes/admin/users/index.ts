@@ -14,6 +14,7 @@ import { PASSWORD_HINT } from "../../../services/password-policy.ts";
 import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
 import type { User, UserDetails } from "../../../types/user.ts";
 import { actorOf } from "../../actor.ts";
+import { establishSession } from "../../auth/index.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../index.ts";
 import {
@@ -51,7 +52,7 @@ function detailsFrom(body: UserCreateBody): UserDetails {
 
 function checkConfirmation(body: { password: string; confirmPassword: string }): void {
   if (body.password !== body.confirmPassword)
-    throw new ValidationError({ confirmPassword: "Passwords do not match; type the same password twice." });
+    throw new ValidationError({ confirmPassword: "Confirm password does not match the password; type the same password twice." });
 }
 
 function formValuesOf(user: User): Record<string, string> {
@@ -115,16 +116,21 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
     const user = await loadUser(res).catch(() => undefined);
     if (!user) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
     const typed = typedValues(req);
+    const isEditForm = "username" in typed;
     if (error instanceof StaleWriteError) {
       const current = error.current as User;
       // Keep what this administrator typed; the next save applies on top of the newer version.
+      if (isEditForm)
+        return renderUser(req, res, current, 409, {
+          values: { ...typed, version: String(current.version) },
+          message: "Someone else changed this user after you opened the page. Their version is shown below; your input is kept. Save again to apply it.",
+          stale: current,
+        });
+      // A disable, enable or delete button carries only the version: show the user as saved now.
       return renderUser(req, res, current, 409, {
-        values: { ...typed, version: String(current.version) },
-        message: "Someone else changed this user after you opened the page. Their version is shown below; your input is kept. Save again to apply it.",
-        stale: current,
+        message: "Someone else changed this user after you opened the page. Check the details below, then try again.",
       });
     }
-    const isEditForm = "username" in typed;
     await renderUser(req, res, user, error.status, {
       values: isEditForm ? typed : undefined,
       errors: fieldErrorsOf(error),
@@ -196,6 +202,9 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
       details: detailsFrom(body),
       password: body.password || undefined,
     });
+    // Saving one's own password bumps the session version, which ends every session of the account;
+    // this one carries on with a fresh session, as after a change on the profile page.
+    if (req.user?.id === user.id && req.user.sessionVersion !== user.sessionVersion) await establishSession(req, user);
     flash(req, "success", `User ${user.username} saved.`);
     res.redirect(303, `/admin/users/${user.id}`);
   });
