@@ -23,23 +23,29 @@ export interface SessionWrite {
   userAgent: string | null;
 }
 
+/**
+ * Saves a session. A session that belongs to an account is written only while that account exists and is enabled:
+ * a request still in flight when its account is disabled or deleted must not bring back the session that the
+ * disable or deletion just ended (nor fail on the missing account).
+ */
 export async function upsertSession(db: Queryable, session: SessionWrite): Promise<void> {
-  await db("sessions")
-    .insert({
-      sid: session.sid,
-      sess: JSON.stringify(session.sess),
-      expires_at: session.expiresAt,
-      user_id: session.userId,
-      client_ip: session.clientIp,
-      user_agent: session.userAgent,
-    })
-    .onConflict("sid")
-    .merge({
-      sess: db.raw("excluded.sess"),
-      expires_at: db.raw("excluded.expires_at"),
-      user_id: db.raw("excluded.user_id"),
-      last_seen_at: db.fn.now(),
-    });
+  await db.raw(
+    `INSERT INTO sessions (sid, sess, expires_at, user_id, client_ip, user_agent)
+     SELECT ?, CAST(? AS jsonb), ?, CAST(? AS bigint), ?, ?
+      WHERE CAST(? AS bigint) IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = CAST(? AS bigint) AND NOT disabled)
+     ON CONFLICT (sid) DO UPDATE SET
+       sess = excluded.sess, expires_at = excluded.expires_at, user_id = excluded.user_id, last_seen_at = now()`,
+    [
+      session.sid,
+      JSON.stringify(session.sess),
+      session.expiresAt,
+      session.userId,
+      session.clientIp,
+      session.userAgent,
+      session.userId,
+      session.userId,
+    ],
+  );
 }
 
 export async function touchSession(db: Queryable, sid: string, expiresAt: Date): Promise<void> {
@@ -53,7 +59,8 @@ export async function deleteSession(db: Queryable, sid: string): Promise<void> {
 export async function deleteUserSessions(db: Queryable, userId: number, options: { exceptSid?: string } = {}): Promise<number> {
   const query = db("sessions").where({ user_id: userId });
   if (options.exceptSid) query.whereNot({ sid: options.exceptSid });
-  return query.delete();
+  // knex-pglite answers delete() with a result object, not a count: count the returned keys.
+  return (await query.delete().returning("sid")).length;
 }
 
 export async function countUserSessions(db: Queryable, userId: number): Promise<number> {
@@ -62,5 +69,5 @@ export async function countUserSessions(db: Queryable, userId: number): Promise<
 }
 
 export async function deleteExpiredSessions(db: Queryable): Promise<number> {
-  return db("sessions").where("expires_at", "<=", db.fn.now()).delete();
+  return (await db("sessions").where("expires_at", "<=", db.fn.now()).delete().returning("sid")).length;
 }
