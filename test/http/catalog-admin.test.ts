@@ -123,3 +123,45 @@ describe("teams, groups and systems administration", () => {
     }
   });
 });
+
+describe("the user page's Teams, System access, System groups and Effective access sections", () => {
+  it("joins a team, grants a system and a group, and explains the effective access", async () => {
+    const admin = await buildAdmin(db, { username: "root" });
+    const user = await buildUser(db, { username: "carol" });
+    const app = createTestApp(db);
+    const agent = await signedInAgent(app, admin);
+    await agent.post("/admin/systems", { name: "nas-a", host: "10.1.0.1", description: "", notes: "" });
+    await agent.post("/admin/systems", { name: "nas-b", host: "10.1.0.2", description: "", notes: "" });
+    await agent.post("/admin/groups", { name: "backup", description: "" });
+    await agent.post("/admin/teams", { name: "ops", description: "" });
+    const [nasA, nasB, backup, ops] = [await idOf("systems", "nas-a"), await idOf("systems", "nas-b"), await idOf("system_groups", "backup"), await idOf("teams", "ops")];
+    await agent.post(`/admin/groups/${backup}/systems`, { systemId: String(nasB) });
+    await agent.post(`/admin/teams/${ops}/systems`, { systemId: String(nasA), permission: "read/write" });
+
+    const page = await agent.get(`/admin/users/${user.id}`);
+    expect(page.text).toContain("Join team");
+    expect(page.text).toContain("Add system");
+    expect(page.text).toContain("Add group");
+    expect(page.text).toContain("No access to any system");
+
+    expect((await agent.post(`/admin/users/${user.id}/teams`, { teamId: String(ops) })).status).toBe(303);
+    expect((await agent.post(`/admin/users/${user.id}/systems`, { systemId: String(nasA) })).status).toBe(303);
+    expect((await agent.post(`/admin/users/${user.id}/groups`, { groupId: String(backup), permission: "read" })).status).toBe(303);
+    expect(await db("user_system_grants").where({ user_id: user.id, system_id: nasA }).first()).toMatchObject({ permission: 1 });
+
+    const after = await agent.get(`/admin/users/${user.id}`);
+    expect(after.text).toContain('aria-label="Remove carol from team ops"');
+    expect(after.text).toContain('aria-label="Remove access to system nas-a"');
+    expect(after.text).toContain('aria-label="Remove access to group backup"');
+    expect(after.text).toContain("directly: read");
+    expect(after.text).toContain("team ops: read/write (decides)");
+    expect(after.text).toContain("through group backup: read (decides)");
+
+    expect((await agent.post(`/admin/users/${user.id}/systems/${nasA}`, { permission: "read/write" })).status).toBe(303);
+    expect(await db("user_system_grants").where({ user_id: user.id, system_id: nasA }).first()).toMatchObject({ permission: 2 });
+    expect((await agent.post(`/admin/users/${user.id}/teams/${ops}/remove`, {})).status).toBe(303);
+    expect((await agent.post(`/admin/users/${user.id}/groups/${backup}/remove`, {})).status).toBe(303);
+    expect(await accessLevel(db, user.id, nasB)).toBe(0);
+    expect(await accessLevel(db, user.id, nasA)).toBe(2);
+  });
+});

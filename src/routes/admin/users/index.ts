@@ -10,6 +10,8 @@ import { presentUser } from "../../../presenters/user.ts";
 import * as usersRepo from "../../../repositories/users.ts";
 import { countUserSessions } from "../../../repositories/sessions.ts";
 import { createUser, deleteUser, setUserDisabled, updateUser } from "../../../services/accounts.ts";
+import { addTeamMember, removeTeamMember } from "../../../services/teams.ts";
+import { lossSentence } from "../../../presenters/access.ts";
 import { PASSWORD_HINT } from "../../../services/password-policy.ts";
 import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
 import type { User, UserDetails } from "../../../types/user.ts";
@@ -17,6 +19,9 @@ import { actorOf } from "../../actor.ts";
 import { establishSession } from "../../auth/index.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../index.ts";
+import { EmptySchema, JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
+import { grantRoutes } from "../grant-routes.ts";
+import { loadUserAccess } from "./access-view.ts";
 import {
   AUTH_SOURCES,
   type UserCreateBody,
@@ -95,7 +100,11 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
     status: number,
     form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; stale?: User } = {},
   ) => {
-    const [lockedUntil, sessionCount] = await Promise.all([isAccountLocked(db, user), countUserSessions(db, user.id)]);
+    const [lockedUntil, sessionCount, access] = await Promise.all([
+      isAccountLocked(db, user),
+      countUserSessions(db, user.id),
+      loadUserAccess(db, user),
+    ]);
     res.status(status).render("admin/users/show", {
       title: `User ${user.username}`,
       user: presentUser(user),
@@ -108,6 +117,7 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
       stale: form.stale ? presentUser(form.stale) : null,
       authSources: AUTH_SOURCES,
       passwordHint: PASSWORD_HINT,
+      ...access,
     });
   };
 
@@ -208,6 +218,22 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
     flash(req, "success", `User ${user.username} saved.`);
     res.redirect(303, `/admin/users/${user.id}`);
   });
+
+  router.post("/:id/teams", validate({ params: UserIdParams }), userPageForm, validate({ body: JoinTeamSchema }), async (req, res) => {
+    const { params, body } = input<z.infer<typeof JoinTeamSchema>, unknown, UserIdParams>(res);
+    const { added, username, teamName } = await addTeamMember(db, actorOf(req), body.teamId, params.id);
+    flash(req, "success", added ? `${username} joined team ${teamName}.` : `${username} was already in team ${teamName}.`);
+    res.redirect(303, `/admin/users/${params.id}#teams`);
+  });
+
+  router.post("/:id/teams/:teamId/remove", validate({ params: UserTeamParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
+    const { params } = input<unknown, unknown, z.infer<typeof UserTeamParams>>(res);
+    const { removed, teamName, lost } = await removeTeamMember(db, actorOf(req), params.teamId, params.id);
+    flash(req, "success", removed ? `Removed from team ${teamName}; ${lossSentence(lost)}.` : "That membership had already ended.");
+    res.redirect(303, `/admin/users/${params.id}#teams`);
+  });
+
+  router.use(grantRoutes(db, "user", (id) => `/admin/users/${id}`, userPageForm));
 
   router.get("/:id/delete", validate({ params: UserIdParams }), async (req, res) => {
     const user = await loadUser(res);
