@@ -1,4 +1,28 @@
+import { rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import knexFactory, { type Knex } from "knex";
+import ClientPgLite from "knex-pglite";
+import type { TestProject } from "vitest/node";
 import { createDb } from "../../src/db/index.ts";
+import { migrateLatest } from "../../src/db/migrate.ts";
+
+const snapshotFile = path.join(tmpdir(), `gatehouse-test-pglite-${process.pid}.tar`);
+
+/** Creates and migrates one embedded database and saves it, so that each test file can start from a copy. */
+async function makePgliteSnapshot(): Promise<string> {
+  const pglite = new PGlite();
+  const db = knexFactory({ client: ClientPgLite, dialect: "postgres", connection: { pglite } } as Knex.Config);
+  try {
+    await migrateLatest(db);
+    const dump = await pglite.dumpDataDir("none");
+    await writeFile(snapshotFile, Buffer.from(await dump.arrayBuffer()));
+    return snapshotFile;
+  } finally {
+    await db.destroy();
+  }
+}
 
 function isRunning(pid: number): boolean {
   try {
@@ -25,10 +49,12 @@ async function dropStaleSchemas(): Promise<void> {
   }
 }
 
-export async function setup(): Promise<void> {
+export async function setup(project: TestProject): Promise<void> {
   await dropStaleSchemas();
+  project.provide("pgliteSnapshot", await makePgliteSnapshot());
 }
 
 export async function teardown(): Promise<void> {
   await dropStaleSchemas();
+  await rm(snapshotFile, { force: true });
 }
