@@ -30,6 +30,31 @@ export async function grantsOf(db: Queryable, subject: Subject, targetKind: Targ
   return rows.map((r: { id: string; name: string; permission: number }) => ({ targetId: Number(r.id), targetName: r.name, level: Number(r.permission) as 1 | 2 }));
 }
 
+export interface GrantOnTarget {
+  subject: Subject["kind"];
+  subjectId: number;
+  subjectName: string;
+  level: 1 | 2;
+}
+
+/** Every grant on a system or a group: users' first (by username), then teams' (by name). */
+export async function grantsOn(db: Queryable, target: Target): Promise<GrantOnTarget[]> {
+  const column = `${target.kind}_id`;
+  const users = await db(`${TABLES.user[target.kind]} as g`)
+    .join("users as u", "u.id", "g.user_id")
+    .select("u.id", "u.username as name", "g.permission")
+    .where(`g.${column}`, target.id)
+    .orderBy("u.username_key");
+  const teams = await db(`${TABLES.team[target.kind]} as g`)
+    .join("teams as t", "t.id", "g.team_id")
+    .select("t.id", "t.name", "g.permission")
+    .where(`g.${column}`, target.id)
+    .orderBy("t.name_key");
+  const rows = (subject: Subject["kind"], list: { id: string; name: string; permission: number }[]) =>
+    list.map((r) => ({ subject, subjectId: Number(r.id), subjectName: r.name, level: Number(r.permission) as 1 | 2 }));
+  return [...rows("user", users), ...rows("team", teams)];
+}
+
 export async function findGrantLevel(db: Queryable, subject: Subject, target: Target): Promise<1 | 2 | undefined> {
   const row = await db(TABLES[subject.kind][target.kind]).select("permission").where(where(subject, target)).first<{ permission: number } | undefined>();
   return row ? (Number(row.permission) as 1 | 2) : undefined;

@@ -30,6 +30,15 @@ export async function findGroup(db: Queryable, id: number): Promise<SystemGroup 
   return row ? toGroup(row) : undefined;
 }
 
+/** The group whose name is the same as `name` without regard to case, width or spaces at the ends. */
+export async function findGroupByName(db: Queryable, name: string): Promise<SystemGroup | undefined> {
+  const row = await db("system_groups")
+    .select("id", "name", "description", "version", db.raw(SYSTEM_COUNT))
+    .where({ name_key: nameKey(name) })
+    .first<GroupRow | undefined>();
+  return row ? toGroup(row) : undefined;
+}
+
 export async function insertGroup(db: Queryable, fields: { name: string; description: string }): Promise<SystemGroup | undefined> {
   const rows = await db("system_groups")
     .insert({ ...fields, name_key: nameKey(fields.name) })

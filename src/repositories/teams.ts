@@ -21,6 +21,12 @@ export async function findTeam(db: Queryable, id: number): Promise<Team | undefi
   return row ? toTeam(row) : undefined;
 }
 
+/** The team whose name is the same as `name` without regard to case, width or spaces at the ends. */
+export async function findTeamByName(db: Queryable, name: string): Promise<Team | undefined> {
+  const row = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).where({ name_key: nameKey(name) }).first<TeamRow | undefined>();
+  return row ? toTeam(row) : undefined;
+}
+
 export async function insertTeam(db: Queryable, fields: { name: string; description: string }): Promise<Team | undefined> {
   const rows = await db("teams")
     .insert({ ...fields, name_key: nameKey(fields.name) })

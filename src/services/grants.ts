@@ -8,6 +8,7 @@ import { findUserById } from "../repositories/users.ts";
 import { type GrantPermission, LEVEL_BY_PERMISSION, PERMISSION_BY_LEVEL } from "../types/access.ts";
 import type { Actor } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
+import { onForeignKeyViolation } from "./errors-map.ts";
 
 export type { Subject, Target } from "../repositories/grants.ts";
 
@@ -17,11 +18,31 @@ async function subjectLabel(db: Queryable, subject: grants.Subject): Promise<str
   return found;
 }
 
+function targetGone(target: grants.Target, field: string): ValidationError {
+  return new ValidationError({ [field]: `Choose a ${target.kind} from the list; that one no longer exists.` });
+}
+
 async function targetLabel(db: Queryable, target: grants.Target, field: string): Promise<string> {
   const found = target.kind === "system" ? (await findSystem(db, target.id))?.name : (await findGroup(db, target.id))?.name;
-  if (found === undefined)
-    throw new ValidationError({ [field]: `Choose a ${target.kind} from the list; that one no longer exists.` });
+  if (found === undefined) throw targetGone(target, field);
   return found;
+}
+
+/**
+ * The grants on a system or group as an audit record lists them, for the deletion that removes them with it
+ * (the cascade writes no grant.removed event of its own).
+ */
+export async function grantsOnForAudit(db: Queryable, target: grants.Target) {
+  return (await grants.grantsOn(db, target)).map((g) => ({ [g.subject]: { id: g.subjectId, name: g.subjectName }, permission: PERMISSION_BY_LEVEL[g.level] }));
+}
+
+/** The grants a team holds, as the audit record of its deletion lists them. */
+export async function grantsOfTeamForAudit(db: Queryable, teamId: number) {
+  const subject: grants.Subject = { kind: "team", id: teamId };
+  const list = [];
+  for (const kind of ["system", "group"] as const)
+    for (const g of await grants.grantsOf(db, subject, kind)) list.push({ [kind]: { id: g.targetId, name: g.targetName }, permission: PERMISSION_BY_LEVEL[g.level] });
+  return list;
 }
 
 function auditTarget(subject: grants.Subject, label: string) {
@@ -33,18 +54,25 @@ function auditTarget(subject: grants.Subject, label: string) {
  * (a double submit stays one grant); use `changeGrant` to change the permission.
  */
 export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
-  return db.transaction(async (trx) => {
-    const subjectName = await subjectLabel(trx, subject);
-    const targetName = await targetLabel(trx, target, target.kind === "system" ? "systemId" : "groupId");
-    const added = await grants.insertGrant(trx, subject, target, LEVEL_BY_PERMISSION[permission]);
-    if (added)
-      await recordAudit(trx, actor, {
-        action: "grant.added",
-        target: auditTarget(subject, subjectName),
-        details: { [target.kind]: { id: target.id, name: targetName }, permission: { from: null, to: permission } },
-      });
-    return { added, targetName };
-  });
+  const field = target.kind === "system" ? "systemId" : "groupId";
+  return onForeignKeyViolation(
+    () =>
+      db.transaction(async (trx) => {
+        const subjectName = await subjectLabel(trx, subject);
+        const targetName = await targetLabel(trx, target, field);
+        const added = await grants.insertGrant(trx, subject, target, LEVEL_BY_PERMISSION[permission]);
+        if (added)
+          await recordAudit(trx, actor, {
+            action: "grant.added",
+            target: auditTarget(subject, subjectName),
+            details: { [target.kind]: { id: target.id, name: targetName }, permission: { from: null, to: permission } },
+          });
+        return { added, targetName };
+      }),
+    // The user, team, system or group was deleted after this transaction read it: the page's subject gone is a 404,
+    // the chosen target gone is an error on its field.
+    async () => subjectLabel(db, subject).then(() => targetGone(target, field), (error: Error) => error),
+  );
 }
 
 export async function changeGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {

@@ -1,24 +1,24 @@
-import type { Db } from "../db/index.ts";
-import { ConflictError, NotFoundError, StaleWriteError } from "../errors.ts";
+import type { Db, Queryable } from "../db/index.ts";
+import { type ConflictError, NotFoundError, StaleWriteError } from "../errors.ts";
 import { type AccessLoss, previewAccessLoss } from "../repositories/access-loss.ts";
+import { groupsOfSystem } from "../repositories/system-groups.ts";
 import * as systems from "../repositories/systems.ts";
 import type { System } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
 import { diffFields, recordAudit } from "./audit.ts";
-import { isUniqueViolation } from "./errors-map.ts";
+import { isUniqueViolation, nameTakenError } from "./errors-map.ts";
+import { grantsOnForAudit } from "./grants.ts";
 
 const AUDITED = ["name", "host", "description", "notes"] as const;
 
-function nameTaken(name: string): ConflictError {
-  return new ConflictError(`A system named "${name}" already exists.`, {
-    name: `The name "${name}" is already used by another system (names are compared without regard to case).`,
-  });
+async function nameTaken(db: Queryable, name: string): Promise<ConflictError> {
+  return nameTakenError("system", name, (await systems.findSystemByName(db, name))?.name);
 }
 
 export async function createSystem(db: Db, actor: Actor, fields: systems.SystemFields): Promise<System> {
   return db.transaction(async (trx) => {
     const system = await systems.insertSystem(trx, fields);
-    if (!system) throw nameTaken(fields.name);
+    if (!system) throw await nameTaken(trx, fields.name);
     await recordAudit(trx, actor, {
       action: "system.created",
       target: { type: "system", id: system.id, label: system.name },
@@ -50,7 +50,7 @@ export async function updateSystem(
       return after;
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw nameTaken(fields.name ?? "");
+    if (isUniqueViolation(error)) throw await nameTaken(db, fields.name ?? "");
     throw error;
   }
 }
@@ -61,11 +61,13 @@ export async function deleteSystem(db: Db, actor: Actor, id: number, version: nu
     const before = await systems.findSystem(trx, id);
     if (!before) throw new NotFoundError();
     const lost = await previewAccessLoss(trx, { kind: "system", id });
+    const groups = await groupsOfSystem(trx, id);
+    const grants = await grantsOnForAudit(trx, { kind: "system", id });
     if (!(await systems.deleteSystem(trx, id, version))) throw new StaleWriteError(before);
     await recordAudit(trx, actor, {
       action: "system.deleted",
       target: { type: "system", id, label: before.name },
-      details: { changes: diffFields<System>(before, {}, AUDITED), usersLosingAccess: [...new Set(lost.map((l) => l.username))] },
+      details: { changes: diffFields<System>(before, {}, AUDITED), usersLosingAccess: [...new Set(lost.map((l) => l.username))], groups, grants },
     });
     return { system: before, lost };
   });

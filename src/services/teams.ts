@@ -1,25 +1,24 @@
-import type { Db } from "../db/index.ts";
-import { ConflictError, NotFoundError, StaleWriteError, ValidationError } from "../errors.ts";
+import type { Db, Queryable } from "../db/index.ts";
+import { type ConflictError, NotFoundError, StaleWriteError, ValidationError } from "../errors.ts";
 import { type AccessLoss, previewAccessLoss } from "../repositories/access-loss.ts";
 import * as teams from "../repositories/teams.ts";
 import { findUserById } from "../repositories/users.ts";
 import type { Team } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
 import { diffFields, recordAudit } from "./audit.ts";
-import { isUniqueViolation } from "./errors-map.ts";
+import { isUniqueViolation, nameTakenError, onForeignKeyViolation } from "./errors-map.ts";
+import { grantsOfTeamForAudit } from "./grants.ts";
 
 const AUDITED = ["name", "description"] as const;
 
-function nameTaken(name: string): ConflictError {
-  return new ConflictError(`A team named "${name}" already exists.`, {
-    name: `The name "${name}" is already used by another team (names are compared without regard to case).`,
-  });
+async function nameTaken(db: Queryable, name: string): Promise<ConflictError> {
+  return nameTakenError("team", name, (await teams.findTeamByName(db, name))?.name);
 }
 
 export async function createTeam(db: Db, actor: Actor, fields: { name: string; description: string }): Promise<Team> {
   return db.transaction(async (trx) => {
     const team = await teams.insertTeam(trx, fields);
-    if (!team) throw nameTaken(fields.name);
+    if (!team) throw await nameTaken(trx, fields.name);
     await recordAudit(trx, actor, {
       action: "team.created",
       target: { type: "team", id: team.id, label: team.name },
@@ -44,7 +43,7 @@ export async function updateTeam(db: Db, actor: Actor, id: number, version: numb
       return after;
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw nameTaken(fields.name);
+    if (isUniqueViolation(error)) throw await nameTaken(db, fields.name);
     throw error;
   }
 }
@@ -55,32 +54,58 @@ export async function deleteTeam(db: Db, actor: Actor, id: number, version: numb
     const before = await teams.findTeam(trx, id);
     if (!before) throw new NotFoundError();
     const lost = await previewAccessLoss(trx, { kind: "team", id });
+    const members = (await teams.teamMembers(trx, id)).map((m) => m.username);
+    const grants = await grantsOfTeamForAudit(trx, id);
     if (!(await teams.deleteTeam(trx, id, version))) throw new StaleWriteError(before);
     await recordAudit(trx, actor, {
       action: "team.deleted",
       target: { type: "team", id, label: before.name },
-      details: { changes: diffFields<Team>(before, {}, AUDITED), usersLosingAccess: [...new Set(lost.map((l) => l.username))] },
+      details: { changes: diffFields<Team>(before, {}, AUDITED), usersLosingAccess: [...new Set(lost.map((l) => l.username))], members, grants },
     });
     return { team: before, lost };
   });
 }
 
-/** Idempotent: adding a member twice writes one row and one event. */
-export async function addTeamMember(db: Db, actor: Actor, teamId: number, userId: number): Promise<{ added: boolean; username: string; teamName: string }> {
-  return db.transaction(async (trx) => {
-    const team = await teams.findTeam(trx, teamId);
-    if (!team) throw new NotFoundError();
-    const user = await findUserById(trx, userId);
-    if (!user) throw new ValidationError({ userId: "Choose a user from the list; that one no longer exists." });
-    const added = await teams.addMember(trx, teamId, userId);
-    if (added)
-      await recordAudit(trx, actor, {
-        action: "team.member_added",
-        target: { type: "team", id: teamId, label: team.name },
-        details: { user: { id: userId, username: user.username } },
-      });
-    return { added, username: user.username, teamName: team.name };
-  });
+/**
+ * Idempotent: adding a member twice writes one row and one event. `picked` says which side the form chose
+ * (the page is the other one): a team chosen on a user's page (field teamId) or a user named on a team's page
+ * (field username). When the chosen one does not exist, or was deleted meanwhile, that field is in error (422);
+ * when the page's own team or user is gone, the answer is a 404.
+ */
+export async function addTeamMember(
+  db: Db,
+  actor: Actor,
+  teamId: number,
+  userId: number,
+  picked: "team" | "user" = "team",
+): Promise<{ added: boolean; username: string; teamName: string }> {
+  const gone = (what: "team" | "user") => {
+    if (what !== picked) return new NotFoundError();
+    return what === "team"
+      ? new ValidationError({ teamId: "Choose a team from the list; that one no longer exists." })
+      : new ValidationError({ username: "That user no longer exists; check the username." });
+  };
+  // The page's own record is checked first: when it is gone, so is the page.
+  const missing = (team: unknown, user: unknown): "team" | "user" | undefined =>
+    (picked === "team" ? (["user", "team"] as const) : (["team", "user"] as const)).find((what) => !(what === "team" ? team : user));
+  return onForeignKeyViolation(
+    () =>
+      db.transaction(async (trx) => {
+        const team = await teams.findTeam(trx, teamId);
+        const user = await findUserById(trx, userId);
+        if (!team || !user) throw gone(missing(team, user) ?? "team");
+        const added = await teams.addMember(trx, teamId, userId);
+        if (added)
+          await recordAudit(trx, actor, {
+            action: "team.member_added",
+            target: { type: "team", id: teamId, label: team.name },
+            details: { user: { id: userId, username: user.username } },
+          });
+        return { added, username: user.username, teamName: team.name };
+      }),
+    // The insert found the team or the user deleted after this transaction read them.
+    async () => gone(missing(await teams.findTeam(db, teamId), await findUserById(db, userId)) ?? "team"),
+  );
 }
 
 /** Idempotent: removing a member who already left changes nothing. */

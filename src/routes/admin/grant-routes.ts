@@ -7,7 +7,10 @@ import { input, validate } from "../../middleware/validate.ts";
 import { addGrant, changeGrant, removeGrant, type Subject, type Target } from "../../services/grants.ts";
 import { actorOf } from "../actor.ts";
 
-export const PermissionField = z.enum(["read", "read/write"], { error: 'Choose "read" or "read/write".' });
+const CHOOSE_PERMISSION = 'Choose "read" or "read/write".';
+
+/** A string first, so that a repeated field (an array no form sends) is a 400 like any other malformed shape. */
+export const PermissionField = z.string({ error: CHOOSE_PERMISSION }).pipe(z.enum(["read", "read/write"], { error: CHOOSE_PERMISSION }));
 
 const AddSystemGrant = z.strictObject({ systemId: idParam, permission: PermissionField.default("read") });
 const AddGroupGrant = z.strictObject({ groupId: idParam, permission: PermissionField.default("read") });

@@ -16,11 +16,11 @@ import type { System } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../index.ts";
-import { IdParams, SystemNotesSchema } from "../admin/catalog-schemas.ts";
+import { IdParams, SystemNotesSchema, searchField } from "../admin/catalog-schemas.ts";
 
 const PER_PAGE = 50;
 const ListQuery = z.object({
-  q: z.string().max(200).catch("").default(""),
+  q: searchField,
   page: z.coerce.number().int().min(1).max(1_000_000).catch(1).default(1),
 });
 
@@ -84,9 +84,13 @@ export function systemsRouter({ db }: RouteDeps): Router {
     validate({ params: IdParams }),
     formView(async (req, res, error) => {
       const { system, level } = await loadReadable(req, res);
-      const current = error instanceof StaleWriteError ? (error.current as System) : system;
+      const stale = error instanceof StaleWriteError;
+      const current = stale ? (error.current as System) : system;
+      const typed = typedValues(req);
       await renderSystem(req, res, current, level, error.status, {
-        values: { ...typedValues(req), version: String(current.version) },
+        // A stale save moves on to the version now saved; any other error keeps the version the form was opened
+        // with, so that a change someone made meanwhile is still caught at the next save.
+        values: { ...typed, version: stale ? String(current.version) : (typed.version ?? String(current.version)) },
         errors: fieldErrorsOf(error),
         message: error instanceof StaleWriteError ? "Someone else changed this system after you opened it; your input is kept. Save again to apply it." : error.message,
       });

@@ -24,6 +24,11 @@ import {
   VersionOnlySchema,
 } from "../catalog-schemas.ts";
 
+/** The details form's fields as the group is saved now. */
+function savedValues(group: SystemGroup): Record<string, string> {
+  return { name: group.name, description: group.description, version: String(group.version) };
+}
+
 export function adminGroupsRouter({ db }: RouteDeps): Router {
   const router = Router();
   router.use(requireAdmin);
@@ -47,7 +52,7 @@ export function adminGroupsRouter({ db }: RouteDeps): Router {
       group,
       systems,
       available: all.filter((s) => !inGroup.has(s.id)),
-      values: form.values ?? { name: group.name, description: group.description, version: String(group.version) },
+      values: form.values ?? savedValues(group),
       errors: form.errors ?? {},
       message: form.message ?? null,
       stale: form.stale ?? null,
@@ -61,7 +66,7 @@ export function adminGroupsRouter({ db }: RouteDeps): Router {
     if (error instanceof StaleWriteError) {
       const current = error.current as SystemGroup;
       return renderGroup(res, current, 409, {
-        values: { ...typed, version: String(current.version) },
+        values: { ...savedValues(current), ...typed, version: String(current.version) },
         message: "Someone else changed this group after you opened the page. Their version is shown; your input is kept. Save again to apply it.",
         stale: current,
       });

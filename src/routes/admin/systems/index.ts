@@ -17,14 +17,19 @@ import type { System } from "../../../types/catalog.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../index.ts";
-import { IdParams, SystemFieldsSchema, SystemUpdateSchema, VersionOnlySchema } from "../catalog-schemas.ts";
+import { IdParams, SystemFieldsSchema, SystemUpdateSchema, searchField, VersionOnlySchema } from "../catalog-schemas.ts";
 
 const PER_PAGE = 50;
 
 const ListQuery = z.object({
-  q: z.string().max(200).catch("").default(""),
+  q: searchField,
   page: z.coerce.number().int().min(1).max(1_000_000).catch(1).default(1),
 });
+
+/** The edit form's fields as the system is saved now. */
+function savedValues(system: System): Record<string, string> {
+  return { name: system.name, host: system.host, description: system.description, notes: system.notes, version: String(system.version) };
+}
 
 export function adminSystemsRouter({ db }: RouteDeps): Router {
   const router = Router();
@@ -49,7 +54,7 @@ export function adminSystemsRouter({ db }: RouteDeps): Router {
       system,
       groups,
       access: users.map((u) => ({ id: u.id, username: u.username, ...presentAccess(access.get(u.id)!, "admin") })),
-      values: form.values ?? { name: system.name, host: system.host, description: system.description, notes: system.notes, version: String(system.version) },
+      values: form.values ?? savedValues(system),
       errors: form.errors ?? {},
       message: form.message ?? null,
       stale: form.stale ?? null,
@@ -63,7 +68,7 @@ export function adminSystemsRouter({ db }: RouteDeps): Router {
     if (error instanceof StaleWriteError) {
       const current = error.current as System;
       return renderSystem(res, current, 409, {
-        values: { ...typed, version: String(current.version) },
+        values: { ...savedValues(current), ...typed, version: String(current.version) },
         message: "Someone else changed this system after you opened the page. Their version is shown; your input is kept. Save again to apply it.",
         stale: current,
       });

@@ -21,6 +21,11 @@ import type { RouteDeps } from "../../index.ts";
 import { AddMemberSchema, EmptySchema, IdParams, MemberParams, TeamFieldsSchema, TeamUpdateSchema, VersionOnlySchema } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
 
+/** The details form's fields as the team is saved now. */
+function savedValues(team: Team): Record<string, string> {
+  return { name: team.name, description: team.description, version: String(team.version) };
+}
+
 export function adminTeamsRouter({ db }: RouteDeps): Router {
   const router = Router();
   router.use(requireAdmin);
@@ -48,7 +53,7 @@ export function adminTeamsRouter({ db }: RouteDeps): Router {
       title: `Team ${team.name}`,
       team,
       members,
-      values: form.values ?? { name: team.name, description: team.description, version: String(team.version) },
+      values: form.values ?? savedValues(team),
       errors: form.errors ?? {},
       message: form.message ?? null,
       stale: form.stale ?? null,
@@ -56,19 +61,24 @@ export function adminTeamsRouter({ db }: RouteDeps): Router {
     });
   };
 
+  /**
+   * Errors of any form on the team's page come back to the page with what was typed kept (the details, or the
+   * username of the member form) over the team as saved. A stale save shows both versions; a stale delete
+   * (its form carries only the version) shows the team as it is now.
+   */
   const teamPageForm = formView(async (req, res, error) => {
     const team = await loadTeam(res).catch(() => undefined);
     if (!team) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
+    const typed = typedValues(req);
     if (error instanceof StaleWriteError) {
       const current = error.current as Team;
       return renderTeam(res, current, 409, {
-        values: { ...typedValues(req), version: String(current.version) },
+        values: { ...savedValues(current), ...typed, version: String(current.version) },
         message: "Someone else changed this team after you opened the page. Their version is shown; your input is kept. Save again to apply it.",
         stale: current,
       });
     }
-    const typed = typedValues(req);
-    await renderTeam(res, team, error.status, { values: "name" in typed ? typed : undefined, errors: fieldErrorsOf(error), message: error.message });
+    await renderTeam(res, team, error.status, { values: { ...savedValues(team), ...typed }, errors: fieldErrorsOf(error), message: error.message });
   });
 
   const renderNew = (res: Response, status: number, values: Record<string, string>, errors: Record<string, string>) =>
@@ -104,7 +114,7 @@ export function adminTeamsRouter({ db }: RouteDeps): Router {
     const { params, body } = input<z.infer<typeof AddMemberSchema>, unknown, { id: number }>(res);
     const user = await findUserByUsername(db, body.username);
     if (!user) throw new ValidationError({ username: `No user is named "${body.username}".` });
-    const { added, teamName } = await addTeamMember(db, actorOf(req), params.id, user.id);
+    const { added, teamName } = await addTeamMember(db, actorOf(req), params.id, user.id, "user");
     flash(req, "success", added ? `${user.username} joined team ${teamName}.` : `${user.username} was already in team ${teamName}.`);
     res.redirect(303, `/admin/teams/${params.id}#members`);
   });
