@@ -40,6 +40,11 @@ function classify(error: unknown): AppError | undefined {
   if (e?.type === "entity.parse.failed" || e?.type === "parameters.too.many")
     return new AppError(400, "bad_request", "The request could not be read.");
   if (isDatabaseUnavailable(error)) return new ServiceUnavailableError();
+  // A lock held too long (lock_timeout), a query cut off (statement_timeout), a deadlock or a serialization failure:
+  // nothing was written, and the same request a moment later will most likely succeed.
+  if (e?.code === "55P03" || e?.code === "57014") return new ServiceUnavailableError("The database is busy. Try again in a moment.");
+  if (e?.code === "40P01" || e?.code === "40001")
+    return new AppError(409, "retry", "Another change got in the way of this one; nothing was saved. Try again.");
   // Postgres: a value out of range or an invalid text never reaches SQL from validated input; if it does, it is the caller's input.
   if (e?.code === "22P02" || e?.code === "22003" || e?.code === "22021") return new AppError(400, "bad_request", "The request has an invalid value.");
   return undefined;
