@@ -36,6 +36,21 @@ export interface App {
   sessionStore: DbSessionStore;
 }
 
+/**
+ * express-session sends a response's headers before its store write finishes, so a browser can follow a redirect
+ * with the old session: a new sign-in looks signed out, and a flash message is lost for good when that next
+ * request writes its own session back. For a session that carries an account or a message, save first.
+ */
+function saveSessionBeforeRedirect(req: Request, res: Response, next: NextFunction): void {
+  const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
+  res.redirect = ((...args: unknown[]) => {
+    const session = req.session;
+    if (!session || (!session.passport?.user && !session.flash?.length)) return redirect(...args);
+    session.save((err) => (err ? next(err) : redirect(...args)));
+  }) as Response["redirect"];
+  next();
+}
+
 export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
   const app = express();
   app.disable("x-powered-by");
@@ -128,6 +143,7 @@ export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
   const passport = createPassport(db);
   app.use(passport.initialize());
   app.use(passport.session());
+  app.use(saveSessionBeforeRedirect);
   app.use(sessionTimeouts(config));
 
   app.use((_req: Request, res: Response, next: NextFunction) => {

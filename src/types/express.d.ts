@@ -14,5 +14,7 @@ declare module "express-session" {
     lastSeenAt?: number;
     client?: { ip: string; userAgent: string };
     flash?: { kind: "success" | "error"; text: string }[];
+    /** Set by passport once the account has signed in. */
+    passport?: { user?: { id: number; sv: number } };
   }
 }
