@@ -38,7 +38,9 @@ export function presentAccess(access: EffectiveAccess, perspective: "self" | "ad
         ? "The account is disabled: no access."
         : access.basis === "no-grants"
           ? "No grant gives access."
-          : `${access.permission}, the most permissive of ${access.grants.length === 1 ? "one grant" : `${access.grants.length} grants`}.`;
+          : access.grants.length === 1
+            ? `${access.permission}, from one grant.`
+            : `${access.permission}, the most permissive of ${access.grants.length} grants.`;
   return {
     permission: access.permission,
     summary,

@@ -107,7 +107,7 @@ function serve(browser: Browser, db: Db, server: Server): BrowserHarness {
       app = build();
     },
     async newContext() {
-      const context = await browser.newContext({ baseURL: baseUrl, colorScheme: "light", viewport: { width: 1280, height: 800 } });
+      const context = await browser.newContext({ baseURL: baseUrl, colorScheme: "light", reducedMotion: "reduce", viewport: { width: 1280, height: 800 } });
       // Fail a stuck step with Playwright's own message, well before the test's timeout.
       context.setDefaultTimeout(10_000);
       context.setDefaultNavigationTimeout(10_000);
