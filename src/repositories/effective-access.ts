@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.ts";
+import { containsPattern } from "./search-pattern.ts";
 import type { GrantSource, PermissionLevel } from "../types/access.ts";
 
 /**
@@ -136,7 +137,7 @@ export async function accessibleSystems(
   userId: number,
   query: AccessibleQuery = {},
 ): Promise<{ systems: AccessibleSystemRow[]; total: number }> {
-  const search = query.search ? `%${query.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null;
+  const search = query.search ? containsPattern(query.search) : null;
   const result = await db.raw(
     `WITH me AS (SELECT id, is_admin, disabled FROM users WHERE id = :user),
      levels AS (

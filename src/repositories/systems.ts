@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.ts";
+import { containsPattern } from "./search-pattern.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { System } from "../types/catalog.ts";
 
@@ -78,7 +79,7 @@ export async function listSystems(
 ): Promise<{ systems: System[]; total: number }> {
   const base = db("systems");
   if (query.search) {
-    const pattern = `%${query.search.toLowerCase().replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    const pattern = containsPattern(query.search);
     base.where((w) => w.whereRaw("name_key LIKE ?", [pattern]).orWhereRaw("lower(host) LIKE ?", [pattern]));
   }
   const [rows, count] = await Promise.all([

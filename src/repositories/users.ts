@@ -1,5 +1,6 @@
 import { nameKey } from "../lib/fields.ts";
 import type { Queryable } from "../db/index.ts";
+import { containsPattern } from "./search-pattern.ts";
 import type { AuthSource, User, UserDetails } from "../types/user.ts";
 
 interface UserRow {
@@ -255,14 +256,11 @@ export interface UserListQuery {
   offset: number;
 }
 
-function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
 
 export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
   const base = db("users");
   if (query.search) {
-    const pattern = `%${escapeLike(query.search.toLowerCase())}%`;
+    const pattern = containsPattern(query.search);
     base.where((w) =>
       w
         .whereRaw("username_key LIKE ?", [pattern])

@@ -165,3 +165,30 @@ describe("the user page's Teams, System access, System groups and Effective acce
     expect(await accessLevel(db, user.id, nasA)).toBe(2);
   });
 });
+
+describe("searching lists", () => {
+  it("finds names typed in another width or case, and treats % and _ as themselves", async () => {
+    const admin = await buildAdmin(db, { username: "root" });
+    await buildUser(db, { username: "bob_1", fullName: "Bob Builder" });
+    await buildUser(db, { username: "bobx1", fullName: "Robert" });
+    const agent = await signedInAgent(createTestApp(db), admin);
+    await agent.post("/admin/systems", { name: "nas-prod", host: "10.2.0.1", description: "", notes: "" });
+    await agent.post("/admin/systems", { name: "lab", host: "10.2.0.2", description: "", notes: "" });
+
+    const systems = await agent.get(`/admin/systems?q=${encodeURIComponent("ＮＡＳ")}`);
+    expect(systems.text).toContain("nas-prod");
+    expect(systems.text).not.toContain(">lab<");
+
+    const mine = await agent.get(`/systems?q=${encodeURIComponent("ｌａｂ")}`);
+    expect(mine.text).toContain(">lab<");
+    expect(mine.text).not.toContain("nas-prod");
+
+    const users = await agent.get(`/admin/users?q=${encodeURIComponent("ＢＯＢ_")}`);
+    expect(users.text).toContain("bob_1");
+    expect(users.text).not.toContain("bobx1");
+
+    const none = await agent.get("/admin/systems?q=nothing-matches");
+    expect(none.text).toContain("No system matches");
+    expect(none.text).not.toContain('aria-label="Pagination"');
+  });
+});
