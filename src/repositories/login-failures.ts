@@ -107,3 +107,14 @@ export async function releaseAttempt(db: Queryable, scope: FailureScope, key: st
 export async function clearFailures(db: Queryable, scope: FailureScope, key: string): Promise<void> {
   await db("login_failures").where({ scope, key }).delete();
 }
+
+/** Seconds until the counter's window ends and its attempts no longer count (at least 1). */
+export async function secondsLeftInWindow(db: Queryable, scope: FailureScope, key: string, windowSeconds: number): Promise<number> {
+  const result = await db.raw(
+    `SELECT GREATEST(1, ceil(extract(epoch FROM window_started_at + make_interval(secs => ?) - now()))) AS seconds
+       FROM login_failures WHERE scope = ? AND key = ?`,
+    [windowSeconds, scope, key],
+  );
+  const row = result.rows[0] as { seconds: number | string } | undefined;
+  return row ? Number(row.seconds) : windowSeconds;
+}

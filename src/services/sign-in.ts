@@ -45,7 +45,12 @@ export async function signInWithPassword(
 ): Promise<SignInResult> {
   const ipSlot = await failures.reserveAttempt(db, "ip", input.clientIp, IP_POLICY);
   if (!ipSlot) {
-    throw new TooManyRequestsError(IP_POLICY.windowSeconds, "Too many failed sign-ins from your network. Try again in 15 minutes.");
+    const seconds = await failures.secondsLeftInWindow(db, "ip", input.clientIp, IP_POLICY.windowSeconds);
+    const minutes = Math.ceil(seconds / 60);
+    throw new TooManyRequestsError(
+      seconds,
+      `Too many failed sign-ins from your network. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.`,
+    );
   }
 
   const accountKey = nameKey(input.username);
