@@ -4,8 +4,9 @@ import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User, UserDetails } from "../types/user.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
-import { hashPassword, verifyPassword } from "./password-hasher.ts";
+import { hashPassword } from "./password-hasher.ts";
 import { passwordProblem } from "./password-policy.ts";
+import { verifyCurrentPassword } from "./sign-in.ts";
 
 const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAdmin", "authSource", "disabled"] as const;
 
@@ -186,8 +187,7 @@ export async function changeOwnPassword(
   const user = await users.findUserById(db, actor.id);
   if (!user) throw new NotFoundError();
   if (user.authSource !== "local") throw new ForbiddenError("Your password is managed by the directory (LDAP).");
-  const hash = await users.findPasswordHash(db, actor.id);
-  if (!hash || !(await verifyPassword(hash, input.currentPassword)))
+  if (!(await verifyCurrentPassword(db, user, input.currentPassword)))
     throw new ValidationError({ currentPassword: "Current password is not correct." });
   const newHash = await newPasswordHash(input.newPassword, user, "newPassword");
   return db.transaction(async (trx) => {

@@ -1,5 +1,5 @@
 import type { Db } from "../db/index.ts";
-import { TooManyRequestsError } from "../errors.ts";
+import { TooManyRequestsError, ValidationError } from "../errors.ts";
 import { nameKey } from "../lib/fields.ts";
 import * as failures from "../repositories/login-failures.ts";
 import * as users from "../repositories/users.ts";
@@ -122,4 +122,31 @@ export async function unlockAccount(db: Db, actor: Actor, user: User): Promise<v
 export async function isAccountLocked(db: Db, user: User): Promise<Date | null> {
   const counter = await failures.readFailureCounter(db, "account", nameKey(user.username), ACCOUNT_POLICY.windowSeconds);
   return counter.blockedUntil && counter.blockedUntil > new Date() ? counter.blockedUntil : null;
+}
+
+/**
+ * Checks the password of an account that is already signed in (to change it, say), under the same per-account
+ * throttle as sign-in: a stolen session cannot guess the password at argon2 speed.
+ */
+export async function verifyCurrentPassword(db: Db, user: User, password: string): Promise<boolean> {
+  const accountKey = nameKey(user.username);
+  const slot = await db.transaction((trx) =>
+    failures.reserveAttempt(trx, "account", accountKey, {
+      windowSeconds: ACCOUNT_POLICY.windowSeconds,
+      blockSecondsByCount: accountWaitSeconds,
+    }),
+  );
+  if (!slot) {
+    const counter = await failures.readFailureCounter(db, "account", accountKey, ACCOUNT_POLICY.windowSeconds);
+    const minutes = Math.max(1, Math.ceil(((counter.blockedUntil?.getTime() ?? Date.now()) - Date.now()) / 60_000));
+    throw new ValidationError(
+      { currentPassword: `Too many wrong passwords. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.` },
+      "Too many wrong passwords.",
+      429,
+    );
+  }
+  const hash = await users.findPasswordHash(db, user.id);
+  const valid = hash !== null && (await verifyPassword(hash, password));
+  if (valid) await failures.clearFailures(db, "account", accountKey);
+  return valid;
 }
