@@ -2,7 +2,7 @@ import { readFile } from "node:fs/promises";
 import { PGlite } from "@electric-sql/pglite";
 import knexFactory, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
-import { inject } from "vitest";
+import { afterAll, beforeAll, beforeEach, inject } from "vitest";
 import { createDb, type Db } from "../../src/db/index.ts";
 import { migrateLatest } from "../../src/db/migrate.ts";
 
@@ -62,3 +62,24 @@ export async function resetDb(db: Db): Promise<void> {
 }
 
 export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);
+
+/**
+ * Registers the usual hooks of a test file: a migrated database before all tests (handed to `use`), emptied
+ * before each test (or once, with `{ reset: "once" }`), destroyed after all.
+ */
+export function useTestDb(use: (db: Db) => void, options: { reset: "each" | "once" } = { reset: "each" }): void {
+  let db: Db | undefined;
+  beforeAll(async () => {
+    db = await createTestDb();
+    if (options.reset === "once") await resetDb(db);
+    use(db);
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+  if (options.reset === "each") {
+    beforeEach(async () => {
+      if (db) await resetDb(db);
+    });
+  }
+}

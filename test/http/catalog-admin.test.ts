@@ -1,21 +1,15 @@
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import { accessLevel } from "../../src/access/resolver.ts";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { buildAdmin, buildUser } from "../helpers/factories.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db.destroy();
-});
-beforeEach(async () => {
-  await resetDb(db);
+useTestDb((created) => {
+  db = created;
 });
 
 async function idOf(table: string, name: string): Promise<number> {

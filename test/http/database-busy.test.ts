@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { signedInAgent } from "../helpers/agent.ts";
-import { createTestDb, resetDb, usingPostgres } from "../helpers/db.ts";
+import { useTestDb, usingPostgres } from "../helpers/db.ts";
 import { buildAdmin } from "../helpers/factories.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-  await resetDb(db);
-});
-afterAll(async () => {
-  await db.destroy();
-});
+useTestDb(
+  (created) => {
+    db = created;
+  },
+  { reset: "once" },
+);
 
 /** security.md §4 "Pool exhaustion or lock wait": lock_timeout, then 503 "try again"; other pages still serve. */
 describe.skipIf(!usingPostgres)("a table locked by someone else (Postgres only)", () => {

@@ -1,18 +1,17 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { signedInAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { buildUser } from "../helpers/factories.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-  await resetDb(db);
-});
-afterAll(async () => {
-  await db.destroy();
-});
+useTestDb(
+  (created) => {
+    db = created;
+  },
+  { reset: "once" },
+);
 
 describe("guessing the current password from a signed-in session", () => {
   it("is throttled like sign-in: from the fifth wrong current password the account waits, even for the right one", async () => {

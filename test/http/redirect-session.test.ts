@@ -1,20 +1,19 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { signedInAgent } from "../helpers/agent.ts";
-import { createTestDb, resetDb, usingPostgres } from "../helpers/db.ts";
+import { useTestDb, usingPostgres } from "../helpers/db.ts";
 import { buildAdmin } from "../helpers/factories.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-  await resetDb(db);
-});
-afterAll(async () => {
-  await db.destroy();
-});
+useTestDb(
+  (created) => {
+    db = created;
+  },
+  { reset: "once" },
+);
 
 /**
  * A redirect must not reach the browser before the session it depends on is stored; otherwise the next page is

@@ -1,10 +1,10 @@
 import supertest from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { findUserById } from "../../src/repositories/users.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { csrfTokenFrom, signedInAgent, TestAgent } from "../helpers/agent.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { buildAdmin, buildUser } from "../helpers/factories.ts";
 import {
   agentSessionCookie,
@@ -19,14 +19,8 @@ import {
 } from "../helpers/sign-in.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db.destroy();
-});
-beforeEach(async () => {
-  await resetDb(db);
+useTestDb((created) => {
+  db = created;
 });
 
 const MINUTE = 60_000;

@@ -1,19 +1,18 @@
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { IP_POLICY } from "../../src/services/sign-in.ts";
 import { TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { buildAdmin } from "../helpers/factories.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-  await resetDb(db);
-});
-afterAll(async () => {
-  await db.destroy();
-});
+useTestDb(
+  (created) => {
+    db = created;
+  },
+  { reset: "once" },
+);
 
 describe("L6: the per-address limit says when to come back", () => {
   it("answers Retry-After with the time left in the address's window, and says it in minutes", async () => {

@@ -1,12 +1,12 @@
 import argon2 from "argon2";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { findUserByUsername } from "../../src/repositories/users.ts";
 import { SIGN_IN_FAILED } from "../../src/routes/auth/index.ts";
 import { IP_POLICY } from "../../src/services/sign-in.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { buildAdmin, buildUser } from "../helpers/factories.ts";
 import {
   attemptSignIn,
@@ -21,14 +21,8 @@ import {
 } from "../helpers/sign-in.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db.destroy();
-});
-beforeEach(async () => {
-  await resetDb(db);
+useTestDb((created) => {
+  db = created;
 });
 
 const WRONG = "not the password at all 99";
