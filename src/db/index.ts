@@ -36,7 +36,3 @@ export function createDb(options: DbOptions): Db {
     acquireConnectionTimeout: 5_000,
   } as Knex.Config);
 }
-
-export function isEmbedded(db: Db): boolean {
-  return db.client.config.client === ClientPgLite;
-}

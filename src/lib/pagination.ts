@@ -1,11 +1,16 @@
-export interface Page<T> {
-  items: T[];
-  total: number;
-  page: number;
-  perPage: number;
-  pageCount: number;
-}
-
 export function pageCount(total: number, perPage: number): number {
   return Math.max(1, Math.ceil(total / perPage));
+}
+
+export interface PaginationView {
+  page: number;
+  pageCount: number;
+  previous: string | null;
+  next: string | null;
+}
+
+/** What views/partials/pagination.ejs shows: the page, the page count, and links to the neighbours. */
+export function paginationView(page: number, total: number, perPage: number, linkTo: (page: number) => string): PaginationView {
+  const pages = pageCount(total, perPage);
+  return { page, pageCount: pages, previous: page > 1 ? linkTo(page - 1) : null, next: page < pages ? linkTo(page + 1) : null };
 }

@@ -82,7 +82,9 @@ export function errorHandler(logger: Logger) {
         await renderForm(req, res, known);
         return;
       } catch (renderError) {
-        logger.error({ err: renderError, reqId: req.id }, "form re-render failed");
+        // A form whose own record is gone meanwhile answers with that (a 404), not with the form's error.
+        if (renderError instanceof AppError) known = renderError;
+        else logger.error({ err: renderError, reqId: req.id }, "form re-render failed");
       }
     }
 

@@ -55,11 +55,6 @@ export async function grantsOn(db: Queryable, target: Target): Promise<GrantOnTa
   return [...rows("user", users), ...rows("team", teams)];
 }
 
-export async function findGrantLevel(db: Queryable, subject: Subject, target: Target): Promise<1 | 2 | undefined> {
-  const row = await db(TABLES[subject.kind][target.kind]).select("permission").where(where(subject, target)).first<{ permission: number } | undefined>();
-  return row ? (Number(row.permission) as 1 | 2) : undefined;
-}
-
 /** Adds a grant or, when one exists, leaves it as it is; true when it was new. */
 export async function insertGrant(db: Queryable, subject: Subject, target: Target, level: 1 | 2): Promise<boolean> {
   const table = TABLES[subject.kind][target.kind];

@@ -4,6 +4,7 @@ import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User, UserDetails } from "../types/user.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
+import { isUniqueViolation } from "./errors-map.ts";
 import { hashPassword } from "./password-hasher.ts";
 import { passwordProblem } from "./password-policy.ts";
 import { verifyCurrentPassword } from "./sign-in.ts";
@@ -19,10 +20,6 @@ async function usernameTaken(db: Queryable, username: string): Promise<ConflictE
   return new ConflictError(`A user named "${existing?.username ?? username}" already exists.`, {
     username: `The username "${username}" is already taken${clash} (names are compared without regard to case, width or surrounding spaces).`,
   });
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return typeof error === "object" && error !== null && (error as { code?: string }).code === "23505";
 }
 
 async function newPasswordHash(password: string, context: { username: string; email: string | null }, field: string) {

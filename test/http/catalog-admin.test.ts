@@ -186,3 +186,15 @@ describe("searching lists", () => {
     expect(none.text).not.toContain('aria-label="Pagination"');
   });
 });
+
+describe("a form whose record no longer exists", () => {
+  it("answers 404 with the not-found page, not the form's error", async () => {
+    const admin = await buildAdmin(db, { username: "root" });
+    const agent = await signedInAgent(createTestApp(db), admin);
+    for (const path of ["/admin/teams/999999", "/admin/groups/999999", "/admin/systems/999999", "/admin/users/999999"]) {
+      const res = await agent.post(path, { name: "", version: "1" });
+      expect(res.status, path).toBe(404);
+      expect(res.text, path).toContain("Page not found");
+    }
+  });
+});

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { accessLevel, explainAccess } from "../../access/resolver.ts";
 import { ForbiddenError, NotFoundError, StaleWriteError } from "../../errors.ts";
 import { flash } from "../../lib/flash.ts";
-import { pageCount } from "../../lib/pagination.ts";
+import { paginationView } from "../../lib/pagination.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { requireSignedIn } from "../../middleware/require-auth.ts";
 import { input, validate } from "../../middleware/validate.ts";
@@ -63,14 +63,13 @@ export function systemsRouter({ db }: RouteDeps): Router {
   router.get("/systems", validate({ query: ListQuery }), async (req, res) => {
     const { query } = input<unknown, z.infer<typeof ListQuery>>(res);
     const { systems, total } = await accessibleSystems(db, req.user!.id, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
-    const pages = pageCount(total, PER_PAGE);
     const link = (page: number) => `/systems?${new URLSearchParams({ ...(query.q ? { q: query.q } : {}), page: String(page) })}`;
     res.render("systems/list", {
       title: "Systems",
       systems: systems.map((s) => ({ ...s, permission: PERMISSION_BY_LEVEL[s.level] })),
       total,
       query,
-      pagination: { page: query.page, pageCount: pages, previous: query.page > 1 ? link(query.page - 1) : null, next: query.page < pages ? link(query.page + 1) : null },
+      pagination: paginationView(query.page, total, PER_PAGE, link),
     });
   });
 

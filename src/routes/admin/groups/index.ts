@@ -60,8 +60,7 @@ export function adminGroupsRouter({ db }: RouteDeps): Router {
   };
 
   const groupPageForm = formView(async (req, res, error) => {
-    const group = await loadGroup(res).catch(() => undefined);
-    if (!group) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
+    const group = await loadGroup(res);
     const typed = typedValues(req);
     if (error instanceof StaleWriteError) {
       const current = error.current as SystemGroup;

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { explainSystemAccess } from "../../../access/resolver.ts";
 import { NotFoundError, StaleWriteError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
-import { pageCount } from "../../../lib/pagination.ts";
+import { paginationView } from "../../../lib/pagination.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
@@ -62,8 +62,7 @@ export function adminSystemsRouter({ db }: RouteDeps): Router {
   };
 
   const systemPageForm = formView(async (req, res, error) => {
-    const system = await loadSystem(res).catch(() => undefined);
-    if (!system) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
+    const system = await loadSystem(res);
     const typed = typedValues(req);
     if (error instanceof StaleWriteError) {
       const current = error.current as System;
@@ -82,14 +81,13 @@ export function adminSystemsRouter({ db }: RouteDeps): Router {
   router.get("/", validate({ query: ListQuery }), async (_req, res) => {
     const { query } = input<unknown, z.infer<typeof ListQuery>>(res);
     const { systems, total } = await systemsRepo.listSystems(db, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
-    const pages = pageCount(total, PER_PAGE);
     const link = (page: number) => `/admin/systems?${new URLSearchParams({ ...(query.q ? { q: query.q } : {}), page: String(page) })}`;
     res.render("admin/systems/list", {
       title: "Systems",
       systems,
       total,
       query,
-      pagination: { page: query.page, pageCount: pages, previous: query.page > 1 ? link(query.page - 1) : null, next: query.page < pages ? link(query.page + 1) : null },
+      pagination: paginationView(query.page, total, PER_PAGE, link),
     });
   });
 

@@ -67,8 +67,7 @@ export function adminTeamsRouter({ db }: RouteDeps): Router {
    * (its form carries only the version) shows the team as it is now.
    */
   const teamPageForm = formView(async (req, res, error) => {
-    const team = await loadTeam(res).catch(() => undefined);
-    if (!team) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
+    const team = await loadTeam(res);
     const typed = typedValues(req);
     if (error instanceof StaleWriteError) {
       const current = error.current as Team;

@@ -2,7 +2,7 @@ import { type Request, type Response, Router } from "express";
 import type { z } from "zod";
 import { type AppError, NotFoundError, StaleWriteError, ValidationError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
-import { pageCount } from "../../../lib/pagination.ts";
+import { paginationView } from "../../../lib/pagination.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
@@ -123,8 +123,7 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
 
   /** Errors on the user page (a failed save, a refused disable) come back to the page with the user's input kept. */
   const userPageForm = formView(async (req, res, error: AppError) => {
-    const user = await loadUser(res).catch(() => undefined);
-    if (!user) return void res.status(404).render("errors/error", { title: "Page not found", status: 404, message: "This page does not exist." });
+    const user = await loadUser(res);
     const typed = typedValues(req);
     const isEditForm = "username" in typed;
     if (error instanceof StaleWriteError) {
@@ -176,12 +175,7 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
           href: link({ sort: c.key, dir: active && query.dir === "asc" ? "desc" : "asc", page: 1 }),
         };
       }),
-      pagination: {
-        page: query.page,
-        pageCount: pageCount(total, PER_PAGE),
-        previous: query.page > 1 ? link({ page: query.page - 1 }) : null,
-        next: query.page < pageCount(total, PER_PAGE) ? link({ page: query.page + 1 }) : null,
-      },
+      pagination: paginationView(query.page, total, PER_PAGE, (page) => link({ page })),
     });
   });
 
