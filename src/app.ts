@@ -11,15 +11,19 @@ import { createPassport } from "./auth/passport.ts";
 import { DbSessionStore } from "./auth/session-store.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/index.ts";
+import { deriveKey, deriveSecretKeys } from "./lib/app-secret.ts";
 import { takeFlash } from "./lib/flash.ts";
 import type { Logger } from "./lib/logger.ts";
+import { adminTwoFactorGate } from "./middleware/admin-two-factor.ts";
 import { errorHandler, notFound } from "./middleware/error-handler.ts";
 import { originCheck } from "./middleware/origin-check.ts";
+import { pendingSignInGate } from "./middleware/pending-sign-in.ts";
 import { sessionTimeouts } from "./middleware/session-timeouts.ts";
 import { setupGate } from "./middleware/setup-gate.ts";
 import { presentCurrentUser } from "./presenters/user.ts";
 import { healthRouter } from "./routes/health.ts";
 import { appRouter } from "./routes/index.ts";
+import { MailOutbox } from "./services/mail-outbox.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const picoDir = path.dirname(createRequire(import.meta.url).resolve("@picocss/pico/css/pico.min.css"));
@@ -28,31 +32,38 @@ export interface AppDeps {
   config: Config;
   db: Db;
   logger: Logger;
-  sessionSecret: string;
+  /** The one secret every key derives from (cookies, one-time codes, stored secrets). */
+  appSecret: string;
 }
 
 export interface App {
   app: Express;
   sessionStore: DbSessionStore;
+  /** Sends queued mail; requests send their own messages at once, and `start()` retries the rest. */
+  mailOutbox: MailOutbox;
 }
 
 /**
  * express-session sends a response's headers before its store write finishes, so a browser can follow a redirect
  * with the old session: a new sign-in looks signed out, and a flash message is lost for good when that next
- * request writes its own session back. For a session that carries an account or a message, save first.
+ * request writes its own session back. For a session that carries an account, a message or a step in progress (2FA), save first.
  */
 function saveSessionBeforeRedirect(req: Request, res: Response, next: NextFunction): void {
   const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
   res.redirect = ((...args: unknown[]) => {
     const session = req.session;
-    if (!session || (!session.passport?.user && !session.flash?.length)) return redirect(...args);
+    const carriesState = session?.passport?.user || session?.flash?.length || session?.pendingSignIn || session?.pendingTotp || session?.recoveryCodesToShow;
+    if (!session || !carriesState) return redirect(...args);
     session.save((err) => (err ? next(err) : redirect(...args)));
   }) as Response["redirect"];
   next();
 }
 
-export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
+export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   const app = express();
+  const sessionSecret = deriveKey(appSecret, "session-cookie").toString("base64url");
+  const keys = deriveSecretKeys(appSecret);
+  const mailOutbox = new MailOutbox(db, keys, logger);
   app.disable("x-powered-by");
   if (config.trustProxy > 0) app.set("trust proxy", config.trustProxy);
   app.set("views", path.join(root, "views"));
@@ -171,9 +182,11 @@ export function createApp({ config, db, logger, sessionSecret }: AppDeps): App {
   });
 
   app.use(setupGate(db));
-  app.use(appRouter({ config, db, passport }));
+  app.use(pendingSignInGate);
+  app.use(adminTwoFactorGate(db));
+  app.use(appRouter({ config, db, passport, keys, mailOutbox }));
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  return { app, sessionStore };
+  return { app, sessionStore, mailOutbox };
 }

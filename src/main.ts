@@ -5,7 +5,7 @@ import { createApp } from "./app.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createDb, type Db } from "./db/index.ts";
 import { migrateLatest } from "./db/migrate.ts";
-import { deriveKey, resolveAppSecret } from "./lib/app-secret.ts";
+import { resolveAppSecret } from "./lib/app-secret.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
 import { seedAdministrator } from "./services/seed.ts";
 
@@ -57,8 +57,9 @@ async function main(): Promise<void> {
   await migrateWithRetry(db, logger);
   if (config.adminSeed) await seedAdministrator(db, config.adminSeed, logger);
 
-  const { app, sessionStore } = createApp({ config, db, logger, sessionSecret: deriveKey(secret, "session-cookie").toString("base64url") });
+  const { app, sessionStore, mailOutbox } = createApp({ config, db, logger, appSecret: secret });
   sessionStore.startCleanup();
+  mailOutbox.start();
   const server = app.listen(config.port, () => {
     logger.info({ url: config.baseUrl, port: config.port }, "Gatehouse is listening");
   });
@@ -83,6 +84,7 @@ async function main(): Promise<void> {
     }, SHUTDOWN_DEADLINE_MS).unref();
     server.close(async () => {
       sessionStore.close();
+      await mailOutbox.stop();
       await db.destroy();
       logger.info("stopped");
       process.exit(0);

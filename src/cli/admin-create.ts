@@ -42,7 +42,7 @@ try {
   const db = await openConfiguredDb();
   try {
     await migrateLatest(db);
-    const user = await createUser(db, { ...SYSTEM_ACTOR, username: "cli" }, {
+    const { user } = await createUser(db, { ...SYSTEM_ACTOR, username: "cli" }, {
       details: { username: parsed.data, fullName: "", title: "", email: null, phone: "", isAdmin: true, authSource: "local" },
       password,
     });

@@ -29,3 +29,13 @@ export async function resolveAppSecret(given: string | undefined, dataDir: strin
 export function deriveKey(appSecret: string, purpose: string): Buffer {
   return Buffer.from(hkdfSync("sha256", appSecret, "gatehouse", purpose, 32));
 }
+
+/** The keys services use: one to hash one-time codes, one to encrypt secrets kept in the database. */
+export interface SecretKeys {
+  codes: Buffer;
+  storage: Buffer;
+}
+
+export function deriveSecretKeys(appSecret: string): SecretKeys {
+  return { codes: deriveKey(appSecret, "one-time-codes"), storage: deriveKey(appSecret, "stored-secrets") };
+}

@@ -1,7 +1,7 @@
 import { nameKey } from "../lib/fields.ts";
 import type { Queryable } from "../db/index.ts";
 import { containsPattern } from "./search-pattern.ts";
-import type { AuthSource, User, UserDetails } from "../types/user.ts";
+import type { AuthSource, TwoFactorMethod, User, UserDetails } from "../types/user.ts";
 
 interface UserRow {
   id: string | number;
@@ -10,6 +10,8 @@ interface UserRow {
   title: string;
   email: string | null;
   email_verified: boolean;
+  pending_email: string | null;
+  two_factor_method: TwoFactorMethod | null;
   phone: string;
   is_admin: boolean;
   auth_source: AuthSource;
@@ -28,6 +30,8 @@ const USER_COLUMNS = [
   "title",
   "email",
   "email_verified",
+  "pending_email",
+  "two_factor_method",
   "phone",
   "is_admin",
   "auth_source",
@@ -51,6 +55,8 @@ function toUser(row: UserRow): User {
     title: row.title,
     email: row.email,
     emailVerified: row.email_verified,
+    pendingEmail: row.pending_email,
+    twoFactorMethod: row.two_factor_method,
     phone: row.phone,
     isAdmin: row.is_admin,
     authSource: row.auth_source,
@@ -143,7 +149,11 @@ export async function updateUserDetails(
       full_name: details.fullName,
       title: details.title,
       email: details.email,
+      // A new address is unverified, replaces any address waiting for its code, and turns 2FA off until verified.
       email_verified: db.raw("email_verified AND email IS NOT DISTINCT FROM ?", [details.email]),
+      pending_email: db.raw("CASE WHEN email IS NOT DISTINCT FROM ? THEN pending_email END", [details.email]),
+      two_factor_method: db.raw("CASE WHEN email IS NOT DISTINCT FROM ? THEN two_factor_method END", [details.email]),
+      totp_secret: db.raw("CASE WHEN email IS NOT DISTINCT FROM ? THEN totp_secret END", [details.email]),
       phone: details.phone,
       is_admin: details.isAdmin,
       auth_source: details.authSource,
@@ -285,4 +295,98 @@ export async function findUsersByIds(db: Queryable, ids: number[]): Promise<User
   if (ids.length === 0) return [];
   const rows = await db("users").select(USER_COLUMNS).whereIn("id", ids).orderBy("username_key");
   return (rows as UserRow[]).map(toUser);
+}
+
+/** Whose address this is (compared without regard to case), other than `exceptUserId`. */
+export async function findEmailOwner(db: Queryable, email: string, exceptUserId?: number): Promise<User | undefined> {
+  const query = db("users").select(USER_COLUMNS).whereRaw("lower(email) = lower(?)", [email]);
+  if (exceptUserId !== undefined) query.whereNot({ id: exceptUserId });
+  const row = await query.first<UserRow | undefined>();
+  return row ? toUser(row) : undefined;
+}
+
+export async function setPendingEmail(db: Queryable, id: number, address: string | null): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id })
+    .update({ pending_email: address, version: db.raw("version + 1"), updated_at: db.fn.now() })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+/**
+ * Marks `address` verified: the pending address becomes the account's email, or the current address is confirmed.
+ * Nothing happens (undefined) when the account no longer has that address in either place.
+ */
+export async function confirmEmail(db: Queryable, id: number, address: string): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id })
+    .andWhere((w) => w.where({ pending_email: address }).orWhere({ email: address }))
+    .update({
+      email: address,
+      email_verified: true,
+      pending_email: null,
+      version: db.raw("version + 1"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+/** Turns two-factor authentication on with `method`; a new authenticator secret starts with no used step. */
+export async function enableTwoFactor(
+  db: Queryable,
+  id: number,
+  method: TwoFactorMethod,
+  encryptedTotpSecret: string | null,
+  lastStep: number | null,
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id, email_verified: true })
+    .update({
+      two_factor_method: method,
+      totp_secret: encryptedTotpSecret,
+      totp_last_step: lastStep,
+      version: db.raw("version + 1"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+export async function disableTwoFactor(db: Queryable, id: number, options: { bumpSessionVersion: boolean }): Promise<User | undefined> {
+  const rows = await db("users")
+    .where({ id })
+    .update({
+      two_factor_method: null,
+      totp_secret: null,
+      totp_last_step: null,
+      version: db.raw("version + 1"),
+      session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
+      updated_at: db.fn.now(),
+    })
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+export async function findTotpSecret(db: Queryable, id: number): Promise<string | null> {
+  const row = await db("users").select("totp_secret").where({ id, two_factor_method: "totp" }).first<{ totp_secret: string | null }>();
+  return row?.totp_secret ?? null;
+}
+
+/**
+ * Records `step` as the last accepted authenticator code, only if it is later than the one stored: one atomic
+ * statement, so two parallel submissions of one code cannot both pass (false = a replay).
+ */
+export async function acceptTotpStep(db: Queryable, id: number, step: number): Promise<boolean> {
+  const rows = await db("users")
+    .where({ id, two_factor_method: "totp" })
+    .andWhere((w) => w.whereNull("totp_last_step").orWhere("totp_last_step", "<", step))
+    .update({ totp_last_step: step })
+    .returning("id");
+  return rows.length > 0;
+}
+
+export async function findActiveAdministratorEmails(db: Queryable): Promise<string[]> {
+  const rows = await db("users").select("email").where({ is_admin: true, disabled: false, email_verified: true }).whereNotNull("email");
+  return rows.map((r: { email: string }) => r.email);
 }

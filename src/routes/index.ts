@@ -2,6 +2,8 @@ import { Router } from "express";
 import type { GatehousePassport } from "../auth/passport.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/index.ts";
+import type { SecretKeys } from "../lib/app-secret.ts";
+import type { MailOutbox } from "../services/mail-outbox.ts";
 import { requireSignedIn } from "../middleware/require-auth.ts";
 import { adminGroupsRouter } from "./admin/groups/index.ts";
 import { adminSystemsRouter } from "./admin/systems/index.ts";
@@ -16,6 +18,8 @@ export interface RouteDeps {
   config: Config;
   db: Db;
   passport: GatehousePassport;
+  keys: SecretKeys;
+  mailOutbox: MailOutbox;
 }
 
 export function appRouter(deps: RouteDeps): Router {

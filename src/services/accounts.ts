@@ -4,7 +4,10 @@ import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User, UserDetails } from "../types/user.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
+import type { SecretKeys } from "../lib/app-secret.ts";
+import { assertEmailFree, EMAIL_TAKEN, queueVerificationCode } from "./email-verification.ts";
 import { isUniqueViolation } from "./errors-map.ts";
+import { assertMailConfigured } from "./mail-settings.ts";
 import { hashPassword } from "./password-hasher.ts";
 import { passwordProblem } from "./password-policy.ts";
 import { verifyCurrentPassword } from "./sign-in.ts";
@@ -34,45 +37,80 @@ async function assertAnotherActiveAdmin(trx: Queryable, userId: number): Promise
   if (adminIds.includes(userId) && adminIds.length <= 1) throw new ConflictError(LAST_ADMIN_MESSAGE, { isAdmin: LAST_ADMIN_MESSAGE });
 }
 
+/** A saved account, and the message carrying the confirmation code for its new address, if one was queued. */
+export interface SavedUser {
+  user: User;
+  verificationMessageId: number | null;
+}
+
+/** An address taken by another account (catalogue E7), or a username taken. */
+async function uniquenessError(db: Queryable, details: UserDetails, userId: number | undefined): Promise<ConflictError> {
+  if (details.email && (await users.findEmailOwner(db, details.email, userId))) return new ConflictError(EMAIL_TAKEN, { email: EMAIL_TAKEN });
+  return usernameTaken(db, details.username);
+}
+
 export interface CreateUserInput {
   details: UserDetails;
   password: string | undefined;
+  /**
+   * From the administrator's form: a new address gets a confirmation code, which needs a mail server. Without it
+   * (the CLI, seeding) the address is stored unverified and no code is sent.
+   */
+  verifyEmailWith?: SecretKeys;
 }
 
-export async function createUser(db: Db, actor: Actor, input: CreateUserInput): Promise<User> {
+export async function createUser(db: Db, actor: Actor, input: CreateUserInput): Promise<SavedUser> {
   const { details } = input;
+  if (details.email) {
+    if (input.verifyEmailWith) await assertMailConfigured(db, "email");
+    await assertEmailFree(db, details.email, undefined);
+  }
   let passwordHash: string | null = null;
   if (details.authSource === "local") {
     if (!input.password) throw new ValidationError({ password: "Enter a password for a local account." });
     passwordHash = await newPasswordHash(input.password, details, "password");
   }
-  return db.transaction(async (trx) => {
-    const user = await users.insertUser(trx, { ...details, passwordHash });
-    if (!user) throw await usernameTaken(trx, details.username);
-    await recordAudit(trx, actor, {
-      action: "user.created",
-      target: { type: "user", id: user.id, label: user.username },
-      details: {
-        changes: {
-          ...diffFields<User>({}, user, AUDITED_FIELDS),
-          ...(passwordHash ? { password: { from: null, to: SECRET_MASK } } : {}),
+  try {
+    return await db.transaction(async (trx) => {
+      const user = await users.insertUser(trx, { ...details, passwordHash });
+      if (!user) throw await usernameTaken(trx, details.username);
+      const verificationMessageId =
+        input.verifyEmailWith && user.email ? await queueVerificationCode(trx, input.verifyEmailWith, user, user.email) : null;
+      await recordAudit(trx, actor, {
+        action: "user.created",
+        target: { type: "user", id: user.id, label: user.username },
+        details: {
+          changes: {
+            ...diffFields<User>({}, user, AUDITED_FIELDS),
+            ...(passwordHash ? { password: { from: null, to: SECRET_MASK } } : {}),
+          },
         },
-      },
+      });
+      return { user, verificationMessageId };
     });
-    return user;
-  });
+  } catch (error) {
+    if (isUniqueViolation(error)) throw await uniquenessError(db, details, undefined);
+    throw error;
+  }
 }
 
 export interface UpdateUserInput {
   version: number;
   details: UserDetails;
   password: string | undefined;
+  /** As for createUser: a changed address gets a confirmation code. */
+  verifyEmailWith?: SecretKeys;
 }
 
-export async function updateUser(db: Db, actor: Actor, id: number, input: UpdateUserInput): Promise<User> {
+export async function updateUser(db: Db, actor: Actor, id: number, input: UpdateUserInput): Promise<SavedUser> {
   const before = await users.findUserById(db, id);
   if (!before) throw new NotFoundError();
   const { details } = input;
+  const newEmail = details.email !== null && details.email !== before.email;
+  if (newEmail && details.email) {
+    if (input.verifyEmailWith) await assertMailConfigured(db, "email");
+    await assertEmailFree(db, details.email, id);
+  }
   if (actor.id === id && before.isAdmin && !details.isAdmin)
     throw new ConflictError("You cannot remove your own administrator role; ask another administrator.", {
       isAdmin: "You cannot remove your own administrator role; ask another administrator.",
@@ -97,17 +135,19 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
         if (!current) throw new NotFoundError();
         throw new StaleWriteError(current);
       }
-      const changes: Record<string, unknown> = diffFields<User>(before, after, AUDITED_FIELDS);
+      const changes: Record<string, unknown> = diffFields<User>(before, after, [...AUDITED_FIELDS, "twoFactorMethod"]);
       if (passwordHash) changes.password = { from: SECRET_MASK, to: SECRET_MASK };
       await recordAudit(trx, actor, {
         action: "user.updated",
         target: { type: "user", id, label: after.username },
         details: { changes },
       });
-      return after;
+      const verificationMessageId =
+        input.verifyEmailWith && newEmail && after.email ? await queueVerificationCode(trx, input.verifyEmailWith, after, after.email) : null;
+      return { user: after, verificationMessageId };
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw await usernameTaken(db, details.username);
+    if (isUniqueViolation(error)) throw await uniquenessError(db, details, id);
     throw error;
   }
 }

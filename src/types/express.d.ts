@@ -1,4 +1,4 @@
-import type { User as GatehouseUser } from "./user.ts";
+import type { TwoFactorMethod, User as GatehouseUser } from "./user.ts";
 
 declare global {
   namespace Express {
@@ -16,5 +16,24 @@ declare module "express-session" {
     flash?: { kind: "success" | "error"; text: string }[];
     /** Set by passport once the account has signed in. */
     passport?: { user?: { id: number; sv: number } };
+    /**
+     * Between the password step and the code step: the account is *not* signed in (no passport.user), and
+     * only the code page answers (DESIGN §3.3).
+     */
+    pendingSignIn?: {
+      userId: number;
+      sessionVersion: number;
+      method: TwoFactorMethod;
+      startedAt: number;
+      /** Wrong codes in this pending sign-in; at 5 it starts over (catalogue T2). */
+      failures: number;
+      returnTo: string;
+      /** Why the last emailed code could not be sent, to say so on the code page. */
+      deliveryProblem: string | null;
+    };
+    /** An authenticator enrolment waiting for its first code: the new secret, sealed. */
+    pendingTotp?: { sealedSecret: string; startedAt: number };
+    /** Recovery codes to show once, on the next page. Sealed, and removed as soon as they are shown. */
+    recoveryCodesToShow?: string;
   }
 }

@@ -1,4 +1,5 @@
 export type AuthSource = "local" | "ldap";
+export type TwoFactorMethod = "email" | "totp";
 
 export interface User {
   id: number;
@@ -7,6 +8,10 @@ export interface User {
   title: string;
   email: string | null;
   emailVerified: boolean;
+  /** A new address chosen on the profile, in use only once its confirmation code is entered. */
+  pendingEmail: string | null;
+  /** null while two-factor authentication is off. */
+  twoFactorMethod: TwoFactorMethod | null;
   phone: string;
   isAdmin: boolean;
   authSource: AuthSource;

@@ -13,7 +13,7 @@ export async function buildUser(
 ): Promise<User & { password: string }> {
   counter += 1;
   const { password = DEFAULT_PASSWORD, ...details } = overrides;
-  const user = await createUser(db, SYSTEM_ACTOR, {
+  const { user } = await createUser(db, SYSTEM_ACTOR, {
     details: {
       username: `user${counter}`,
       fullName: `Test User ${counter}`,

@@ -1,12 +1,14 @@
 import { createHmac } from "node:crypto";
 import type { Db } from "../../src/db/index.ts";
+import { deriveKey } from "../../src/lib/app-secret.ts";
 import { type AuditEvent, listAuditEvents } from "../../src/repositories/audit-events.ts";
 import type { TestAgent } from "./agent.ts";
+import { TEST_APP_SECRET } from "./app.ts";
 
 /** The session cookie's name when the base URL is plain http (as in createTestApp). */
 export const SESSION_COOKIE = "gatehouse.sid";
-/** Must match the secret test/helpers/app.ts gives createApp. */
-export const TEST_SESSION_SECRET = "test-session-secret-that-is-long-enough";
+/** The cookie-signing key createApp derives from the test app secret. */
+export const TEST_SESSION_SECRET = deriveKey(TEST_APP_SECRET, "session-cookie").toString("base64url");
 
 type HasHeaders = { headers: Record<string, unknown> };
 

@@ -25,15 +25,19 @@ import {
   pageText,
   tableRows,
 } from "../helpers/html.ts";
+import { configureSmtp, TestMailServer } from "../helpers/mail.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 let db: Db;
 let app: Express;
+let mailServer: TestMailServer;
 beforeAll(async () => {
   db = await createTestDb();
+  mailServer = await TestMailServer.start();
 });
 afterAll(async () => {
   await db.destroy();
+  await mailServer.stop();
 });
 beforeEach(async () => {
   await resetDb(db);
@@ -252,6 +256,7 @@ describe("A3: every /admin/users route for anonymous visitors, users and adminis
     {
       route: "POST /admin/users",
       run: async (agent) => {
+        await configureSmtp(db, mailServer);
         const res = await agent.post("/admin/users", createForm({ username: "newbie", email: "New@Example.COM" }));
         expect(res.status).toBe(303);
         const created = await findUserByUsername(db, "newbie");
@@ -259,6 +264,8 @@ describe("A3: every /admin/users route for anonymous visitors, users and adminis
         expect(res.headers.location).toBe(`/admin/users/${created?.id}`);
         const page = await agent.get(res.headers.location ?? "");
         expect(page.text).toContain("User newbie created.");
+        expect(page.text).toContain("A confirmation code was sent to New@example.com.");
+        expect((await mailServer.waitFor((m) => m.envelopeTo.includes("New@example.com"))).subject).toBe("[AUTH] Gatehouse verification code");
       },
     },
     {
@@ -1110,6 +1117,7 @@ describe("the user list: search, sort, pages", () => {
 describe("audit events for user administration", () => {
   it("creating, updating, disabling, enabling and deleting a user each write an audit event with the changed fields; passwords appear as ------", async () => {
     const { admin, agent } = await signedInAdmin();
+    await configureSmtp(db, mailServer);
     await agent.post("/admin/users", createForm({ username: "audited", fullName: "Aud Ited", email: "aud@example.com" }));
     const user = await findUserByUsername(db, "audited");
     if (!user) throw new Error("not created");

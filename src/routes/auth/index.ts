@@ -10,6 +10,10 @@ import { signedInActor } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../index.ts";
 import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
+import { secondFactorRoutes } from "./second-factor.ts";
+import { establishSession } from "./session.ts";
+
+export { establishSession };
 
 export const SIGN_IN_FAILED = "Invalid username or password.";
 
@@ -25,27 +29,15 @@ function renderLogin(res: Response, status: number, view: LoginView): void {
   res.status(status).render("auth/login", { title: "Sign in", ...view });
 }
 
-/** Marks the session as signed in by `user`: a new session id (fixation), and the clocks for the timeouts. */
-export function establishSession(req: Request, user: User): Promise<void> {
-  return new Promise((resolve, reject) => {
-    req.login(user, (err) => {
-      if (err) return reject(err);
-      const now = Date.now();
-      req.session.authAt = now;
-      req.session.lastSeenAt = now;
-      req.session.client = { ip: req.ip ?? "", userAgent: req.get("user-agent") ?? "" };
-      resolve();
-    });
-  });
-}
-
-export function authRouter({ db, passport }: RouteDeps): Router {
+export function authRouter(deps: RouteDeps): Router {
+  const { db, passport } = deps;
   const router = Router();
+  const secondFactor = secondFactorRoutes(deps);
 
   router.get("/login", validate({ query: LoginPageQuerySchema }), (req, res) => {
     const { query } = input<unknown, z.infer<typeof LoginPageQuerySchema>>(res);
     if (req.user) return res.redirect(303, safeReturnTo(query.returnTo));
-    const expired = res.locals.sessionExpired || query.expired !== undefined;
+    const expired = res.locals.sessionExpired || res.locals.pendingExpired || query.expired !== undefined;
     renderLogin(res, 200, {
       username: "",
       returnTo: safeReturnTo(query.returnTo),
@@ -82,10 +74,15 @@ export function authRouter({ db, passport }: RouteDeps): Router {
             notice: null,
           });
         }
-        establishSession(req, user).then(() => res.redirect(303, safeReturnTo(body.returnTo)), next);
+        const returnTo = safeReturnTo(body.returnTo);
+        if (user.twoFactorMethod)
+          return secondFactor.beginSecondFactor(req, user, returnTo).then(() => res.redirect(303, "/login/code"), next);
+        establishSession(req, user).then(() => res.redirect(303, returnTo), next);
       })(req, res, next);
     },
   );
+
+  router.use(secondFactor.router);
 
   router.get("/forgot-password", (_req, res) => res.render("auth/forgot-password", { title: "Forgot password" }));
 

@@ -17,6 +17,7 @@ import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
 import type { User, UserDetails } from "../../../types/user.ts";
 import { actorOf } from "../../actor.ts";
 import { establishSession } from "../../auth/index.ts";
+import { reportCodeDelivery } from "../../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../index.ts";
 import { EmptySchema, JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
@@ -73,7 +74,7 @@ function formValuesOf(user: User): Record<string, string> {
   };
 }
 
-export function adminUsersRouter({ db }: RouteDeps): Router {
+export function adminUsersRouter({ db, keys, mailOutbox }: RouteDeps): Router {
   const router = Router();
   router.use(requireAdmin);
 
@@ -188,8 +189,13 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
     async (req, res) => {
       const { body } = input<UserCreateBody>(res);
       checkConfirmation(body);
-      const user = await createUser(db, actorOf(req), { details: detailsFrom(body), password: body.password || undefined });
+      const { user, verificationMessageId } = await createUser(db, actorOf(req), {
+        details: detailsFrom(body),
+        password: body.password || undefined,
+        verifyEmailWith: keys,
+      });
       flash(req, "success", `User ${user.username} created.`);
+      await reportCodeDelivery(req, mailOutbox, verificationMessageId, user.email);
       res.redirect(303, `/admin/users/${user.id}`);
     },
   );
@@ -201,15 +207,17 @@ export function adminUsersRouter({ db }: RouteDeps): Router {
   router.post("/:id", validate({ params: UserIdParams }), userPageForm, validate({ body: UserUpdateSchema }), async (req, res) => {
     const { body, params } = input<UserUpdateBody, unknown, UserIdParams>(res);
     checkConfirmation(body);
-    const user = await updateUser(db, actorOf(req), params.id, {
+    const { user, verificationMessageId } = await updateUser(db, actorOf(req), params.id, {
       version: body.version,
       details: detailsFrom(body),
       password: body.password || undefined,
+      verifyEmailWith: keys,
     });
     // Saving one's own password bumps the session version, which ends every session of the account;
     // this one carries on with a fresh session, as after a change on the profile page.
     if (req.user?.id === user.id && req.user.sessionVersion !== user.sessionVersion) await establishSession(req, user);
     flash(req, "success", `User ${user.username} saved.`);
+    await reportCodeDelivery(req, mailOutbox, verificationMessageId, user.email);
     res.redirect(303, `/admin/users/${user.id}`);
   });
 

@@ -1,0 +1,64 @@
+import type { NewMessage } from "../repositories/outbox.ts";
+
+const PRODUCT = "Gatehouse";
+
+function escapeHtml(value: string): string {
+  return value.replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string);
+}
+
+/** Plain text plus the same paragraphs as simple HTML. */
+function message(kind: string, to: string, subject: string, paragraphs: string[]): NewMessage {
+  return {
+    kind,
+    to,
+    subject,
+    text: `${paragraphs.join("\n\n")}\n\n-- \n${PRODUCT}\n`,
+    html: `<!doctype html><html><body style="font-family: sans-serif">${paragraphs
+      .map((p) => `<p>${escapeHtml(p)}</p>`)
+      .join("")}<p style="color: #666">${PRODUCT}</p></body></html>`,
+  };
+}
+
+export function verificationCodeMessage(to: string, username: string, code: string): NewMessage {
+  return message("verification_code", to, `[AUTH] ${PRODUCT} verification code`, [
+    `Your confirmation code is ${code}`,
+    `Enter it in Confirmation code to verify this address for the account "${username}". The code is valid for 10 minutes and works once.`,
+    "If you did not ask for this, ignore this message: the address will not be used.",
+  ]);
+}
+
+export function signInCodeMessage(to: string, username: string, code: string): NewMessage {
+  return message("sign_in_code", to, `[AUTH] ${PRODUCT} sign-in code`, [
+    `Your sign-in code is ${code}`,
+    `Enter it in Code to finish signing in as "${username}". The code is valid for 10 minutes and works once.`,
+    "If you are not signing in right now, someone knows your password: change it.",
+  ]);
+}
+
+export function emailChangeNoticeMessage(to: string, username: string, newAddress: string): NewMessage {
+  return message("email_change_notice", to, `[AUTH] ${PRODUCT} email change requested`, [
+    `Someone asked to change the email address of the account "${username}" to ${newAddress}.`,
+    "This address stays in use until the new one is confirmed with the code sent to it. If this was not you, change your password and tell an administrator.",
+  ]);
+}
+
+export function twoFactorChangedMessage(to: string, username: string, change: string): NewMessage {
+  return message("two_factor_changed", to, `[AUTH] ${PRODUCT} two-factor authentication changed`, [
+    `Two-factor authentication for the account "${username}": ${change}.`,
+    "If this was not you, tell an administrator at once.",
+  ]);
+}
+
+export function codeReplayMessage(to: string, username: string): NewMessage {
+  return message("code_replay", to, `[AUTH] ${PRODUCT} authenticator code used twice`, [
+    `An authenticator code of the account "${username}" was entered again after it had already been used. The second use was refused.`,
+    "If you did not enter it twice yourself, someone may know your password and see your codes: change your password.",
+  ]);
+}
+
+export function testMessage(to: string): NewMessage {
+  return message("test", to, `${PRODUCT} test email`, [
+    "This is a test message from Gatehouse's Alert Services settings.",
+    "Mail from Gatehouse (verification and sign-in codes) will arrive like this one.",
+  ]);
+}

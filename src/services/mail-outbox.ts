@@ -1,0 +1,111 @@
+import type { Db } from "../db/index.ts";
+import type { SecretKeys } from "../lib/app-secret.ts";
+import type { Logger } from "../lib/logger.ts";
+import { describeSendError, isPermanentFailure, sendMail } from "../mail/transport.ts";
+import * as outbox from "../repositories/outbox.ts";
+import { smtpConnection } from "./mail-settings.ts";
+
+/** Waits before the 2nd, 3rd, … attempt; after the last one the message is marked failed. */
+export const RETRY_DELAYS_SECONDS = [30, 60, 120, 300, 900, 1800, 3600] as const;
+export const MAX_ATTEMPTS = RETRY_DELAYS_SECONDS.length + 1;
+/** Longer than one send can take with the SMTP timeouts (10 s + 10 s + 30 s), so a live claim never lapses. */
+const CLAIM_SECONDS = 120;
+
+export type DeliveryResult = { status: "sent" } | { status: "queued" | "failed"; error: string } | { status: "pending" };
+
+/**
+ * Sends what the outbox holds, after the transaction that wrote it has committed. Messages are claimed with
+ * FOR UPDATE SKIP LOCKED, so any number of instances can run one of these against one database.
+ * Logs name the message and its kind, never its body: bodies carry one-time codes.
+ */
+export class MailOutbox {
+  private timer: NodeJS.Timeout | undefined;
+  private draining: Promise<void> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly db: Db,
+    private readonly keys: SecretKeys,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Tries to send one message now, as part of the request that queued it, and says what happened. */
+  async deliverNow(id: number): Promise<DeliveryResult> {
+    const [claimed] = await outbox.claimDue(this.db, { limit: 1, claimSeconds: CLAIM_SECONDS, onlyId: id });
+    if (!claimed) {
+      const current = await outbox.findMessage(this.db, id);
+      if (current?.status === "sent") return { status: "sent" };
+      if (current?.status === "failed") return { status: "failed", error: current.lastError ?? "" };
+      return { status: "pending" };
+    }
+    return this.send(claimed);
+  }
+
+  /** Sends every message that is due, a batch at a time; one drain runs at a time in this process. */
+  drain(): Promise<void> {
+    if (!this.draining) {
+      this.draining = this.drainAll().finally(() => {
+        this.draining = undefined;
+      });
+    }
+    return this.draining;
+  }
+
+  /** Sends what is due in the background (notices queued by a request); errors are logged, never thrown. */
+  kick(): void {
+    this.drain().catch((error: unknown) => this.logger.warn({ err: error }, "outbox: could not send queued mail"));
+  }
+
+  /** Starts sending in the background: what is due now, then a check every `pollMs` for retries. */
+  start(pollMs = 5_000): void {
+    this.stopped = false;
+    const tick = () => {
+      if (this.stopped) return;
+      this.drain()
+        .catch((error: unknown) => this.logger.warn({ err: error }, "outbox: could not read the queue"))
+        .finally(() => {
+          if (!this.stopped) this.timer = setTimeout(tick, pollMs);
+        });
+    };
+    tick();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.draining?.catch(() => undefined);
+  }
+
+  private async drainAll(): Promise<void> {
+    for (;;) {
+      const batch = await outbox.claimDue(this.db, { limit: 10, claimSeconds: CLAIM_SECONDS });
+      if (batch.length === 0) return;
+      for (const message of batch) await this.send(message);
+    }
+  }
+
+  private async send(message: outbox.OutboxMessage): Promise<DeliveryResult> {
+    let error: string;
+    let permanent = false;
+    try {
+      const connection = await smtpConnection(this.db, this.keys);
+      if (!connection) throw new Error("Email is not configured (Alert Services).");
+      await sendMail(connection, message);
+      await outbox.markSent(this.db, message.id);
+      this.logger.info({ outboxId: message.id, kind: message.kind }, "outbox: message sent");
+      return { status: "sent" };
+    } catch (caught) {
+      error = describeSendError(caught);
+      permanent = isPermanentFailure(caught);
+    }
+    if (permanent || message.attempts >= MAX_ATTEMPTS) {
+      await outbox.markFailed(this.db, message.id, error);
+      this.logger.warn({ outboxId: message.id, kind: message.kind, attempts: message.attempts, error }, "outbox: message failed for good");
+      return { status: "failed", error };
+    }
+    const delay = RETRY_DELAYS_SECONDS[Math.min(message.attempts, RETRY_DELAYS_SECONDS.length) - 1] ?? 3600;
+    await outbox.markRetry(this.db, message.id, error, delay);
+    this.logger.warn({ outboxId: message.id, kind: message.kind, attempts: message.attempts, error }, "outbox: send failed; will retry");
+    return { status: "queued", error };
+  }
+}

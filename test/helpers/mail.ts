@@ -1,0 +1,166 @@
+import type { AddressInfo } from "node:net";
+import { simpleParser } from "mailparser";
+import { SMTPServer, type SMTPServerOptions } from "smtp-server";
+import type { Db } from "../../src/db/index.ts";
+import { deriveSecretKeys } from "../../src/lib/app-secret.ts";
+import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
+import { type SmtpSettingsInput, readSmtpSettings, saveSmtpSettings } from "../../src/services/mail-settings.ts";
+import { TEST_APP_SECRET } from "./app.ts";
+
+/** The keys createTestApp's app derives: tests that call services directly use the same ones. */
+export const testKeys = deriveSecretKeys(TEST_APP_SECRET);
+
+export interface ReceivedMail {
+  envelopeFrom: string;
+  envelopeTo: string[];
+  from: string;
+  to: string;
+  subject: string;
+  text: string;
+  html: string;
+  /** Header names, lower-cased, as they arrived. */
+  headerNames: string[];
+  raw: string;
+}
+
+/**
+ * A real SMTP server in this process (smtp-server), plain text on a loopback port: what Gatehouse sends arrives
+ * here as bytes over SMTP and is parsed back with mailparser.
+ */
+export class TestMailServer {
+  readonly messages: ReceivedMail[] = [];
+  private server: SMTPServer | undefined;
+  private waiters: (() => void)[] = [];
+
+  private constructor(
+    public port: number,
+    private readonly options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp },
+  ) {}
+
+  /** Starts on a free port (or `port`); with `auth`, only that user and password may send. */
+  static async start(options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp; port?: number } = {}): Promise<TestMailServer> {
+    const server = new TestMailServer(options.port ?? 0, options);
+    await server.listen();
+    return server;
+  }
+
+  private listen(): Promise<void> {
+    const { auth, rejectRecipients } = this.options;
+    const serverOptions: SMTPServerOptions = {
+      secure: false,
+      disabledCommands: auth ? ["STARTTLS"] : ["STARTTLS", "AUTH"],
+      authOptional: !auth,
+      allowInsecureAuth: true,
+      logger: false,
+      onAuth: (session, _connection, callback) => {
+        if (auth && session.username === auth.user && session.password === auth.pass) return callback(null, { user: session.username });
+        const error = new Error("Authentication credentials invalid") as Error & { responseCode: number };
+        error.responseCode = 535;
+        callback(error);
+      },
+      onRcptTo: (address, _session, callback) => {
+        if (rejectRecipients?.test(address.address)) {
+          const error = new Error(`Mailbox ${address.address} unavailable`) as Error & { responseCode: number };
+          error.responseCode = 550;
+          return callback(error);
+        }
+        callback();
+      },
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on("data", (chunk: Buffer) => chunks.push(chunk));
+        stream.on("end", () => {
+          const raw = Buffer.concat(chunks).toString("utf8");
+          simpleParser(raw).then(
+            (parsed) => {
+              const to = Array.isArray(parsed.to) ? parsed.to.map((a) => a.text).join(", ") : (parsed.to?.text ?? "");
+              this.messages.push({
+                envelopeFrom: session.envelope.mailFrom ? session.envelope.mailFrom.address : "",
+                envelopeTo: session.envelope.rcptTo.map((r) => r.address),
+                from: parsed.from?.text ?? "",
+                to,
+                subject: parsed.subject ?? "",
+                text: parsed.text ?? "",
+                html: typeof parsed.html === "string" ? parsed.html : "",
+                headerNames: [...parsed.headers.keys()],
+                raw,
+              });
+              for (const wake of this.waiters.splice(0)) wake();
+              callback();
+            },
+            (error: Error) => callback(error),
+          );
+        });
+      },
+    };
+    const server = new SMTPServer(serverOptions);
+    this.server = server;
+    return new Promise((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(this.port, "127.0.0.1", () => {
+        this.port = (server.server.address() as AddressInfo).port;
+        resolve();
+      });
+    });
+  }
+
+  /** Closes the port: sends fail with "connection refused" until `restart`. */
+  async stop(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
+
+  /** Listens again on the same port. */
+  async restart(): Promise<void> {
+    if (!this.server) await this.listen();
+  }
+
+  clear(): void {
+    this.messages.length = 0;
+  }
+
+  /** The messages to `address` (envelope recipient, compared without regard to case). */
+  to(address: string): ReceivedMail[] {
+    return this.messages.filter((m) => m.envelopeTo.some((t) => t.toLowerCase() === address.toLowerCase()));
+  }
+
+  /** Waits (up to `timeoutMs`) until a message matching `predicate` has arrived, and returns the newest such. */
+  async waitFor(predicate: (mail: ReceivedMail) => boolean, timeoutMs = 15_000): Promise<ReceivedMail> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const found = this.messages.filter(predicate).at(-1);
+      if (found) return found;
+      const left = deadline - Date.now();
+      if (left <= 0) throw new Error(`no matching mail arrived; got: ${this.messages.map((m) => `${m.envelopeTo.join(",")}: ${m.subject}`).join(" | ") || "nothing"}`);
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(left, 250));
+        this.waiters.push(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      });
+    }
+  }
+}
+
+/** The 6-digit code in a message's text. */
+export function codeIn(mail: ReceivedMail): string {
+  const match = /\b([0-9]{6})\b/.exec(mail.text);
+  if (!match?.[1]) throw new Error(`no 6-digit code in: ${mail.text}`);
+  return match[1];
+}
+
+/** Points Gatehouse's Alert Services at `server` (plain SMTP on loopback), as an administrator would. */
+export async function configureSmtp(db: Db, server: { port: number }, overrides: Partial<SmtpSettingsInput> = {}): Promise<void> {
+  const current = await readSmtpSettings(db);
+  await saveSmtpSettings(db, SYSTEM_ACTOR, testKeys, current?.version ?? 0, {
+    host: "127.0.0.1",
+    port: server.port,
+    security: "none",
+    authUser: "",
+    authPass: undefined,
+    from: { name: "Gatehouse", address: "gatehouse@example.test" },
+    ...overrides,
+  });
+}
