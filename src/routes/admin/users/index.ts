@@ -13,7 +13,9 @@ import { createUser, deleteUser, setUserDisabled, updateUser } from "../../../se
 import { addTeamMember, removeTeamMember } from "../../../services/teams.ts";
 import { lossSentence } from "../../../presenters/access.ts";
 import { PASSWORD_HINT } from "../../../services/password-policy.ts";
+import { addressAwaitingCode, confirmEmailCode, resendVerificationCode } from "../../../services/email-verification.ts";
 import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
+import { adminDisableTwoFactor, METHOD_LABELS } from "../../../services/two-factor.ts";
 import type { User, UserDetails } from "../../../types/user.ts";
 import { actorOf } from "../../actor.ts";
 import { establishSession } from "../../auth/index.ts";
@@ -31,6 +33,7 @@ import {
   UserListQuerySchema,
   type UserUpdateBody,
   UserUpdateSchema,
+  ConfirmationSchema,
   VersionSchema,
 } from "./schemas.ts";
 
@@ -116,6 +119,8 @@ export function adminUsersRouter({ db, keys, mailOutbox }: RouteDeps): Router {
       errors: form.errors ?? {},
       message: form.message ?? null,
       stale: form.stale ? presentUser(form.stale) : null,
+      awaitingAddress: addressAwaitingCode(user),
+      twoFactorLabel: user.twoFactorMethod ? METHOD_LABELS[user.twoFactorMethod] : null,
       authSources: AUTH_SOURCES,
       passwordHint: PASSWORD_HINT,
       ...access,
@@ -260,6 +265,34 @@ export function adminUsersRouter({ db, keys, mailOutbox }: RouteDeps): Router {
       res.redirect(303, `/admin/users/${user.id}`);
     });
   }
+
+  router.post("/:id/2fa/disable", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
+    const { params } = input<unknown, unknown, UserIdParams>(res);
+    const user = await adminDisableTwoFactor(db, actorOf(req), params.id);
+    mailOutbox.kick();
+    flash(req, "success", `Two-factor authentication is off for ${user.username}; their sessions were ended.`);
+    res.redirect(303, `/admin/users/${user.id}#two-factor`);
+  });
+
+  router.post(
+    "/:id/email/confirm",
+    validate({ params: UserIdParams }),
+    userPageForm,
+    validate({ body: ConfirmationSchema }),
+    async (req, res) => {
+      const { params, body } = input<z.infer<typeof ConfirmationSchema>, unknown, UserIdParams>(res);
+      const user = await confirmEmailCode(db, keys, actorOf(req), params.id, body.confirmationCode);
+      flash(req, "success", `Email address ${user.email} of ${user.username} verified.`);
+      res.redirect(303, `/admin/users/${user.id}`);
+    },
+  );
+
+  router.post("/:id/email/resend", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
+    const user = await loadUser(res);
+    const messageId = await resendVerificationCode(db, keys, user.id, req.ip ?? "unknown", "confirmationCode");
+    await reportCodeDelivery(req, mailOutbox, messageId, addressAwaitingCode(user));
+    res.redirect(303, `/admin/users/${user.id}#email-confirmation`);
+  });
 
   router.post("/:id/unlock", validate({ params: UserIdParams }), userPageForm, validate({ body: VersionSchema }), async (req, res) => {
     const user = await loadUser(res);

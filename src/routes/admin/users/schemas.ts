@@ -38,3 +38,5 @@ export const VersionSchema = z.strictObject({ version: versionField });
 
 export const UserIdParams = z.object({ id: idParam });
 export type UserIdParams = z.infer<typeof UserIdParams>;
+
+export const ConfirmationSchema = z.strictObject({ confirmationCode: z.string().max(200).default("") });
