@@ -25,7 +25,21 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(
     "ALTER TABLE users ADD CONSTRAINT users_totp_secret_check CHECK (two_factor_method IS DISTINCT FROM 'totp' OR totp_secret IS NOT NULL)",
   );
-  // Catalogue E7: one account per address, compared without regard to case.
+  // Catalogue E7: one account per address, compared without regard to case. Addresses were not unique before:
+  // the oldest account keeps a shared address, the others lose it, and the audit trail says which.
+  await knex.raw(`
+    WITH ranked AS (
+      SELECT id, username, email, row_number() OVER (PARTITION BY lower(email) ORDER BY id) AS position
+        FROM users WHERE email IS NOT NULL
+    ), cleared AS (
+      UPDATE users SET email = NULL, email_verified = false
+        FROM ranked WHERE users.id = ranked.id AND ranked.position > 1
+      RETURNING users.id, ranked.username, ranked.email
+    )
+    INSERT INTO audit_events (actor_username, action, target_type, target_id, target_label, details)
+    SELECT 'system', 'user.email_removed_as_duplicate', 'user', CAST(id AS text), username,
+           jsonb_build_object('changes', jsonb_build_object('email', jsonb_build_object('from', email, 'to', NULL)))
+      FROM cleared`);
   await knex.raw("CREATE UNIQUE INDEX users_email_unique_idx ON users (lower(email)) WHERE email IS NOT NULL");
 
   // Emailed one-time codes: stored as HMAC-SHA256, bound to the account, the purpose and the address.

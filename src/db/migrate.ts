@@ -43,3 +43,9 @@ export async function pendingMigrations(db: Db): Promise<string[]> {
   const [, pending] = (await db.migrate.list({ migrationSource })) as [unknown, { file?: string }[] | string[]];
   return pending.map((m) => (typeof m === "string" ? m : (m.file ?? "")));
 }
+
+/** Undoes the newest applied migration (tests use it to start from the schema before it). */
+export async function migrateDownOne(db: Db): Promise<string[]> {
+  const [, undone] = (await db.migrate.down({ migrationSource })) as [number, string[]];
+  return undone;
+}

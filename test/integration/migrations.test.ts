@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { migrateLatest, pendingMigrations, rollbackAll } from "../../src/db/migrate.ts";
+import { migrateDownOne, migrateLatest, pendingMigrations, rollbackAll } from "../../src/db/migrate.ts";
 import { createTestDb, usingPostgres } from "../helpers/db.ts";
 
 async function tableNames(db: Db): Promise<string[]> {
@@ -21,6 +21,38 @@ describe.each(backends)("migrations on $name", ({ embedded }) => {
       await migrateLatest(db);
       expect(await tableNames(db)).toEqual(before);
       expect(await pendingMigrations(db)).toEqual([]);
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("the email and two-factor migration", () => {
+  it("keeps a shared email address on the oldest account only, and records each address it removed", async () => {
+    const db = await createTestDb({ embedded: !usingPostgres });
+    try {
+      expect(await migrateDownOne(db)).toEqual(["20261128120000_create_email_and_two_factor.ts"]);
+      const insert = (username: string, email: string | null) =>
+        db("users").insert({ username, username_key: username, email, email_verified: true }).returning("id");
+      const [first] = await insert("first", "Shared@Example.com");
+      const [second] = await insert("second", "shared@example.com");
+      await insert("third", "other@example.com");
+      await insert("fourth", null);
+      await migrateLatest(db);
+
+      const rows = await db("users").select("username", "email", "email_verified").orderBy("id");
+      expect(rows).toEqual([
+        { username: "first", email: "Shared@Example.com", email_verified: true },
+        { username: "second", email: null, email_verified: false },
+        { username: "third", email: "other@example.com", email_verified: true },
+        { username: "fourth", email: null, email_verified: true },
+      ]);
+      const events = await db("audit_events").select("action", "target_id", "details").where({ action: "user.email_removed_as_duplicate" });
+      expect(events).toHaveLength(1);
+      expect(events[0]?.target_id).toBe(String(second.id));
+      expect(events[0]?.details).toEqual({ changes: { email: { from: "shared@example.com", to: null } } });
+      expect(first.id).not.toBe(second.id);
+      await expect(db("users").insert({ username: "fifth", username_key: "fifth", email: "OTHER@example.com" })).rejects.toThrow();
     } finally {
       await db.destroy();
     }
