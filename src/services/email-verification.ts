@@ -6,6 +6,7 @@ import * as outbox from "../repositories/outbox.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
+import { isUniqueViolation } from "./errors-map.ts";
 import { assertMailConfigured } from "./mail-settings.ts";
 import { CODE_MESSAGES, checkEmailCode, issueCode, reserveCodeSend } from "./one-time-codes.ts";
 import { verifyCurrentPassword } from "./sign-in.ts";
@@ -113,7 +114,7 @@ export async function confirmEmailCode(
   const address = addressAwaitingCode(user);
   if (!address) throw new ConflictError("This email address is already verified.", { [field]: "This email address is already verified." });
   let confirmed: User | undefined;
-  const result = await checkEmailCode(db, keys, { userId, purpose: "verify_email", address, code }, async (trx) => {
+  const check = checkEmailCode(db, keys, { userId, purpose: "verify_email", address, code }, async (trx) => {
     confirmed = await users.confirmEmail(trx, userId, address);
     if (!confirmed) return;
     await recordAudit(trx, actor, {
@@ -121,6 +122,11 @@ export async function confirmEmailCode(
       target: { type: "user", id: userId, label: user.username },
       details: { changes: { email: { from: user.email, to: address }, emailVerified: { from: user.emailVerified, to: true } } },
     });
+  });
+  // Another account took the address while this one waited for its code: the code is not used up.
+  const result = await check.catch((error: unknown) => {
+    if (isUniqueViolation(error)) throw new ConflictError(EMAIL_TAKEN, { [field]: EMAIL_TAKEN });
+    throw error;
   });
   if (result !== "ok" || !confirmed) {
     const message = CODE_MESSAGES[result === "ok" ? "expired" : result];

@@ -96,10 +96,12 @@ export async function signInWithPassword(
   await db.transaction(async (trx) => {
     await failures.clearFailures(trx, "account", accountKey);
     await failures.releaseAttempt(trx, "ip", input.clientIp);
-    await users.recordLogin(trx, user.id);
+    // With 2FA the sign-in is complete only after the code step (services/two-factor.ts completeSignIn).
+    const complete = !user.twoFactorMethod;
+    if (complete) await users.recordLogin(trx, user.id);
     if (rehashed) await users.replacePasswordHash(trx, user.id, passwordHash, rehashed);
     await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
-      action: "sign_in.succeeded",
+      action: complete ? "sign_in.succeeded" : "sign_in.password_accepted",
       target: { type: "user", id: user.id, label: user.username },
       details: { method: "password", ...(rehashed ? { rehashed: true } : {}) },
     });

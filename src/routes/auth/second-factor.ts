@@ -6,8 +6,13 @@ import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
 import { flash } from "../../lib/flash.ts";
 import { findUserById } from "../../repositories/users.ts";
-import { recordAudit } from "../../services/audit.ts";
-import { checkSecondFactor, SECOND_FACTOR_MESSAGES, sendSignInCode } from "../../services/two-factor.ts";
+import {
+  checkSecondFactor,
+  completeSignIn,
+  recordSecondFactorFailure,
+  SECOND_FACTOR_MESSAGES,
+  sendSignInCode,
+} from "../../services/two-factor.ts";
 import type { User } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf } from "../form-values.ts";
@@ -120,22 +125,14 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
       const actor = { ...actorOf(req), id: user.id, username: user.username };
       const result = await checkSecondFactor(db, keys, actor, user, body.code);
       if (result === "ok") {
-        await recordAudit(db, actor, {
-          action: "sign_in.second_factor_passed",
-          target: { type: "user", id: user.id, label: user.username },
-          details: { method: user.twoFactorMethod },
-        });
+        await completeSignIn(db, actor, user);
         const returnTo = pending.returnTo;
         await establishSession(req, user);
         return res.redirect(303, returnTo);
       }
       if (result === "replay") mailOutbox.kick();
       pending.failures += 1;
-      await recordAudit(db, actor, {
-        action: "sign_in.second_factor_failed",
-        target: { type: "user", id: user.id, label: user.username },
-        details: { reason: result, attempt: pending.failures },
-      });
+      await recordSecondFactorFailure(db, actor, user, result, pending.failures);
       if (result === "throttled") return startOver(req, res, SECOND_FACTOR_MESSAGES.throttled);
       if (pending.failures >= CODES_PER_PENDING_SIGN_IN)
         return startOver(req, res, "Too many wrong codes. Sign in again with your username and password.");
