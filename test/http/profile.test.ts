@@ -156,7 +156,7 @@ describe("POST /profile", () => {
     expect(await listAuditEvents(db, { action: "profile.updated" })).toHaveLength(0);
   });
 
-  it("A4: other fields a profile does not have (id, password_hash, totp_secret, created_at, email) are a 400 naming the field", async () => {
+  it("A4: other fields a profile does not have (id, password_hash, totp_secret, created_at, version) are a 400 naming the field", async () => {
     const { user, agent } = await signedInUser();
     for (const [field, value] of Object.entries({ id: "1", password_hash: "x", totp_secret: "JBSWY3DPEHPK3PXP", created_at: "2000-01-01", version: "9" })) {
       const res = await agent.post("/profile", { fullName: "Sneaky", title: "", phone: "", [field]: value });

@@ -38,7 +38,8 @@ import type { RouteDeps } from "../index.ts";
 const ProfileSchema = z.strictObject({
   fullName: textField("Full name", 128),
   title: textField("Title", 128),
-  email: optionalEmailField,
+  // Absent (a client that does not send it) leaves the address alone; blank asks to remove it.
+  email: z.undefined().or(optionalEmailField),
   phone: textField("Phone", 64),
   password: z.string().max(1000).default(""),
 });
@@ -131,12 +132,15 @@ export function profileRouter({ db, keys, mailOutbox }: RouteDeps): Router {
     const { body } = input<z.infer<typeof ProfileSchema>>(res);
     const actor = signedInActor(req);
     // The email first: when it cannot be changed (no mail server, address taken, password needed) nothing is saved.
-    const change = await requestOwnEmailChange(db, keys, actor, {
-      email: body.email,
-      password: body.password,
-      authAt: req.session.authAt ?? 0,
-      clientIp: req.ip ?? "unknown",
-    });
+    const change =
+      body.email === undefined
+        ? ({ kind: "unchanged" } as const)
+        : await requestOwnEmailChange(db, keys, actor, {
+            email: body.email,
+            password: body.password,
+            authAt: req.session.authAt ?? 0,
+            clientIp: req.ip ?? "unknown",
+          });
     await updateOwnProfile(db, actor, { fullName: body.fullName, title: body.title, phone: body.phone });
     flash(req, "success", "Profile saved.");
     if (change.kind === "cancelled") flash(req, "success", "The email change was cancelled; your address stays as it was.");
