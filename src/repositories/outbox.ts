@@ -120,16 +120,6 @@ export async function listRecent(db: Queryable, limit: number): Promise<OutboxMe
   return (rows as OutboxRow[]).map(toMessage);
 }
 
-/** Seconds until the next message is due, or null when nothing waits. */
-export async function secondsUntilNextDue(db: Queryable): Promise<number | null> {
-  const result = await db.raw(
-    `SELECT GREATEST(0, extract(epoch FROM min(CASE WHEN status = 'queued' THEN next_attempt_at ELSE claimed_until END) - now())) AS seconds
-       FROM outbox WHERE status IN ('queued', 'sending')`,
-  );
-  const seconds = (result.rows[0] as { seconds: string | number | null } | undefined)?.seconds;
-  return seconds === null || seconds === undefined ? null : Number(seconds);
-}
-
 /** An administrator's "Send queued messages now": every waiting message is due at once. */
 export async function makeQueuedDue(db: Queryable): Promise<number> {
   const rows = await db("outbox").where({ status: "queued" }).update({ next_attempt_at: db.fn.now() }).returning("id");

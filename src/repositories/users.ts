@@ -385,8 +385,3 @@ export async function acceptTotpStep(db: Queryable, id: number, step: number): P
     .returning("id");
   return rows.length > 0;
 }
-
-export async function findActiveAdministratorEmails(db: Queryable): Promise<string[]> {
-  const rows = await db("users").select("email").where({ is_admin: true, disabled: false, email_verified: true }).whereNotNull("email");
-  return rows.map((r: { email: string }) => r.email);
-}
