@@ -6,6 +6,7 @@ import type { SecretKeys } from "../lib/app-secret.ts";
 import type { MailOutbox } from "../services/mail-outbox.ts";
 import { requireSignedIn } from "../middleware/require-auth.ts";
 import { adminGroupsRouter } from "./admin/groups/index.ts";
+import { adminSettingsRouter } from "./admin/settings/index.ts";
 import { adminSystemsRouter } from "./admin/systems/index.ts";
 import { adminTeamsRouter } from "./admin/teams/index.ts";
 import { adminUsersRouter } from "./admin/users/index.ts";
@@ -36,5 +37,6 @@ export function appRouter(deps: RouteDeps): Router {
   router.use("/admin/teams", adminTeamsRouter(deps));
   router.use("/admin/groups", adminGroupsRouter(deps));
   router.use("/admin/systems", adminSystemsRouter(deps));
+  router.use("/admin/settings", adminSettingsRouter(deps));
   return router;
 }

@@ -1,6 +1,8 @@
 import type { Page, Response } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { enqueue } from "../../src/repositories/outbox.ts";
 import { buildAdmin, buildUser } from "../helpers/factories.ts";
+import { configureSmtp } from "../helpers/mail.ts";
 import { type BrowserHarness, checkPage, expectNoAxeViolations, screenshot, signIn, skipBrowserTests, startHarness } from "./browser.ts";
 
 /**
@@ -180,6 +182,29 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
       await checkPage(admin, "a11y-user-delete");
     });
 
+    it("/admin/settings/smtp (Security None, an outbox entry, then a validation error) and /admin/settings/general", async () => {
+      await configureSmtp(harness.db, { port: 2525 }, { authUser: "mailer", authPass: "stored secret" });
+      await enqueue(harness.db, { kind: "test", to: "grace@example.com", subject: "Gatehouse test email", text: "x", html: "<p>x</p>" });
+      await visit(admin, "/admin/settings/smtp", 200, /^alert services$/i, "a11y-settings-smtp");
+      expect(await admin.getByText(/passwords and codes cross the network unencrypted/i).isVisible()).toBe(true);
+      await admin.getByLabel(/^mailserver port$/i).fill("70000");
+      await admin.getByLabel(/^from$/i).fill("Gate <house> <alerts@example.com>");
+      await admin.getByRole("button", { name: /^save changes$/i }).click();
+      await admin.getByRole("alert").waitFor();
+      expect(await admin.getByLabel(/^mailserver port$/i).getAttribute("aria-invalid")).toBe("true");
+      await checkPage(admin, "a11y-settings-smtp-errors");
+      await admin.goto("/admin/settings/smtp");
+      await admin.getByRole("button", { name: /^clear configuration$/i }).click();
+      await admin.waitForURL("**/admin/settings/smtp/clear");
+      expect(await heading(admin)).toMatch(/^clear the mail server configuration\?$/i);
+      await checkPage(admin, "a11y-settings-smtp-clear");
+      await visit(admin, "/admin/settings/general", 200, /^general settings$/i, "a11y-settings-general");
+      await admin.getByLabel(/^require two-factor authentication for administrators$/i).check();
+      await admin.getByRole("button", { name: /^save changes$/i }).click();
+      await admin.getByRole("alert").waitFor();
+      await checkPage(admin, "a11y-settings-general-errors");
+    });
+
     it("the 403 page", async () => {
       await visit(user, "/admin/users", 403, /^forbidden$/i, "a11y-403");
     });
@@ -195,6 +220,8 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
         ["/admin/users/new", "narrow-user-new"],
         [`/admin/users/${otherId}`, "narrow-user-show"],
         ["/profile", "narrow-profile"],
+        ["/admin/settings/smtp", "narrow-settings-smtp"],
+        ["/admin/settings/general", "narrow-settings-general"],
       ] as const) {
         await narrow.goto(url);
         await screenshot(narrow, name);

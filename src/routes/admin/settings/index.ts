@@ -1,0 +1,237 @@
+import { type Request, type Response, Router } from "express";
+import type { z } from "zod";
+import { ConflictError, ValidationError } from "../../../errors.ts";
+import { flash } from "../../../lib/flash.ts";
+import { formView } from "../../../middleware/form-view.ts";
+import { requireAdmin } from "../../../middleware/require-auth.ts";
+import { input, validate } from "../../../middleware/validate.ts";
+import { testMessage } from "../../../mail/messages.ts";
+import { describeSendError, sendMail } from "../../../mail/transport.ts";
+import { presentTime } from "../../../presenters/time.ts";
+import { recentOutbox, type SendQueuedResult, sendQueuedNow } from "../../../services/mail-status.ts";
+import {
+  clearSmtpSettings,
+  EMAIL_NOT_CONFIGURED,
+  type GeneralSettings,
+  isMailConfigured,
+  readGeneralSettings,
+  readSmtpSettings,
+  type SmtpSettingsView,
+  saveGeneralSettings,
+  saveSmtpSettings,
+  smtpConnection,
+} from "../../../services/mail-settings.ts";
+import { actorOf, signedInActor } from "../../actor.ts";
+import { fieldErrorsOf, typedValues } from "../../form-values.ts";
+import type { RouteDeps } from "../../index.ts";
+import {
+  DEFAULT_SMTP_PORT,
+  EmptySchema,
+  GeneralSettingsSchema,
+  SECURITY_OPTIONS,
+  SmtpSettingsSchema,
+  TestEmailSchema,
+} from "./schemas.ts";
+
+/** Fields of the Alert Services form that are never sent back to the page. */
+const SECRET_FIELDS = ["authPass"];
+
+const SMTP_PATH = "/admin/settings/smtp";
+const GENERAL_PATH = "/admin/settings/general";
+
+function smtpValues(saved: SmtpSettingsView | undefined): Record<string, string> {
+  if (!saved) return { host: "", port: String(DEFAULT_SMTP_PORT), security: "starttls", authUser: "", from: "", version: "0" };
+  return {
+    host: saved.host,
+    port: String(saved.port),
+    security: saved.security,
+    authUser: saved.authUser,
+    from: saved.from,
+    version: String(saved.version),
+  };
+}
+
+function withoutSecrets(values: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(values).filter(([key]) => !SECRET_FIELDS.includes(key)));
+}
+
+/** What the General form shows for saved settings; checkboxes are "on" or absent, as a browser sends them. */
+function generalValues(value: GeneralSettings, version: number): Record<string, string> {
+  const values: Record<string, string> = { version: String(version) };
+  for (const [key, setting] of Object.entries(value)) {
+    if (typeof setting === "boolean") {
+      if (setting) values[key] = "on";
+    } else values[key] = String(setting);
+  }
+  return values;
+}
+
+function plural(count: number, one: string, many: string): string {
+  return `${count} ${count === 1 ? one : many}`;
+}
+
+/** The flash after "Send queued messages now", in words. */
+function describeQueuedResult(result: SendQueuedResult): { kind: "success" | "error"; text: string } {
+  if (result.tried === 0) return { kind: "success", text: "No messages were waiting to be sent." };
+  if (result.waiting === 0 && result.failed === 0 && result.sent === result.tried)
+    return { kind: "success", text: `${plural(result.sent, "queued message", "queued messages")} sent.` };
+  const parts = [`${result.sent} of ${plural(result.tried, "queued message", "queued messages")} sent`];
+  if (result.waiting > 0) parts.push(`${result.waiting} still waiting (Gatehouse keeps retrying)`);
+  if (result.failed > 0) parts.push(`${result.failed} failed for good`);
+  const error = result.lastError ? ` The server said: ${result.lastError}` : "";
+  return { kind: "error", text: `${parts.join("; ")}.${error} See the Outbox below.` };
+}
+
+type SmtpSection = "settings" | "test";
+
+export function adminSettingsRouter({ db, keys, mailOutbox }: RouteDeps): Router {
+  const router = Router();
+  router.use(requireAdmin);
+
+  router.get("/", (_req, res) => res.redirect(303, GENERAL_PATH));
+
+  // Alert Services ---------------------------------------------------------------------------------------
+
+  const renderSmtp = async (
+    req: Request,
+    res: Response,
+    status: number,
+    form: { section?: SmtpSection; values?: Record<string, string>; errors?: Record<string, string>; message?: string | null; stale?: boolean } = {},
+  ) => {
+    const [saved, outbox] = await Promise.all([readSmtpSettings(db), recentOutbox(db)]);
+    const values = form.section === "settings" && form.values ? withoutSecrets(form.values) : smtpValues(saved);
+    const testValues = form.section === "test" && form.values ? form.values : { testTo: req.user?.email ?? "" };
+    res.status(status).render("admin/settings/smtp", {
+      title: "Alert Services",
+      saved: saved ?? null,
+      values,
+      errors: form.section === "settings" ? (form.errors ?? {}) : {},
+      testValues,
+      testErrors: form.section === "test" ? (form.errors ?? {}) : {},
+      message: form.message ?? null,
+      stale: form.stale && saved ? saved : null,
+      securityOptions: SECURITY_OPTIONS,
+      removeAuthPass: form.section === "settings" && form.values?.removeAuthPass !== undefined,
+      outbox: outbox.map((m) => ({ ...m, created: presentTime(m.createdAt) })),
+    });
+  };
+
+  router.get("/smtp", (req, res) => renderSmtp(req, res, 200));
+
+  router.post(
+    "/smtp",
+    formView(async (req, res, error) => {
+      const typed = typedValues(req);
+      if (error instanceof ConflictError) {
+        // Someone saved meanwhile: their values are summarised, the typed ones kept, and the form now carries
+        // their version, so saving again applies what was typed.
+        const current = await readSmtpSettings(db);
+        return renderSmtp(req, res, 409, {
+          section: "settings",
+          values: { ...typed, version: String(current?.version ?? 0) },
+          message: `${error.message} Your input is kept; type Auth pass again if you changed it.`,
+          stale: true,
+        });
+      }
+      await renderSmtp(req, res, error.status, { section: "settings", values: typed, errors: fieldErrorsOf(error), message: error.message });
+    }),
+    validate({ body: SmtpSettingsSchema }),
+    async (req, res) => {
+      const { body } = input<z.infer<typeof SmtpSettingsSchema>>(res);
+      await saveSmtpSettings(db, actorOf(req), keys, body.version, body.settings);
+      flash(req, "success", "Alert Services saved. Use Send test email to check them.");
+      res.redirect(303, SMTP_PATH);
+    },
+  );
+
+  router.post(
+    "/smtp/test",
+    formView((req, res, error) =>
+      renderSmtp(req, res, error.status, { section: "test", values: typedValues(req), errors: fieldErrorsOf(error), message: error.message }),
+    ),
+    validate({ body: TestEmailSchema }),
+    async (req, res) => {
+      const { body } = input<z.infer<typeof TestEmailSchema>>(res);
+      // The saved settings, exactly as the outbox will use them: an unsaved form is not what gets tested.
+      const connection = await smtpConnection(db, keys);
+      if (!connection) throw new ValidationError({ testTo: EMAIL_NOT_CONFIGURED }, EMAIL_NOT_CONFIGURED);
+      try {
+        await sendMail(connection, testMessage(body.testTo));
+        flash(req, "success", `Test email sent to ${body.testTo}. If it does not arrive, check the recipient's spam folder.`);
+      } catch (caught) {
+        flash(req, "error", `The test email to ${body.testTo} could not be sent: ${describeSendError(caught)}`);
+      }
+      res.redirect(303, `${SMTP_PATH}#test-email`);
+    },
+  );
+
+  router.get("/smtp/clear", async (_req, res) => {
+    const saved = await readSmtpSettings(db);
+    if (!saved) {
+      flash(_req, "success", "Email is not configured; there is nothing to clear.");
+      return res.redirect(303, SMTP_PATH);
+    }
+    res.render("admin/settings/clear-smtp", { title: "Clear the mail server configuration?", saved });
+  });
+
+  router.post("/smtp/clear", validate({ body: EmptySchema }), async (req, res) => {
+    await clearSmtpSettings(db, actorOf(req));
+    flash(req, "success", "Mail server configuration cleared. Gatehouse sends no email until Alert Services are set up again.");
+    res.redirect(303, SMTP_PATH);
+  });
+
+  router.post("/smtp/outbox/send", validate({ body: EmptySchema }), async (req, res) => {
+    if (!(await isMailConfigured(db))) {
+      flash(req, "error", EMAIL_NOT_CONFIGURED);
+      return res.redirect(303, `${SMTP_PATH}#outbox`);
+    }
+    const { kind, text } = describeQueuedResult(await sendQueuedNow(db, mailOutbox));
+    flash(req, kind, text);
+    res.redirect(303, `${SMTP_PATH}#outbox`);
+  });
+
+  // General ----------------------------------------------------------------------------------------------
+
+  const renderGeneral = async (
+    res: Response,
+    status: number,
+    form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string | null; stale?: GeneralSettings } = {},
+  ) => {
+    const saved = await readGeneralSettings(db);
+    res.status(status).render("admin/settings/general", {
+      title: "General settings",
+      values: form.values ?? generalValues(saved.value, saved.version),
+      errors: form.errors ?? {},
+      message: form.message ?? null,
+      stale: form.stale ?? null,
+    });
+  };
+
+  router.get("/general", (_req, res) => renderGeneral(res, 200));
+
+  router.post(
+    "/general",
+    formView(async (req, res, error) => {
+      // Every field of this form is in what the browser sent (an unticked box by its absence), so the typed values stand alone.
+      const typed = typedValues(req);
+      if (error instanceof ConflictError) {
+        const current = await readGeneralSettings(db);
+        return renderGeneral(res, 409, {
+          values: { ...typed, version: String(current.version) },
+          message: `${error.message} Your choices are kept.`,
+          stale: current.value,
+        });
+      }
+      await renderGeneral(res, error.status, { values: typed, errors: fieldErrorsOf(error), message: error.message });
+    }),
+    validate({ body: GeneralSettingsSchema }),
+    async (req, res) => {
+      const { body } = input<z.infer<typeof GeneralSettingsSchema>>(res);
+      await saveGeneralSettings(db, signedInActor(req), req.user?.twoFactorMethod != null, body.version, body.value);
+      flash(req, "success", "General settings saved.");
+      res.redirect(303, GENERAL_PATH);
+    },
+  );
+
+  return router;
+}
