@@ -24,8 +24,25 @@ export interface OutgoingMail {
  */
 export const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 } as const;
 
+const HEADER_BREAK = /[\r\n\0]/;
+/** One bare address: what every form allows. Anything else (a group, a list) could send the mail elsewhere. */
+const SINGLE_ADDRESS = /^[^\s@"<>(),;:\\[\]]+@[^\s@"<>(),;:\\[\]]+$/u;
+
+/** A refusal of the message itself: never retried (catalogue E6, whatever path wrote the row). */
+export class UnsendableMailError extends Error {
+  readonly responseCode = 554;
+}
+
+/** The last guard before SMTP: forms refuse these already, but a row written by any other path meets this check. */
+function assertSendable(connection: SmtpConnection, mail: OutgoingMail): void {
+  if (!SINGLE_ADDRESS.test(mail.to)) throw new UnsendableMailError("The recipient is not a single plain email address; the message was not sent.");
+  for (const [what, value] of [["subject", mail.subject], ["From name", connection.from.name], ["From address", connection.from.address]] as const)
+    if (HEADER_BREAK.test(value)) throw new UnsendableMailError(`The ${what} contains a line break or NUL; the message was not sent.`);
+}
+
 /** Sends one message; rejects with nodemailer's error, whose message is the server's own words where it gave some. */
 export async function sendMail(connection: SmtpConnection, mail: OutgoingMail): Promise<void> {
+  assertSendable(connection, mail);
   const transport = nodemailer.createTransport({
     host: connection.host,
     port: connection.port,

@@ -3,7 +3,7 @@ import type { SecretKeys } from "../lib/app-secret.ts";
 import type { Logger } from "../lib/logger.ts";
 import { describeSendError, isPermanentFailure, sendMail } from "../mail/transport.ts";
 import * as outbox from "../repositories/outbox.ts";
-import { smtpConnection } from "./mail-settings.ts";
+import { isMailConfigured, smtpConnection } from "./mail-settings.ts";
 
 /** Waits before the 2nd, 3rd, … attempt; after the last one the message is marked failed. */
 export const RETRY_DELAYS_SECONDS = [30, 60, 120, 300, 900, 1800, 3600] as const;
@@ -77,6 +77,8 @@ export class MailOutbox {
   }
 
   private async drainAll(): Promise<void> {
+    // Without a mail server nothing is claimed, so waiting messages do not use up their attempts.
+    if (!(await isMailConfigured(this.db))) return;
     for (;;) {
       const batch = await outbox.claimDue(this.db, { limit: 10, claimSeconds: CLAIM_SECONDS });
       if (batch.length === 0) return;

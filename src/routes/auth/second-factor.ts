@@ -95,9 +95,9 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
     return user;
   };
 
-  const startOver = (req: Request, res: Response, notice: string) => {
+  const startOver = (req: Request, res: Response, notice: string, status = 401) => {
     delete req.session.pendingSignIn;
-    res.status(401).render("auth/login", { title: "Sign in", username: "", returnTo: "/", errors: {}, message: null, notice });
+    res.status(status).render("auth/login", { title: "Sign in", username: "", returnTo: "/", errors: {}, message: null, notice });
   };
 
   const router = Router();
@@ -133,7 +133,7 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
       if (result === "replay") mailOutbox.kick();
       pending.failures += 1;
       await recordSecondFactorFailure(db, actor, user, result, pending.failures);
-      if (result === "throttled") return startOver(req, res, SECOND_FACTOR_MESSAGES.throttled);
+      if (result === "throttled") return startOver(req, res, SECOND_FACTOR_MESSAGES.throttled, 429);
       if (pending.failures >= CODES_PER_PENDING_SIGN_IN)
         return startOver(req, res, "Too many wrong codes. Sign in again with your username and password.");
       res.locals.pendingAddress = user.email ? maskAddress(user.email) : null;
