@@ -52,10 +52,9 @@ export function textField(label: string, max: number, { multiline = false } = {}
 
 const EMAIL_SHAPE = /^[^\s@"<>(),;:\\[\]]+@[^\s@"<>(),;:\\[\]]+\.[^\s@"<>(),;:\\[\]]+$/u;
 
-/** Optional email: blank means none. The domain is lower-cased; the local part is kept as typed. */
-export const optionalEmailField = z
+/** An email field as sent: blank means none. The domain is lower-cased; the local part is kept as typed. */
+export const emailField = z
   .string()
-  .default("")
   .transform((v) => v.trim())
   .superRefine((v, ctx) => {
     if (v === "") return;
@@ -71,6 +70,9 @@ export const optionalEmailField = z
     const at = v.lastIndexOf("@");
     return `${v.slice(0, at)}@${v.slice(at + 1).toLowerCase()}`;
   });
+
+/** Optional email: a missing field is no address. */
+export const optionalEmailField = emailField.default("");
 
 /**
  * A password as typed: never trimmed. The upper bound is checked here, before any hashing;

@@ -38,8 +38,9 @@ function minutesText(seconds: number): string {
 }
 
 /**
- * Catalogue E4: at most one code a minute and five an hour, per account and per client address. Refuses with a
- * calm message against `field` (status 429); counts the send when it is allowed.
+ * Catalogue E4: at most one code a minute per account, and five an hour per account and per client address.
+ * (The minute rule is not applied per address: colleagues behind one office address would refuse each other.)
+ * Refuses with a calm message against `field` (status 429); counts the send when it is allowed.
  */
 export async function reserveCodeSend(
   db: Db,

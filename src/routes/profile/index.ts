@@ -2,7 +2,7 @@ import { type NextFunction, type Request, type Response, Router } from "express"
 import { z } from "zod";
 import { ForbiddenError, ValidationError } from "../../errors.ts";
 import { flash } from "../../lib/flash.ts";
-import { checkbox, optionalEmailField, passwordField, textField } from "../../lib/fields.ts";
+import { checkbox, emailField, passwordField, textField } from "../../lib/fields.ts";
 import { openSecret, sealSecret } from "../../lib/secret-box.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { requireSignedIn } from "../../middleware/require-auth.ts";
@@ -39,7 +39,8 @@ const ProfileSchema = z.strictObject({
   fullName: textField("Full name", 128),
   title: textField("Title", 128),
   // Absent (a client that does not send it) leaves the address alone; blank asks to remove it.
-  email: z.undefined().or(optionalEmailField),
+  // Absent: the form was posted without its Email field, and the address stays as it is.
+  email: emailField.optional(),
   phone: textField("Phone", 64),
   password: z.string().max(1000).default(""),
 });
@@ -151,14 +152,21 @@ export function profileRouter({ db, keys, mailOutbox }: RouteDeps): Router {
     res.redirect(303, "/profile");
   });
 
-  router.post("/profile/email/confirm", sectionView("confirm", false), validate({ body: ConfirmationSchema }), async (req, res) => {
+  // A second tab or a double submit after the address was confirmed: nothing waits for a code any more.
+  const nothingAwaitingCode = (req: Request, res: Response, next: NextFunction) => {
+    if (addressAwaitingCode(req.user!)) return next();
+    flash(req, "success", req.user!.email ? `No code is needed: ${req.user!.email} is already verified.` : "No email address is waiting for a code.");
+    res.redirect(303, "/profile");
+  };
+
+  router.post("/profile/email/confirm", nothingAwaitingCode, sectionView("confirm", false), validate({ body: ConfirmationSchema }), async (req, res) => {
     const { body } = input<z.infer<typeof ConfirmationSchema>>(res);
     const user = await confirmEmailCode(db, keys, signedInActor(req), req.user!.id, body.confirmationCode);
     flash(req, "success", `Email address ${user.email} verified.`);
     res.redirect(303, "/profile");
   });
 
-  router.post("/profile/email/resend", sectionView("confirm", false), validate({ body: EmptySchema }), async (req, res) => {
+  router.post("/profile/email/resend", nothingAwaitingCode, sectionView("confirm", false), validate({ body: EmptySchema }), async (req, res) => {
     const messageId = await resendVerificationCode(db, keys, req.user!.id, req.ip ?? "unknown", "confirmationCode");
     await reportCodeDelivery(req, mailOutbox, messageId, addressAwaitingCode(req.user!));
     res.redirect(303, "/profile#email-confirmation");
