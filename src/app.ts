@@ -151,7 +151,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
     }),
   );
 
-  const passport = createPassport(db);
+  const passport = createPassport(db, { keys, logger });
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(saveSessionBeforeRedirect);

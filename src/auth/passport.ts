@@ -2,7 +2,7 @@ import { Passport } from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
 import type { Db } from "../db/index.ts";
 import * as users from "../repositories/users.ts";
-import { signInWithPassword } from "../services/sign-in.ts";
+import { type DirectoryAccess, signInWithPassword } from "../services/sign-in.ts";
 
 /** What the session keeps of an account: its id and the session version it signed in with. */
 interface SessionUser {
@@ -12,7 +12,11 @@ interface SessionUser {
 
 export type GatehousePassport = InstanceType<typeof Passport>;
 
-export function createPassport(db: Db): GatehousePassport {
+/**
+ * One sign-in form for every account (DESIGN §3.4): the "local" strategy checks a local account's own password,
+ * and hands an LDAP account, or an unknown name while LDAP is configured, to the directory.
+ */
+export function createPassport(db: Db, directory: DirectoryAccess): GatehousePassport {
   const passport = new Passport();
 
   passport.use(
@@ -23,7 +27,7 @@ export function createPassport(db: Db): GatehousePassport {
         password,
         clientIp: req.ip ?? "unknown",
         requestId: String(req.id ?? ""),
-      }).then(
+      }, directory).then(
         (result) => done(null, result.ok ? result.user : false),
         (err) => done(err),
       );

@@ -157,6 +157,8 @@ export async function updateUserDetails(
       phone: details.phone,
       is_admin: details.isAdmin,
       auth_source: details.authSource,
+      // A directory link belongs to LDAP accounts only: switching to a local password drops it.
+      external_id: db.raw("CASE WHEN ? = 'ldap' THEN external_id END", [details.authSource]),
       version: db.raw("version + 1"),
       session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
       updated_at: db.fn.now(),
@@ -382,6 +384,61 @@ export async function acceptTotpStep(db: Queryable, id: number, step: number): P
     .where({ id, two_factor_method: "totp" })
     .andWhere((w) => w.whereNull("totp_last_step").orWhere("totp_last_step", "<", step))
     .update({ totp_last_step: step })
+    .returning("id");
+  return rows.length > 0;
+}
+
+// Directory (LDAP) accounts ---------------------------------------------------------------------------------
+
+/** The LDAP account linked to a directory entry's stable id. */
+export async function findUserByExternalId(db: Queryable, externalId: string): Promise<User | undefined> {
+  const row = await db("users").select(USER_COLUMNS).where({ auth_source: "ldap", external_id: externalId }).first<UserRow | undefined>();
+  return row ? toUser(row) : undefined;
+}
+
+export async function findExternalId(db: Queryable, id: number): Promise<string | null> {
+  const row = await db("users").select("external_id").where({ id }).first<{ external_id: string | null } | undefined>();
+  return row?.external_id ?? null;
+}
+
+/** Links an LDAP account that an administrator made ahead of time to its directory entry (once). */
+export async function linkExternalId(db: Queryable, id: number, externalId: string): Promise<boolean> {
+  const rows = await db("users").where({ id, auth_source: "ldap" }).whereNull("external_id").update({ external_id: externalId }).returning("id");
+  return rows.length > 0;
+}
+
+/**
+ * Creates an account for a directory entry; undefined when the username or the entry is taken meanwhile
+ * (two first sign-ins at once: the other one won, and the caller reads its row).
+ */
+export async function insertDirectoryUser(
+  db: Queryable,
+  fields: { username: string; fullName: string; email: string | null; externalId: string },
+): Promise<User | undefined> {
+  const rows = await db("users")
+    .insert({
+      username: fields.username,
+      username_key: nameKey(fields.username),
+      full_name: fields.fullName,
+      email: fields.email,
+      auth_source: "ldap",
+      external_id: fields.externalId,
+      password_hash: null,
+      is_admin: false,
+    })
+    .onConflict()
+    .ignore()
+    .returning<UserRow[]>(USER_COLUMNS);
+  return rows[0] ? toUser(rows[0]) : undefined;
+}
+
+/** Follows a rename in the directory; false when another account already has the new name. */
+export async function renameDirectoryUser(db: Queryable, id: number, username: string): Promise<boolean> {
+  const taken = await db("users").where({ username_key: nameKey(username) }).whereNot({ id }).first("id");
+  if (taken) return false;
+  const rows = await db("users")
+    .where({ id, auth_source: "ldap" })
+    .update({ username, username_key: nameKey(username), version: db.raw("version + 1"), updated_at: db.fn.now() })
     .returning("id");
   return rows.length > 0;
 }

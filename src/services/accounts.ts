@@ -59,12 +59,16 @@ export interface CreateUserInput {
   verifyEmailWith?: SecretKeys;
 }
 
+const LDAP_HAS_NO_PASSWORD =
+  "An LDAP account signs in with its directory password; Gatehouse keeps no password for it. Leave Password empty, or choose Local password.";
+
 export async function createUser(db: Db, actor: Actor, input: CreateUserInput): Promise<SavedUser> {
   const { details } = input;
   if (details.email) {
     if (input.verifyEmailWith) await assertMailConfigured(db, "email");
     await assertEmailFree(db, details.email, undefined);
   }
+  if (details.authSource === "ldap" && input.password) throw new ValidationError({ password: LDAP_HAS_NO_PASSWORD });
   let passwordHash: string | null = null;
   if (details.authSource === "local") {
     if (!input.password) throw new ValidationError({ password: "Enter a password for a local account." });
@@ -115,6 +119,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
     throw new ConflictError("You cannot remove your own administrator role; ask another administrator.", {
       isAdmin: "You cannot remove your own administrator role; ask another administrator.",
     });
+  if (details.authSource === "ldap" && input.password) throw new ValidationError({ password: LDAP_HAS_NO_PASSWORD });
   let passwordHash: string | null = null;
   if (input.password && details.authSource === "local")
     passwordHash = await newPasswordHash(input.password, details, "password");

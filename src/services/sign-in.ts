@@ -1,10 +1,15 @@
 import type { Db } from "../db/index.ts";
-import { TooManyRequestsError, ValidationError } from "../errors.ts";
+import { ServiceUnavailableError, TooManyRequestsError, ValidationError } from "../errors.ts";
+import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
+import type { Logger } from "../lib/logger.ts";
+import { signInWithDirectory } from "../ldap/directory.ts";
 import * as failures from "../repositories/login-failures.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
+import { accountForDirectoryEntry } from "./directory-accounts.ts";
+import { directoryServers } from "./ldap-settings.ts";
 import { hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./password-hasher.ts";
 
 /** DESIGN §3.6 / security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. */
@@ -27,7 +32,16 @@ export function accountWaitSeconds(count: number): number {
 
 export type SignInResult = { ok: true; user: User } | { ok: false };
 
-type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local";
+type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | `directory_${string}`;
+
+export const DIRECTORY_UNAVAILABLE =
+  "The directory (LDAP) is not answering, so directory accounts cannot sign in right now. Try again in a few minutes; accounts with a local password can still sign in.";
+
+/** What sign-in needs to ask the directory: the keys that open bind passwords, and a log for operators. */
+export interface DirectoryAccess {
+  keys: SecretKeys;
+  logger: Logger;
+}
 
 /**
  * Checks a local username and password. Every failure looks the same to the caller and takes about
@@ -42,6 +56,7 @@ type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" |
 export async function signInWithPassword(
   db: Db,
   input: { username: string; password: string; clientIp: string; requestId: string | null },
+  directory?: DirectoryAccess,
 ): Promise<SignInResult> {
   const ipSlot = await failures.reserveAttempt(db, "ip", input.clientIp, IP_POLICY);
   if (!ipSlot) {
@@ -79,12 +94,55 @@ export async function signInWithPassword(
     await verifyAgainstDummy(input.password);
     return fail("locked", credentials?.user);
   }
-  if (!credentials) {
-    await verifyAgainstDummy(input.password);
-    return fail("unknown_user");
+  const success = async (user: User, method: string, rehash?: { from: string; to: string }): Promise<SignInResult> => {
+    await db.transaction(async (trx) => {
+      await failures.clearFailures(trx, "account", accountKey);
+      await failures.releaseAttempt(trx, "ip", input.clientIp);
+      // With 2FA the sign-in is complete only after the code step (services/two-factor.ts completeSignIn).
+      const complete = !user.twoFactorMethod;
+      if (complete) await users.recordLogin(trx, user.id);
+      if (rehash) await users.replacePasswordHash(trx, user.id, rehash.from, rehash.to);
+      await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
+        action: complete ? "sign_in.succeeded" : "sign_in.password_accepted",
+        target: { type: "user", id: user.id, label: user.username },
+        details: { method, ...(rehash ? { rehashed: true } : {}) },
+      });
+    });
+    return { ok: true, user };
+  };
+
+  // A local account is only ever checked against its own password: never against the directory (catalogue L11).
+  if (credentials?.user.authSource !== "local") {
+    const servers = directory ? await directoryServers(db, directory.keys) : [];
+    if (servers.length === 0) {
+      await verifyAgainstDummy(input.password);
+      return credentials ? fail("not_local", credentials.user) : fail("unknown_user");
+    }
+    const answer = await signInWithDirectory(servers, input.username, input.password);
+    if (answer.status === "unavailable") {
+      // Not a wrong password: neither the account nor the address is charged for the directory's outage.
+      await failures.releaseAttempt(db, "account", accountKey);
+      await failures.releaseAttempt(db, "ip", input.clientIp);
+      directory?.logger.warn({ problems: answer.problems }, "LDAP: no directory server answered a sign-in");
+      await recordAudit(db, credentials ? { ...actor, id: credentials.user.id } : actor, {
+        action: "sign_in.directory_unavailable",
+        target: credentials ? { type: "user", id: credentials.user.id, label: credentials.user.username } : undefined,
+        details: { problems: answer.problems.map((p) => `server ${p.serverId}: ${p.reason}`) },
+      });
+      throw new ServiceUnavailableError(DIRECTORY_UNAVAILABLE);
+    }
+    if (answer.status === "rejected") {
+      const reason = answer.reasons.find((r) => r.reason !== "no_such_user")?.reason ?? "no_such_user";
+      if (reason === "ambiguous") directory?.logger.warn({ username: input.username }, "LDAP: more than one directory entry matches a sign-in name");
+      return fail(`directory_${reason}`, credentials?.user);
+    }
+    const account = await accountForDirectoryEntry(db, actor, answer.entry);
+    if (!account.ok) return fail(`directory_${account.reason}`, account.user ?? credentials?.user);
+    return success(account.user, "ldap");
   }
+
   const { user, passwordHash } = credentials;
-  if (user.authSource !== "local" || !passwordHash) {
+  if (!passwordHash) {
     await verifyAgainstDummy(input.password);
     return fail("not_local", user);
   }
@@ -93,20 +151,7 @@ export async function signInWithPassword(
   if (user.disabled) return fail("disabled", user);
 
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
-  await db.transaction(async (trx) => {
-    await failures.clearFailures(trx, "account", accountKey);
-    await failures.releaseAttempt(trx, "ip", input.clientIp);
-    // With 2FA the sign-in is complete only after the code step (services/two-factor.ts completeSignIn).
-    const complete = !user.twoFactorMethod;
-    if (complete) await users.recordLogin(trx, user.id);
-    if (rehashed) await users.replacePasswordHash(trx, user.id, passwordHash, rehashed);
-    await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
-      action: complete ? "sign_in.succeeded" : "sign_in.password_accepted",
-      target: { type: "user", id: user.id, label: user.username },
-      details: { method: "password", ...(rehashed ? { rehashed: true } : {}) },
-    });
-  });
-  return { ok: true, user };
+  return success(user, "password", rehashed ? { from: passwordHash, to: rehashed } : undefined);
 }
 
 export async function recordSignOut(db: Db, actor: Actor & { id: number }): Promise<void> {

@@ -54,7 +54,7 @@ export function authRouter(deps: RouteDeps): Router {
         username: typedValues(req).username ?? "",
         returnTo: safeReturnTo(typedValues(req).returnTo),
         errors: fieldErrorsOf(error),
-        message: error.status === 429 ? error.message : null,
+        message: error.status === 429 || error.status === 503 ? error.message : null,
         notice: null,
       }),
     ),

@@ -13,8 +13,10 @@ export const UserListQuerySchema = z.object({
 });
 export type UserListQuery = z.infer<typeof UserListQuerySchema>;
 
-/** LDAP joins the Authentication choices with the LDAP issue. */
-export const AUTH_SOURCES = [{ value: "local", label: "Local password" }] as const;
+export const AUTH_SOURCES = [
+  { value: "local", label: "Local password" },
+  { value: "ldap", label: "LDAP" },
+] as const;
 
 const userFields = {
   username: usernameField,
@@ -25,7 +27,7 @@ const userFields = {
   password: passwordField.optional().default(""),
   confirmPassword: z.string().optional().default(""),
   isAdmin: checkbox,
-  authSource: z.enum(["local"], { error: "Choose how this account signs in." }).default("local"),
+  authSource: z.enum(["local", "ldap"], { error: "Choose how this account signs in: Local password or LDAP." }).default("local"),
 };
 
 export const UserCreateSchema = z.strictObject(userFields);

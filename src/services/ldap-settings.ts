@@ -1,0 +1,251 @@
+import type { Db, Queryable } from "../db/index.ts";
+import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
+import type { SecretKeys } from "../lib/app-secret.ts";
+import { nameKey } from "../lib/fields.ts";
+import { openSecret, sealSecret } from "../lib/secret-box.ts";
+import { type CheckResult, checkServer, type DirectoryServer } from "../ldap/directory.ts";
+import * as ldap from "../repositories/ldap.ts";
+import * as settings from "../repositories/settings.ts";
+import * as teams from "../repositories/teams.ts";
+import type { Actor } from "../types/user.ts";
+import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
+
+const OPTIONS_KEY = "ldap";
+const SETTINGS_TARGET = { type: "settings", id: "ldap", label: "LDAP" } as const;
+const STALE_SERVER = "Someone else saved this LDAP server after you opened it. Review the current values and save again.";
+const STALE_OPTIONS = "Someone else saved the LDAP configuration after you opened it. Review the current values and save again.";
+
+/** A server as the settings page shows it: never the bind password, only whether one is stored. */
+export type LdapServerView = Omit<ldap.LdapServerRecord, "sealedBindPassword"> & { hasBindPassword: boolean };
+
+/** The server form. `bindPassword` undefined keeps the stored one; `removeBindPassword` clears it. */
+export interface LdapServerInput {
+  url: string;
+  startTls: boolean;
+  caCertificate: string;
+  verifyCertificate: boolean;
+  baseDn: string;
+  groupSearchBase: string;
+  userIdField: string;
+  groupIdField: string;
+  bindDn: string;
+  bindPassword: string | undefined;
+  removeBindPassword: boolean;
+  emailAttribute: string;
+  fullNameAttribute: string;
+}
+
+function view(record: ldap.LdapServerRecord): LdapServerView {
+  const { sealedBindPassword, ...rest } = record;
+  return { ...rest, hasBindPassword: sealedBindPassword !== null };
+}
+
+function serverLabel(record: { url: string; baseDn: string }): string {
+  return `${record.url} (${record.baseDn})`;
+}
+
+/** The audited form of a server: the password as a mask, present or not. */
+function audited(record: ldap.LdapServerRecord | ldap.LdapServerFields) {
+  const { sealedBindPassword, ...rest } = record as ldap.LdapServerRecord;
+  return { ...rest, bindPassword: sealedBindPassword ? SECRET_MASK : null } as Record<string, unknown>;
+}
+
+export async function listLdapServers(db: Queryable): Promise<LdapServerView[]> {
+  return (await ldap.listServers(db)).map(view);
+}
+
+export async function findLdapServer(db: Queryable, id: number): Promise<LdapServerView> {
+  const record = await ldap.findServer(db, id);
+  if (!record) throw new NotFoundError();
+  return view(record);
+}
+
+export async function isLdapConfigured(db: Queryable): Promise<boolean> {
+  return (await ldap.countServers(db)) > 0;
+}
+
+function opened(keys: SecretKeys, record: ldap.LdapServerRecord): DirectoryServer {
+  const { sealedBindPassword, position: _position, version: _version, ...rest } = record;
+  return { ...rest, bindPassword: sealedBindPassword ? openSecret(keys.storage, sealedBindPassword) : null };
+}
+
+/** The servers sign-in tries, in order, with their bind passwords opened. */
+export async function directoryServers(db: Queryable, keys: SecretKeys): Promise<DirectoryServer[]> {
+  return (await ldap.listServers(db)).map((record) => opened(keys, record));
+}
+
+function fieldsFrom(keys: SecretKeys, input: LdapServerInput, storedSealed: string | null): ldap.LdapServerFields {
+  const { bindPassword, removeBindPassword, ...rest } = input;
+  let sealedBindPassword = storedSealed;
+  if (removeBindPassword) sealedBindPassword = null;
+  else if (bindPassword) sealedBindPassword = sealSecret(keys.storage, bindPassword);
+  return { ...rest, sealedBindPassword };
+}
+
+export async function addLdapServer(db: Db, actor: Actor, keys: SecretKeys, input: LdapServerInput): Promise<LdapServerView> {
+  return db.transaction(async (trx) => {
+    const record = await ldap.insertServer(trx, fieldsFrom(keys, input, null));
+    await recordAudit(trx, actor, {
+      action: "settings.ldap_server_added",
+      target: { type: "ldap_server", id: record.id, label: serverLabel(record) },
+      details: { changes: diffFields({}, audited(record), Object.keys(audited(record)).filter((k) => k !== "id" && k !== "version")) },
+    });
+    return view(record);
+  });
+}
+
+export async function updateLdapServer(
+  db: Db,
+  actor: Actor,
+  keys: SecretKeys,
+  id: number,
+  expectedVersion: number,
+  input: LdapServerInput,
+): Promise<LdapServerView> {
+  return db.transaction(async (trx) => {
+    const before = await ldap.findServer(trx, id);
+    if (!before) throw new NotFoundError();
+    const fields = fieldsFrom(keys, input, before.sealedBindPassword);
+    const after = await ldap.updateServer(trx, id, expectedVersion, fields);
+    if (!after) throw new ConflictError(STALE_SERVER);
+    const changes = diffFields(audited(before), audited(after), Object.keys(audited(after)).filter((k) => !["id", "version", "position"].includes(k)));
+    // A new password looks like the old mask; say that it changed.
+    if (input.bindPassword && !input.removeBindPassword) changes.bindPassword = { from: before.sealedBindPassword ? SECRET_MASK : null, to: SECRET_MASK };
+    await recordAudit(trx, actor, { action: "settings.ldap_server_changed", target: { type: "ldap_server", id, label: serverLabel(after) }, details: { changes } });
+    return view(after);
+  });
+}
+
+export async function removeLdapServer(db: Db, actor: Actor, id: number): Promise<LdapServerView> {
+  return db.transaction(async (trx) => {
+    const removed = await ldap.deleteServer(trx, id);
+    if (!removed) throw new NotFoundError();
+    const rest = await ldap.lockServers(trx);
+    for (const [index, server] of rest.entries()) if (server.position !== index + 1) await ldap.setServerPosition(trx, server.id, index + 1);
+    await recordAudit(trx, actor, { action: "settings.ldap_server_removed", target: { type: "ldap_server", id, label: serverLabel(removed) } });
+    return view(removed);
+  });
+}
+
+/** Moves a server one place up or down the order sign-in tries them in. */
+export async function moveLdapServer(db: Db, actor: Actor, id: number, direction: "up" | "down"): Promise<void> {
+  await db.transaction(async (trx) => {
+    const servers = await ldap.lockServers(trx);
+    const from = servers.findIndex((s) => s.id === id);
+    if (from < 0) throw new NotFoundError();
+    const to = direction === "up" ? from - 1 : from + 1;
+    if (to < 0 || to >= servers.length) return;
+    const order = servers.map((s) => s.id);
+    [order[from], order[to]] = [order[to] as number, order[from] as number];
+    for (const [index, serverId] of order.entries()) await ldap.setServerPosition(trx, serverId, index + 1);
+    await recordAudit(trx, actor, {
+      action: "settings.ldap_servers_reordered",
+      target: SETTINGS_TARGET,
+      details: { order: order.map((serverId) => serverLabel(servers.find((s) => s.id === serverId) as ldap.LdapServerRecord)) },
+    });
+  });
+}
+
+/** Test LDAP config for a stored server, or for the values of a form not saved yet. */
+export async function testLdapServer(db: Queryable, keys: SecretKeys, target: { id: number } | { input: LdapServerInput; id?: number }, username?: string): Promise<CheckResult> {
+  if ("input" in target) {
+    const stored = target.id ? await ldap.findServer(db, target.id) : undefined;
+    const fields = fieldsFrom(keys, target.input, stored?.sealedBindPassword ?? null);
+    return checkServer(opened(keys, { ...fields, id: target.id ?? 0, position: 0, version: 0 }), username);
+  }
+  const record = await ldap.findServer(db, target.id);
+  if (!record) throw new NotFoundError();
+  return checkServer(opened(keys, record), username);
+}
+
+// Options ----------------------------------------------------------------------------------------------------
+
+export interface LdapOptions {
+  /** Off by default: an LDAP sign-in works only for accounts that exist (TrueCommand's "Allow LDAP user creation"). */
+  allowUserCreation: boolean;
+  /** Off by default: at each LDAP sign-in, take away mapped teams whose groups the directory no longer lists. */
+  removeUnmappedTeams: boolean;
+}
+
+export const DEFAULT_LDAP_OPTIONS: LdapOptions = { allowUserCreation: false, removeUnmappedTeams: false };
+
+export async function readLdapOptions(db: Queryable): Promise<{ value: LdapOptions; version: number }> {
+  const stored = await settings.readSettings<Partial<LdapOptions>>(db, OPTIONS_KEY);
+  return { value: { ...DEFAULT_LDAP_OPTIONS, ...(stored?.value ?? {}) }, version: stored?.version ?? 0 };
+}
+
+export async function saveLdapOptions(db: Db, actor: Actor, expectedVersion: number, value: LdapOptions): Promise<void> {
+  await db.transaction(async (trx) => {
+    const before = await readLdapOptions(trx);
+    const written = await settings.writeSettings(trx, OPTIONS_KEY, expectedVersion, value);
+    if (!written) throw new ConflictError(STALE_OPTIONS);
+    await recordAudit(trx, actor, {
+      action: "settings.ldap_changed",
+      target: SETTINGS_TARGET,
+      details: { changes: diffFields(before.value, value, ["allowUserCreation", "removeUnmappedTeams"]) },
+    });
+  });
+}
+
+// Default teams and group mappings ---------------------------------------------------------------------------
+
+export function listLdapDefaultTeams(db: Queryable): Promise<ldap.TeamRef[]> {
+  return ldap.listDefaultTeams(db);
+}
+
+export function listLdapGroupMappings(db: Queryable): Promise<ldap.GroupMapping[]> {
+  return ldap.listGroupMappings(db);
+}
+
+async function requireTeam(db: Queryable, teamId: number, field: string) {
+  const team = await teams.findTeam(db, teamId);
+  if (!team) throw new ValidationError({ [field]: "Choose a team from the list; that one no longer exists." });
+  return team;
+}
+
+export async function addLdapDefaultTeam(db: Db, actor: Actor, teamId: number): Promise<{ added: boolean; teamName: string }> {
+  return db.transaction(async (trx) => {
+    const team = await requireTeam(trx, teamId, "teamId");
+    const added = await ldap.addDefaultTeam(trx, teamId);
+    if (added) await recordAudit(trx, actor, { action: "settings.ldap_default_team_added", target: SETTINGS_TARGET, details: { team: { id: team.id, name: team.name } } });
+    return { added, teamName: team.name };
+  });
+}
+
+export async function removeLdapDefaultTeam(db: Db, actor: Actor, teamId: number): Promise<{ removed: boolean }> {
+  return db.transaction(async (trx) => {
+    const team = await teams.findTeam(trx, teamId);
+    const removed = await ldap.removeDefaultTeam(trx, teamId);
+    if (removed)
+      await recordAudit(trx, actor, { action: "settings.ldap_default_team_removed", target: SETTINGS_TARGET, details: { team: { id: teamId, name: team?.name ?? null } } });
+    return { removed };
+  });
+}
+
+/** Maps a directory group to one or more teams; mapping a pair twice changes nothing. */
+export async function addLdapGroupMapping(db: Db, actor: Actor, groupName: string, teamIds: number[]): Promise<{ added: string[] }> {
+  return db.transaction(async (trx) => {
+    const added: string[] = [];
+    for (const teamId of teamIds) {
+      const team = await requireTeam(trx, teamId, "teamIds");
+      if (await ldap.addGroupMapping(trx, groupName, nameKey(groupName), teamId)) {
+        added.push(team.name);
+        await recordAudit(trx, actor, { action: "settings.ldap_group_mapped", target: SETTINGS_TARGET, details: { group: groupName, team: { id: team.id, name: team.name } } });
+      }
+    }
+    return { added };
+  });
+}
+
+export async function removeLdapGroupMapping(db: Db, actor: Actor, id: number): Promise<ldap.GroupMapping | undefined> {
+  return db.transaction(async (trx) => {
+    const removed = await ldap.removeGroupMapping(trx, id);
+    if (removed)
+      await recordAudit(trx, actor, {
+        action: "settings.ldap_group_unmapped",
+        target: SETTINGS_TARGET,
+        details: { group: removed.groupName, team: { id: removed.teamId, name: removed.teamName } },
+      });
+    return removed;
+  });
+}
