@@ -59,8 +59,8 @@ describe.skipIf(skipBrowserTests || skipLdapTests)("an LDAP user's first sign-in
     await page.waitForURL((url) => url.pathname === "/systems");
 
     const main = page.getByRole("main");
-    await expect.poll(() => main.innerText()).toContain("nas-backup-01");
-    const text = await main.innerText();
+    await expect.poll(async () => (await main.textContent()) ?? "").toContain("nas-backup-01");
+    const text = (await main.textContent()) ?? "";
     expect(text).toContain("read/write");
     expect(text).not.toContain("db-primary");
     await checkPage(page, "ldap-first-sign-in-systems");
@@ -68,11 +68,11 @@ describe.skipIf(skipBrowserTests || skipLdapTests)("an LDAP user's first sign-in
     // The system's page says why: through the team the directory group maps to.
     await page.getByRole("link", { name: "nas-backup-01" }).click();
     await page.waitForURL((url) => /^\/systems\/\d+$/.test(url.pathname));
-    expect(await page.getByRole("main").innerText()).toContain("Storage admins");
+    expect(await page.getByRole("main").textContent()).toContain("Storage admins");
     await checkPage(page, "ldap-first-sign-in-system");
 
     await page.goto("/profile");
-    expect(await page.getByRole("main").innerText()).toContain("Your password is managed by your directory (LDAP)");
+    expect(await page.getByRole("main").textContent()).toContain("Your password is managed by your directory (LDAP)");
     expect(await page.getByLabel(/^current password$/i).count()).toBe(0);
     await checkPage(page, "ldap-profile");
   });
@@ -83,7 +83,7 @@ describe.skipIf(skipBrowserTests || skipLdapTests)("an LDAP user's first sign-in
     await page.getByLabel(/^username$/i).fill("alice");
     await page.getByLabel(/^password$/i).fill("not alice's password");
     await page.getByRole("button", { name: /^sign in$/i }).click();
-    await expect.poll(() => page.getByRole("main").innerText()).toContain("Invalid username or password.");
+    await expect.poll(async () => (await page.getByRole("main").textContent()) ?? "").toContain("Invalid username or password.");
     expect(await page.getByLabel(/^username$/i).inputValue()).toBe("alice");
     expect(await page.getByLabel(/^password$/i).inputValue()).toBe("");
   });
