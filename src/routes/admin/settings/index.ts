@@ -24,6 +24,7 @@ import {
 import { actorOf, signedInActor } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../index.ts";
+import { ldapSettingsRouter } from "./ldap.ts";
 import {
   DEFAULT_SMTP_PORT,
   EmptySchema,
@@ -89,6 +90,7 @@ export function adminSettingsRouter({ db, keys, mailOutbox }: RouteDeps): Router
   router.use(requireAdmin);
 
   router.get("/", (_req, res) => res.redirect(303, GENERAL_PATH));
+  router.use("/ldap", ldapSettingsRouter({ db, keys }));
 
   // Alert Services ---------------------------------------------------------------------------------------
 
