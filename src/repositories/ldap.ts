@@ -208,9 +208,3 @@ export async function teamIdsForGroups(db: Queryable, groupKeys: string[]): Prom
   const rows = await db("ldap_group_mappings").distinct("team_id").whereIn("group_key", groupKeys);
   return (rows as { team_id: string | number }[]).map((r) => Number(r.team_id));
 }
-
-/** Every team some mapping points at: the only teams a sync may take away. */
-export async function mappedTeamIds(db: Queryable): Promise<number[]> {
-  const rows = await db("ldap_group_mappings").distinct("team_id");
-  return (rows as { team_id: string | number }[]).map((r) => Number(r.team_id));
-}

@@ -72,10 +72,20 @@ export async function teamsOfUser(db: Queryable, userId: number): Promise<{ id: 
   return rows.map((r: { id: string; name: string }) => ({ id: Number(r.id), name: r.name }));
 }
 
-/** Idempotent: true only when the membership is new. */
-export async function addMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
-  const rows = await db("team_members").insert({ team_id: teamId, user_id: userId }).onConflict(["team_id", "user_id"]).ignore().returning("user_id");
+/** Idempotent: true only when the membership is new. `byDirectory`: added by an LDAP group mapping. */
+export async function addMember(db: Queryable, teamId: number, userId: number, options: { byDirectory?: boolean } = {}): Promise<boolean> {
+  const rows = await db("team_members")
+    .insert({ team_id: teamId, user_id: userId, added_by_directory: options.byDirectory ?? false })
+    .onConflict(["team_id", "user_id"])
+    .ignore()
+    .returning("user_id");
   return rows.length > 0;
+}
+
+/** The teams whose membership of `userId` an LDAP group mapping added (not an administrator). */
+export async function directoryAddedTeamIds(db: Queryable, userId: number): Promise<number[]> {
+  const rows = await db("team_members").select("team_id").where({ user_id: userId, added_by_directory: true });
+  return (rows as { team_id: string | number }[]).map((r) => Number(r.team_id));
 }
 
 /** Idempotent: removing a member who already left is a no-op reporting false. */

@@ -44,8 +44,8 @@ async function createAccount(trx: Queryable, actor: Actor, entry: DirectoryEntry
   return created;
 }
 
-async function addToTeam(trx: Queryable, actor: Actor, user: User, team: { id: number; name: string }, why: string): Promise<void> {
-  if (!(await teams.addMember(trx, team.id, user.id))) return;
+async function addToTeam(trx: Queryable, actor: Actor, user: User, team: { id: number; name: string }, why: "default team" | "group mapping"): Promise<void> {
+  if (!(await teams.addMember(trx, team.id, user.id, { byDirectory: why === "group mapping" }))) return;
   await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
     action: "team.member_added",
     target: { type: "team", id: team.id, label: team.name },
@@ -64,7 +64,8 @@ async function syncMappedTeams(trx: Queryable, actor: Actor, user: User, entry: 
     if (team) await addToTeam(trx, actor, user, team, "group mapping");
   }
   if (!removeUnmapped) return;
-  const managed = new Set(await ldap.mappedTeamIds(trx));
+  // Only memberships a mapping added are taken back: a team joined by hand (or as a default team) stays.
+  const managed = new Set(await teams.directoryAddedTeamIds(trx, user.id));
   for (const team of current) {
     if (!managed.has(team.id) || mapped.has(team.id)) continue;
     if (!(await teams.removeMember(trx, team.id, user.id))) continue;

@@ -15,6 +15,11 @@ async function nameTaken(db: Queryable, name: string): Promise<ConflictError> {
   return nameTakenError("team", name, (await teams.findTeamByName(db, name))?.name);
 }
 
+/** Every team, by name: for the pickers that offer them. */
+export function listAllTeams(db: Queryable): Promise<Team[]> {
+  return teams.listTeams(db);
+}
+
 export async function createTeam(db: Db, actor: Actor, fields: { name: string; description: string }): Promise<Team> {
   return db.transaction(async (trx) => {
     const team = await teams.insertTeam(trx, fields);

@@ -225,6 +225,8 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
 
       await addLdapGroupMapping(db, SYSTEM_ACTOR, "storage", [storage.id]);
       await db("team_members").insert({ team_id: handPicked.id, user_id: carol.id });
+      // Hand picked is mapped too, but carol's membership of it was added by an administrator: it is never taken away.
+      await addLdapGroupMapping(db, SYSTEM_ACTOR, "unmapped-for-carol", [handPicked.id]);
       expect((await signIn("carol", FIXTURE_USERS.carol.password)).res.status).toBe(303);
       expect(await teamNamesOf(carol.id)).toEqual(["Hand picked", "Operators", "Storage"]);
 

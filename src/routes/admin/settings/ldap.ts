@@ -5,7 +5,7 @@ import type { CheckResult, CheckStep } from "../../../ldap/directory.ts";
 import { flash } from "../../../lib/flash.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { input, validate } from "../../../middleware/validate.ts";
-import { listTeams } from "../../../repositories/teams.ts";
+import { listAllTeams } from "../../../services/teams.ts";
 import {
   addLdapDefaultTeam,
   addLdapGroupMapping,
@@ -198,7 +198,7 @@ export function ldapSettingsRouter({ db, keys }: Pick<RouteDeps, "db" | "keys">)
       readLdapOptions(db),
       listLdapDefaultTeams(db),
       listLdapGroupMappings(db),
-      listTeams(db),
+      listAllTeams(db),
     ]);
     const isDefault = new Set(defaultTeams.map((t) => t.id));
     res.status(status).render("admin/settings/ldap", {
