@@ -7,7 +7,8 @@ export default defineConfig({
     include: ["test/**/*.test.ts"],
     // One shared database (PGlite per file, or the one TEST_DATABASE_URL names): files run one after another.
     fileParallelism: false,
-    testTimeout: 30_000,
+    // Generous: browser and process tests share two cores with Chromium, slapd and Postgres.
+    testTimeout: 60_000,
     hookTimeout: 120_000,
     reporters: ["default"],
     globalSetup: ["test/helpers/global-setup.ts"],

@@ -171,18 +171,23 @@ function toEntry(server: DirectoryServer, user: DirectoryUser, typedUsername: st
 
 /** One server: search for the person, bind as them, read their groups. Never throws. */
 export function signInAtServer(server: DirectoryServer, username: string, password: string): Promise<ServerOutcome> {
+  const attempt = server.startTls ? signInWithStartTls(server, username, password) : signInThroughStrategy(server, username, password);
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<ServerOutcome>((resolve) => {
+    timer = setTimeout(() => resolve({ status: "unavailable", reason: "timeout", detail: `no answer within ${ATTEMPT_DEADLINE_MS} ms` }), ATTEMPT_DEADLINE_MS);
+  });
+  return Promise.race([attempt, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** ldap:// and ldaps:// servers: passport-ldapauth's strategy, called as Passport would. */
+function signInThroughStrategy(server: DirectoryServer, username: string, password: string): Promise<ServerOutcome> {
   return new Promise((resolve) => {
     let settled = false;
     const settle = (outcome: ServerOutcome) => {
       if (settled) return;
       settled = true;
-      clearTimeout(deadline);
       resolve(outcome);
     };
-    const deadline = setTimeout(
-      () => settle({ status: "unavailable", reason: "timeout", detail: `no answer within ${ATTEMPT_DEADLINE_MS} ms` }),
-      ATTEMPT_DEADLINE_MS,
-    );
     const strategy = new LdapStrategy({
       server: strategyServerOptions(server),
       // Only these values: the strategy would otherwise read req.body or even req.query (security.md §2.1).
@@ -276,6 +281,109 @@ function searchAll(client: ldap.Client, base: string, options: ldap.SearchOption
   );
 }
 
+function newClient(server: DirectoryServer): ldap.Client {
+  const client = ldap.createClient({
+    url: server.url,
+    tlsOptions: tlsOptions(server),
+    connectTimeout: DIRECTORY_TIMEOUTS.connectMs,
+    timeout: DIRECTORY_TIMEOUTS.operationMs,
+    reconnect: false,
+  });
+  // ldapjs emits 'error' on socket faults; without a listener the process would die.
+  client.on("error", () => undefined);
+  return client;
+}
+
+function connected(client: ldap.Client): Promise<void> {
+  return once<void>(
+    (resolve, reject) => {
+      client.once("connect", () => resolve());
+      for (const event of ["connectError", "connectRefused", "connectTimeout", "setupError", "error"]) client.once(event, reject);
+    },
+    DIRECTORY_TIMEOUTS.connectMs + 1_000,
+    "connect",
+  );
+}
+
+function startTls(client: ldap.Client, server: DirectoryServer): Promise<void> {
+  return once<void>((resolve, reject) => client.starttls(tlsOptions(server), [], (error) => (error ? reject(error) : resolve())), DIRECTORY_TIMEOUTS.operationMs, "StartTLS");
+}
+
+function bind(client: ldap.Client, dn: string, password: string): Promise<void> {
+  return once<void>((resolve, reject) => client.bind(dn, password, (error) => (error ? reject(error) : resolve())), DIRECTORY_TIMEOUTS.operationMs, "bind");
+}
+
+function isInvalidCredentials(error: unknown): boolean {
+  return error instanceof Error && error.name === "InvalidCredentialsError";
+}
+
+/** A search entry in the shape ldapauth-fork gives: one value as a string, several as an array. */
+function asDirectoryUser(entry: ldap.SearchEntry): DirectoryUser {
+  const object: Record<string, unknown> = {};
+  for (const attribute of entry.pojo.attributes) object[attribute.type] = attribute.values.length === 1 ? attribute.values[0] : attribute.values;
+  return { ...object, dn: entry.pojo.objectName };
+}
+
+/**
+ * StartTLS servers: the same search-then-bind, done here, because ldapauth-fork starts TLS and sends its binds
+ * at the same time (ldapjs does not hold traffic back during the handshake): the server drops the connection,
+ * or worse, a bind goes out before TLS. Here nothing is sent on a connection before its TLS is up.
+ */
+async function signInWithStartTls(server: DirectoryServer, username: string, password: string): Promise<ServerOutcome> {
+  const service = newClient(server);
+  const person = newClient(server);
+  const unavailable = (error: unknown): ServerOutcome => ({ status: "unavailable", ...classifyDirectoryError(error) });
+  try {
+    try {
+      await Promise.all([connected(service), connected(person)]);
+      await Promise.all([startTls(service, server), startTls(person, server)]);
+      if (server.bindDn) await bind(service, server.bindDn, server.bindPassword ?? "");
+    } catch (error) {
+      // A refused service account is Gatehouse's configuration, not the person's password: nothing is counted.
+      return unavailable(error);
+    }
+    let found: ldap.SearchEntry[];
+    try {
+      found = await searchAll(service, server.baseDn, {
+        scope: "sub",
+        filter: equals(server.userIdField, username),
+        attributes: [...new Set(["uid", server.userIdField, server.emailAttribute, server.fullNameAttribute, "entryUUID", "objectGUID"])],
+        sizeLimit: 2,
+        timeLimit: DIRECTORY_TIMEOUTS.serverTimeLimitSeconds,
+      });
+    } catch (error) {
+      if (error instanceof Error && error.name === "SizeLimitExceededError") return { status: "rejected", reason: "ambiguous" };
+      return unavailable(error);
+    }
+    if (found.length > 1) return { status: "rejected", reason: "ambiguous" };
+    const [entry] = found;
+    if (!entry) return { status: "rejected", reason: "invalid_credentials" };
+    const user = asDirectoryUser(entry);
+    try {
+      await bind(person, user.dn, password);
+    } catch (error) {
+      if (isInvalidCredentials(error)) return { status: "rejected", reason: "invalid_credentials" };
+      if (error instanceof Error && /Constraint|Unwilling|InappropriateAuthentication/.test(error.name)) return { status: "rejected", reason: "account_restricted" };
+      return unavailable(error);
+    }
+    try {
+      const groups = await searchAll(service, server.groupSearchBase || server.baseDn, {
+        scope: "sub",
+        filter: groupFilter(user),
+        attributes: [server.groupIdField],
+        timeLimit: DIRECTORY_TIMEOUTS.serverTimeLimitSeconds,
+      });
+      user._groups = groups.map(asDirectoryUser);
+    } catch (error) {
+      return unavailable(error);
+    }
+    return { status: "ok", entry: toEntry(server, user, username) };
+  } finally {
+    service.destroy();
+    person.destroy();
+  }
+}
+
 function attributeOf(entry: ldap.SearchEntry, name: string): string[] {
   const attribute = entry.pojo.attributes.find((a) => a.type.toLowerCase() === name.toLowerCase());
   return attribute ? attribute.values.map(String) : [];
@@ -288,15 +396,7 @@ function attributeOf(entry: ldap.SearchEntry, name: string): string[] {
 export async function checkServer(server: DirectoryServer, username?: string): Promise<CheckResult> {
   const steps: CheckResult["steps"] = [];
   const secure = server.url.toLowerCase().startsWith("ldaps://") || server.startTls;
-  const client = ldap.createClient({
-    url: server.url,
-    tlsOptions: tlsOptions(server),
-    connectTimeout: DIRECTORY_TIMEOUTS.connectMs,
-    timeout: DIRECTORY_TIMEOUTS.operationMs,
-    reconnect: false,
-  });
-  // ldapjs emits 'error' on socket faults; without a listener the process would die.
-  client.on("error", () => undefined);
+  const client = newClient(server);
   const fail = (step: CheckStep, error: unknown): CheckResult => {
     const { reason, detail } = classifyDirectoryError(error);
     const where = reason === "tls" ? "tls" : step;
@@ -312,21 +412,14 @@ export async function checkServer(server: DirectoryServer, username?: string): P
   };
   try {
     try {
-      await once<void>(
-        (resolve, reject) => {
-          client.once("connect", () => resolve());
-          for (const event of ["connectError", "connectRefused", "connectTimeout", "setupError", "error"]) client.once(event, reject);
-        },
-        DIRECTORY_TIMEOUTS.connectMs + 1_000,
-        "connect",
-      );
+      await connected(client);
     } catch (error) {
       return fail(server.url.toLowerCase().startsWith("ldaps://") ? "tls" : "connection", error);
     }
     steps.push({ step: "connection", ok: true, message: `Connected to ${server.url}.` });
     if (server.startTls) {
       try {
-        await once<void>((resolve, reject) => client.starttls(tlsOptions(server), [], (error) => (error ? reject(error) : resolve())), DIRECTORY_TIMEOUTS.operationMs, "StartTLS");
+        await startTls(client, server);
       } catch (error) {
         return fail("tls", error);
       }
@@ -338,7 +431,7 @@ export async function checkServer(server: DirectoryServer, username?: string): P
     );
     try {
       if (server.bindDn) {
-        await once<void>((resolve, reject) => client.bind(server.bindDn, server.bindPassword ?? "", (error) => (error ? reject(error) : resolve())), DIRECTORY_TIMEOUTS.operationMs, "bind");
+        await bind(client, server.bindDn, server.bindPassword ?? "");
       }
     } catch (error) {
       return fail("bind", error);

@@ -183,7 +183,7 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
       const { res } = await signIn("bob", FIXTURE_USERS.bob.password);
       expect(res.status).toBe(303);
       const row = await userRow("bob");
-      expect(row.id).toBe(user.id);
+      expect(Number(row.id)).toBe(user.id);
       expect(row.external_id).toBe(await directory.entryUuid(FIXTURE_USERS.bob.dn));
       expect(row.full_name).toBe("Robert (set by admin)");
       expect(row.password_hash).toBeNull();
