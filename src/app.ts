@@ -23,6 +23,7 @@ import { setupGate } from "./middleware/setup-gate.ts";
 import { presentCurrentUser } from "./presenters/user.ts";
 import { healthRouter } from "./routes/health.ts";
 import { appRouter } from "./routes/index.ts";
+import { keepaliveRouter } from "./routes/keepalive.ts";
 import { MailOutbox } from "./services/mail-outbox.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -52,7 +53,7 @@ function saveSessionBeforeRedirect(req: Request, res: Response, next: NextFuncti
   const redirect = res.redirect.bind(res) as (...args: unknown[]) => void;
   res.redirect = ((...args: unknown[]) => {
     const session = req.session;
-    const carriesState = session?.passport?.user || session?.flash?.length || session?.pendingSignIn || session?.pendingTotp || session?.recoveryCodesToShow;
+    const carriesState = session?.passport?.user || session?.flash?.length || session?.pendingSignIn || session?.pendingPasswordChange || session?.pendingTotp || session?.recoveryCodesToShow;
     if (!session || !carriesState) return redirect(...args);
     session.save((err) => (err ? next(err) : redirect(...args)));
   }) as Response["redirect"];
@@ -155,7 +156,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(saveSessionBeforeRedirect);
-  app.use(sessionTimeouts(config));
+  app.use(sessionTimeouts(config, db));
 
   app.use((_req: Request, res: Response, next: NextFunction) => {
     // Signed-in pages must not come back from the browser's cache after sign-out (the Back button).
@@ -183,6 +184,8 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
 
   app.use(setupGate(db));
   app.use(pendingSignInGate);
+  // Before the 2FA gate: keeping a session alive is not one of the things an administrator without 2FA is kept from.
+  app.use(keepaliveRouter());
   app.use(adminTwoFactorGate(db));
   app.use(appRouter({ config, db, passport, keys, mailOutbox }));
   app.use(notFound);

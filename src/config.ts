@@ -39,6 +39,12 @@ const EnvSchema = z
     }
   });
 
+/**
+ * Session timeouts when General settings were never saved (DESIGN §3.6, security.md §1.1): idle 30 minutes,
+ * 12 hours after sign-in. The saved General settings take over from these.
+ */
+export const SESSION_DEFAULTS: Config["session"] = Object.freeze({ idleMinutes: 30, absoluteHours: 12 });
+
 export interface Config {
   readonly env: "development" | "production" | "test";
   readonly port: number;
@@ -88,6 +94,6 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
         : undefined,
     trustProxy: e.TRUST_PROXY,
-    session: { idleMinutes: 30, absoluteHours: 12 },
+    session: { ...SESSION_DEFAULTS },
   });
 }

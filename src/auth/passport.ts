@@ -28,7 +28,11 @@ export function createPassport(db: Db, directory: DirectoryAccess): GatehousePas
         clientIp: req.ip ?? "unknown",
         requestId: String(req.id ?? ""),
       }, directory).then(
-        (result) => done(null, result.ok ? result.user : false),
+        (result) => {
+          // The route reads `passwordReset`: the account signed in with a reset code or temporary password.
+          const info = result.ok && result.passwordReset ? { message: "password reset", passwordReset: result.passwordReset } : undefined;
+          done(null, result.ok ? result.user : false, info);
+        },
         (err) => done(err),
       );
     }),

@@ -62,3 +62,20 @@ export function testMessage(to: string): NewMessage {
     "Mail from Gatehouse (verification and sign-in codes) will arrive like this one.",
   ]);
 }
+
+export function passwordResetMessage(to: string, username: string, code: string, link: string, validMinutes: number): NewMessage {
+  return message("password_reset", to, `[AUTH] ${PRODUCT} Password Reset`, [
+    `Someone asked to reset the password of the Gatehouse account "${username}". Your reset code is:`,
+    code,
+    `Open this link to sign in with it: ${link}`,
+    `Or, on the sign-in page, enter your username, and this code as the password. You then choose a new password. The code is valid for ${validMinutes} minutes and works once; two-factor authentication still applies.`,
+    "If you did not ask for this, ignore this message: your password has not changed.",
+  ]);
+}
+
+export function passwordChangedMessage(to: string, username: string, how: string): NewMessage {
+  return message("password_changed", to, `${PRODUCT}: your password was changed`, [
+    `The password of the Gatehouse account "${username}" was changed (${how}). Every session of the account has been signed out.`,
+    "If this was not you, contact your Gatehouse administrator at once.",
+  ]);
+}

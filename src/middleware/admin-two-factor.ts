@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Db } from "../db/index.ts";
-import { readGeneralSettings } from "../services/mail-settings.ts";
+import { readGeneralSettings } from "../services/general-settings.ts";
 
 /** What an administrator without 2FA can still reach while it is required: the way to turn it on. */
 const OPEN_PREFIXES = ["/profile", "/logout", "/admin/settings/smtp"];

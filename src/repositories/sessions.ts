@@ -24,7 +24,9 @@ export interface SessionWrite {
 }
 
 /**
- * Saves a session. A session that belongs to an account is written only while that account exists and is enabled:
+ * Saves a session. The client (address, browser) is recorded whenever the session carries it: passport saves a
+ * new session at sign-in before the client is set on it, so the next save must fill it in.
+ * A session that belongs to an account is written only while that account exists and is enabled:
  * a request still in flight when its account is disabled or deleted must not bring back the session that the
  * disable or deletion just ended (nor fail on the missing account).
  */
@@ -34,7 +36,9 @@ export async function upsertSession(db: Queryable, session: SessionWrite): Promi
      SELECT ?, CAST(? AS jsonb), ?, CAST(? AS bigint), ?, ?
       WHERE CAST(? AS bigint) IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = CAST(? AS bigint) AND NOT disabled)
      ON CONFLICT (sid) DO UPDATE SET
-       sess = excluded.sess, expires_at = excluded.expires_at, user_id = excluded.user_id, last_seen_at = now()`,
+       sess = excluded.sess, expires_at = excluded.expires_at, user_id = excluded.user_id, last_seen_at = now(),
+       client_ip = COALESCE(excluded.client_ip, sessions.client_ip),
+       user_agent = COALESCE(excluded.user_agent, sessions.user_agent)`,
     [
       session.sid,
       JSON.stringify(session.sess),
@@ -70,4 +74,112 @@ export async function countUserSessions(db: Queryable, userId: number): Promise<
 
 export async function deleteExpiredSessions(db: Queryable): Promise<number> {
   return (await db("sessions").where("expires_at", "<=", db.fn.now()).delete().returning("sid")).length;
+}
+
+// One account's sessions, as its owner and administrators see them ----------------------------------------
+
+/**
+ * When a stored session still counts as signed in, as the session middleware would judge it at its next request
+ * (src/middleware/session-timeouts.ts): idle since before `idleSince` or signed in before `authSince` (ms since the
+ * epoch, the app's clock, as the session keeps them) means it has ended. `idleSince` null: no idle limit.
+ */
+export interface LiveSessionCutoffs {
+  idleSince: number | null;
+  authSince: number;
+}
+
+export interface AccountSessionRow {
+  sid: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  clientIp: string | null;
+  userAgent: string | null;
+}
+
+interface AccountSessionDbRow {
+  sid: string;
+  created_at: Date | string;
+  last_seen_at: Date | string;
+  client_ip: string | null;
+  user_agent: string | null;
+}
+
+function asDate(value: Date | string): Date {
+  return value instanceof Date ? value : new Date(value);
+}
+
+/**
+ * The conditions under which a row of `sessions s` joined with its account `users u` is a live, signed-in
+ * session: not expired, signed in with the account's current session version (a password change, demotion or
+ * "sign out everywhere" bumps it), and within the idle and absolute limits.
+ */
+function liveSessionCondition(cutoffs: LiveSessionCutoffs): { sql: string; bindings: (number | null)[] } {
+  return {
+    sql: `s.expires_at > now()
+      AND NOT u.disabled
+      AND s.sess #>> '{passport,user,sv}' = CAST(u.session_version AS text)
+      AND (CAST(? AS float8) IS NULL OR s.sess->>'lastSeenAt' IS NULL OR CAST(s.sess->>'lastSeenAt' AS float8) >= CAST(? AS float8))
+      AND (s.sess->>'authAt' IS NULL OR CAST(s.sess->>'authAt' AS float8) >= CAST(? AS float8))`,
+    bindings: [cutoffs.idleSince, cutoffs.idleSince, cutoffs.authSince],
+  };
+}
+
+/** The account's live sessions, most recently seen first. */
+export async function listLiveUserSessions(db: Queryable, userId: number, cutoffs: LiveSessionCutoffs): Promise<AccountSessionRow[]> {
+  const live = liveSessionCondition(cutoffs);
+  const rows: AccountSessionDbRow[] = await db("sessions as s")
+    .join("users as u", "u.id", "s.user_id")
+    .select("s.sid", "s.created_at", "s.last_seen_at", "s.client_ip", "s.user_agent")
+    .where("s.user_id", userId)
+    .andWhereRaw(live.sql, live.bindings)
+    .orderBy([
+      { column: "s.last_seen_at", order: "desc" },
+      { column: "s.created_at", order: "desc" },
+      { column: "s.sid", order: "asc" },
+    ]);
+  return rows.map((r) => ({
+    sid: r.sid,
+    createdAt: asDate(r.created_at),
+    lastSeenAt: asDate(r.last_seen_at),
+    clientIp: r.client_ip,
+    userAgent: r.user_agent,
+  }));
+}
+
+/** How many live sessions the account has (see listLiveUserSessions). */
+export async function countLiveUserSessions(db: Queryable, userId: number, cutoffs: LiveSessionCutoffs): Promise<number> {
+  const live = liveSessionCondition(cutoffs);
+  const row = await db("sessions as s")
+    .join("users as u", "u.id", "s.user_id")
+    .where("s.user_id", userId)
+    .andWhereRaw(live.sql, live.bindings)
+    .count<{ count: string }[]>("* as count")
+    .first();
+  return Number(row?.count ?? 0);
+}
+
+/** Ends one session, only if it belongs to `userId`; false when there was no such session of that account. */
+export async function deleteSessionOfUser(db: Queryable, userId: number, sid: string): Promise<boolean> {
+  return (await db("sessions").where({ sid, user_id: userId }).delete().returning("sid")).length > 0;
+}
+
+/**
+ * Ends every stored session of the account (but `exceptSid`), stale ones included, and says how many of them
+ * were still live: the number a person would call "signed in".
+ */
+export async function deleteUserSessionsCountingLive(
+  db: Queryable,
+  userId: number,
+  cutoffs: LiveSessionCutoffs,
+  options: { exceptSid?: string } = {},
+): Promise<number> {
+  const live = liveSessionCondition(cutoffs);
+  const result = await db.raw(
+    `DELETE FROM sessions AS s
+      USING users AS u
+      WHERE u.id = s.user_id AND s.user_id = CAST(? AS bigint) AND s.sid IS DISTINCT FROM ?
+      RETURNING (${live.sql}) AS live`,
+    [userId, options.exceptSid ?? null, ...live.bindings],
+  );
+  return (result.rows as { live: boolean }[]).filter((r) => r.live).length;
 }

@@ -442,3 +442,17 @@ export async function renameDirectoryUser(db: Queryable, id: number, username: s
     .returning("id");
   return rows.length > 0;
 }
+
+
+/**
+ * Moves the account to a new session version: every session signed in with the old one (and any sign-in waiting
+ * for its second step) ends at its next request, even one whose row a request still in flight writes back.
+ * Returns the new version, or undefined when the account does not exist.
+ */
+export async function bumpUserSessionVersion(db: Queryable, userId: number): Promise<number | undefined> {
+  const rows = await db("users")
+    .where({ id: userId })
+    .update({ session_version: db.raw("session_version + 1") })
+    .returning<{ session_version: number }[]>("session_version");
+  return rows[0]?.session_version;
+}

@@ -25,7 +25,7 @@ async function usernameTaken(db: Queryable, username: string): Promise<ConflictE
   });
 }
 
-async function newPasswordHash(password: string, context: { username: string; email: string | null }, field: string) {
+export async function newPasswordHash(password: string, context: { username: string; email: string | null }, field: string) {
   const problem = passwordProblem(password, context);
   if (problem) throw new ValidationError({ [field]: problem });
   return hashPassword(password);
@@ -129,9 +129,9 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
   try {
     return await db.transaction(async (trx) => {
       if (before.isAdmin && !before.disabled && !details.isAdmin) await assertAnotherActiveAdmin(trx, id);
-      const demoted = before.isAdmin && !details.isAdmin;
       const after = await users.updateUserDetails(trx, id, input.version, details, {
-        bumpSessionVersion: demoted || before.authSource !== details.authSource || passwordHash !== null,
+        // Any role change (catalogue S7), a new way to sign in, or a new password: sessions end at their next request.
+        bumpSessionVersion: before.isAdmin !== details.isAdmin || before.authSource !== details.authSource || passwordHash !== null,
         // An LDAP account keeps no local password.
         passwordHash: details.authSource === "ldap" ? null : (passwordHash ?? undefined),
       });

@@ -8,15 +8,21 @@ import * as failures from "../repositories/login-failures.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
+import type { ResetKind } from "../repositories/password-resets.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
+import { useResetAtSignIn } from "./password-reset.ts";
 import { directoryServers } from "./ldap-settings.ts";
 import { hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./password-hasher.ts";
+import { DEFAULT_LOCKOUT, type LockoutThresholds, readLockoutThresholds } from "./general-settings.ts";
 
-/** DESIGN §3.6 / security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. */
+/**
+ * DESIGN §3.6 / security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. These two
+ * are the defaults; General settings can change them (accountWaits takes the thresholds in force).
+ */
 export const ACCOUNT_POLICY = {
   windowSeconds: 12 * 3600,
-  delayFrom: 5,
-  lockAt: 20,
+  delayFrom: DEFAULT_LOCKOUT.delayFrom,
+  lockAt: DEFAULT_LOCKOUT.lockAt,
   lockSeconds: 3600,
   maxDelaySeconds: 15 * 60,
 } as const;
@@ -24,13 +30,22 @@ export const ACCOUNT_POLICY = {
 /** Per client address: 30 failed attempts per 15 minutes; successful sign-ins do not count. */
 export const IP_POLICY = { windowSeconds: 15 * 60, maxFailures: 30 } as const;
 
-export function accountWaitSeconds(count: number): number {
-  if (count >= ACCOUNT_POLICY.lockAt) return ACCOUNT_POLICY.lockSeconds;
-  if (count < ACCOUNT_POLICY.delayFrom) return 0;
-  return Math.min((count - ACCOUNT_POLICY.delayFrom + 1) * 60, ACCOUNT_POLICY.maxDelaySeconds);
+/** The wait after `count` consecutive failures under `thresholds`: a minute more per failure from delayFrom, an hour's lock at lockAt. */
+export function accountWaits(thresholds: LockoutThresholds): (count: number) => number {
+  return (count) => {
+    if (count >= thresholds.lockAt) return ACCOUNT_POLICY.lockSeconds;
+    if (count < thresholds.delayFrom) return 0;
+    return Math.min((count - thresholds.delayFrom + 1) * 60, ACCOUNT_POLICY.maxDelaySeconds);
+  };
 }
 
-export type SignInResult = { ok: true; user: User } | { ok: false };
+/** The wait under the default thresholds. */
+export function accountWaitSeconds(count: number): number {
+  return accountWaits(ACCOUNT_POLICY)(count);
+}
+
+/** `passwordReset`: signed in with a reset code or temporary password, so a new password must be chosen first. */
+export type SignInResult = { ok: true; user: User; passwordReset?: ResetKind } | { ok: false };
 
 type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | `directory_${string}`;
 
@@ -71,10 +86,10 @@ export async function signInWithPassword(
   const accountKey = nameKey(input.username);
   // Refused while a wait runs: such an attempt does not extend the real owner's wait, but it still counted
   // against the address above, or hammering a locked account would be unlimited argon2 work.
-  const accountSlot = await db.transaction((trx) =>
+  const accountSlot = await db.transaction(async (trx) =>
     failures.reserveAttempt(trx, "account", accountKey, {
       windowSeconds: ACCOUNT_POLICY.windowSeconds,
-      blockSecondsByCount: accountWaitSeconds,
+      blockSecondsByCount: accountWaits(await readLockoutThresholds(trx)),
     }),
   );
   const actor: Actor = { id: null, username: input.username, clientIp: input.clientIp, requestId: input.requestId };
@@ -88,28 +103,35 @@ export async function signInWithPassword(
     return { ok: false };
   };
 
-  const credentials = await users.findCredentialsByUsername(db, input.username);
-  if (!accountSlot) {
-    // The audit trail names the account, so its page and the log show who is being locked out.
-    await verifyAgainstDummy(input.password);
-    return fail("locked", credentials?.user);
-  }
-  const success = async (user: User, method: string, rehash?: { from: string; to: string }): Promise<SignInResult> => {
+  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: ResetKind): Promise<SignInResult> => {
     await db.transaction(async (trx) => {
       await failures.clearFailures(trx, "account", accountKey);
       await failures.releaseAttempt(trx, "ip", input.clientIp);
-      // With 2FA the sign-in is complete only after the code step (services/two-factor.ts completeSignIn).
-      const complete = !user.twoFactorMethod;
+      // With 2FA the sign-in is complete only after the code step (services/two-factor.ts completeSignIn);
+      // with a reset code or temporary password, not before a new password is chosen (and then not at all).
+      const complete = !user.twoFactorMethod && !passwordReset;
       if (complete) await users.recordLogin(trx, user.id);
       if (rehash) await users.replacePasswordHash(trx, user.id, rehash.from, rehash.to);
       await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
-        action: complete ? "sign_in.succeeded" : "sign_in.password_accepted",
+        action: complete ? "sign_in.succeeded" : passwordReset ? "sign_in.reset_accepted" : "sign_in.password_accepted",
         target: { type: "user", id: user.id, label: user.username },
         details: { method, ...(rehash ? { rehashed: true } : {}) },
       });
     });
-    return { ok: true, user };
+    return passwordReset ? { ok: true, user, passwordReset } : { ok: true, user };
   };
+
+
+  const credentials = await users.findCredentialsByUsername(db, input.username);
+  if (!accountSlot) {
+    // A reset code or temporary password (256 or 80 random bits, nothing to guess) still opens a locked account,
+    // so that a lock someone provoked on purpose cannot also block its owner's way back in by email.
+    const reset = credentials && !credentials.user.disabled ? await useResetAtSignIn(db, credentials.user, input.password) : undefined;
+    if (credentials && reset) return success(credentials.user, reset.kind, undefined, reset.kind);
+    // The audit trail names the account, so its page and the log show who is being locked out.
+    await verifyAgainstDummy(input.password);
+    return fail("locked", credentials?.user);
+  }
 
   // A local account is only ever checked against its own password: never against the directory (catalogue L11).
   if (credentials?.user.authSource !== "local") {
@@ -147,7 +169,12 @@ export async function signInWithPassword(
     return fail("not_local", user);
   }
   const valid = await verifyPassword(passwordHash, input.password);
-  if (!valid) return fail("wrong_password", user);
+  if (!valid) {
+    // An emailed reset code or a temporary password, typed as the password (TrueCommand's flow), used up here.
+    const reset = user.disabled ? undefined : await useResetAtSignIn(db, user, input.password);
+    if (!reset) return fail("wrong_password", user);
+    return success(user, reset.kind, undefined, reset.kind);
+  }
   if (user.disabled) return fail("disabled", user);
 
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
@@ -177,10 +204,10 @@ export async function isAccountLocked(db: Db, user: User): Promise<Date | null> 
  */
 export async function verifyCurrentPassword(db: Db, user: User, password: string): Promise<boolean> {
   const accountKey = nameKey(user.username);
-  const slot = await db.transaction((trx) =>
+  const slot = await db.transaction(async (trx) =>
     failures.reserveAttempt(trx, "account", accountKey, {
       windowSeconds: ACCOUNT_POLICY.windowSeconds,
-      blockSecondsByCount: accountWaitSeconds,
+      blockSecondsByCount: accountWaits(await readLockoutThresholds(trx)),
     }),
   );
   if (!slot) {

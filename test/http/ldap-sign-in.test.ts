@@ -149,7 +149,6 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
       // The second sign-in finds the same account: no second row, no second creation.
       const again = await signIn("carol", FIXTURE_USERS.carol.password);
       expect(again.res.status).toBe(303);
-      expect(await db("users").where({ auth_source: "ldap" }).count<{ count: string }[]>("* as count")).toEqual([{ count: expect.anything() }]);
       expect(Number((await db("users").where({ auth_source: "ldap" }).count<{ count: string }[]>("* as count"))[0]?.count)).toBe(1);
     });
 
@@ -268,7 +267,6 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
       const before = await userRow("admin");
       expectGenericFailure((await signIn("admin", FIXTURE_USERS.admin.password)).res);
       expect(await userRow("admin")).toEqual(before);
-      expect(await db("users").count<{ count: string }[]>("* as count").first()).toMatchObject({ count: expect.anything() });
       expect(Number((await db("users").count<{ count: string }[]>("* as count").first())?.count)).toBe(1);
       // The local administrator still signs in with the local password, and only with it.
       expect((await signIn("admin", LOCAL_ADMIN_PASSWORD)).res.status).toBe(303);

@@ -3,7 +3,8 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import * as outbox from "../../src/repositories/outbox.ts";
-import { EMAIL_NOT_CONFIGURED, readGeneralSettings, readSmtpSettings, smtpConnection } from "../../src/services/mail-settings.ts";
+import { DEFAULT_GENERAL_SETTINGS, readGeneralSettings } from "../../src/services/general-settings.ts";
+import { EMAIL_NOT_CONFIGURED, readSmtpSettings, smtpConnection } from "../../src/services/mail-settings.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestAppParts } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
@@ -535,7 +536,7 @@ describe("General settings", () => {
     expect(pageText(page.text)).toContain("General settings saved.");
     expect(inputTag(page.text, "requireAdminTwoFactor")).toMatch(/\bchecked\b/);
     expect(inputValue(page.text, "version")).toBe("1");
-    expect(await readGeneralSettings(db)).toEqual({ value: { requireAdminTwoFactor: true }, version: 1 });
+    expect(await readGeneralSettings(db)).toEqual({ value: { ...DEFAULT_GENERAL_SETTINGS, requireAdminTwoFactor: true }, version: 1 });
     const [event] = await listAuditEvents(db, { action: "settings.general_updated" });
     expect(event?.actorUsername).toBe("root");
     expect(event?.details).toEqual({ changes: { requireAdminTwoFactor: { from: false, to: true } } });

@@ -7,7 +7,7 @@ import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { findUserById } from "../../src/repositories/users.ts";
 import { CODES_PER_PENDING_SIGN_IN } from "../../src/routes/auth/second-factor.ts";
 import type { MailOutbox } from "../../src/services/mail-outbox.ts";
-import { saveGeneralSettings } from "../../src/services/mail-settings.ts";
+import { saveGeneralSettings } from "../../src/services/general-settings.ts";
 import { CODE_MESSAGES } from "../../src/services/one-time-codes.ts";
 import { confirmTotpEnrolment, SECOND_FACTOR_MESSAGES, startTotpEnrolment } from "../../src/services/two-factor.ts";
 import type { User } from "../../src/types/user.ts";

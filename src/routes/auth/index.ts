@@ -10,6 +10,8 @@ import { signedInActor } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../index.ts";
 import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
+import type { ResetKind } from "../../repositories/password-resets.ts";
+import { passwordResetRoutes } from "./password-reset.ts";
 import { secondFactorRoutes } from "./second-factor.ts";
 import { establishSession } from "./session.ts";
 
@@ -18,6 +20,7 @@ export { establishSession };
 export const SIGN_IN_FAILED = "Invalid username or password.";
 
 interface LoginView {
+  resetHint?: boolean;
   username: string;
   returnTo: string;
   errors: Record<string, string>;
@@ -32,7 +35,8 @@ function renderLogin(res: Response, status: number, view: LoginView): void {
 export function authRouter(deps: RouteDeps): Router {
   const { db, passport } = deps;
   const router = Router();
-  const secondFactor = secondFactorRoutes(deps);
+  const passwordReset = passwordResetRoutes(deps);
+  const secondFactor = secondFactorRoutes(deps, passwordReset.beginPasswordChange);
 
   router.get("/login", validate({ query: LoginPageQuerySchema }), (req, res) => {
     const { query } = input<unknown, z.infer<typeof LoginPageQuerySchema>>(res);
@@ -63,7 +67,7 @@ export function authRouter(deps: RouteDeps): Router {
       const { body } = input<z.infer<typeof LoginSchema>>(res);
       // passport-local reads the body itself; give it the parsed values only.
       req.body = { username: body.username, password: body.password };
-      passport.authenticate("local", { session: false }, (err: unknown, user: User | false) => {
+      passport.authenticate("local", { session: false }, (err: unknown, user: User | false, info?: { passwordReset?: ResetKind }) => {
         if (err) return next(err);
         if (!user) {
           return renderLogin(res, 401, {
@@ -72,19 +76,21 @@ export function authRouter(deps: RouteDeps): Router {
             errors: {},
             message: SIGN_IN_FAILED,
             notice: null,
+            resetHint: true,
           });
         }
         const returnTo = safeReturnTo(body.returnTo);
+        const reset = info?.passwordReset;
         if (user.twoFactorMethod)
-          return secondFactor.beginSecondFactor(req, user, returnTo).then(() => res.redirect(303, "/login/code"), next);
+          return secondFactor.beginSecondFactor(req, user, returnTo, reset).then(() => res.redirect(303, "/login/code"), next);
+        if (reset) return passwordReset.beginPasswordChange(req, user, reset).then(() => res.redirect(303, "/login/new-password"), next);
         establishSession(req, user).then(() => res.redirect(303, returnTo), next);
       })(req, res, next);
     },
   );
 
   router.use(secondFactor.router);
-
-  router.get("/forgot-password", (_req, res) => res.render("auth/forgot-password", { title: "Forgot password" }));
+  router.use(passwordReset.router);
 
   router.post("/logout", async (req, res, next) => {
     if (!req.user) return res.redirect(303, "/login");

@@ -13,6 +13,7 @@ import {
   SECOND_FACTOR_MESSAGES,
   sendSignInCode,
 } from "../../services/two-factor.ts";
+import type { ResetKind } from "../../repositories/password-resets.ts";
 import type { User } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf } from "../form-values.ts";
@@ -37,7 +38,10 @@ function maskAddress(address: string): string {
   return `${shown}${address.slice(at)}`;
 }
 
-export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
+export function secondFactorRoutes(
+  { db, keys, mailOutbox }: RouteDeps,
+  beginPasswordChange: (req: Request, user: User, kind: ResetKind) => Promise<void>,
+) {
   /** Emails a sign-in code and sends it at once; returns why it could not be sent, or null. */
   const mailSignInCode = async (req: Request, user: User): Promise<string | null> => {
     try {
@@ -56,7 +60,7 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
    * After a right password for an account with 2FA: a new session that is *not* signed in and holds only the
    * pending step. Emailed codes are sent now.
    */
-  const beginSecondFactor = async (req: Request, user: User, returnTo: string): Promise<void> => {
+  const beginSecondFactor = async (req: Request, user: User, returnTo: string, passwordReset?: ResetKind): Promise<void> => {
     if (!user.twoFactorMethod) throw new Error("beginSecondFactor needs an account with two-factor authentication");
     await regenerate(req);
     req.session.pendingSignIn = {
@@ -67,6 +71,7 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
       failures: 0,
       returnTo: safeReturnTo(returnTo),
       deliveryProblem: null,
+      ...(passwordReset ? { passwordReset } : {}),
     };
     if (user.twoFactorMethod === "email") req.session.pendingSignIn.deliveryProblem = await mailSignInCode(req, user);
   };
@@ -125,6 +130,11 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
       const actor = { ...actorOf(req), id: user.id, username: user.username };
       const result = await checkSecondFactor(db, keys, actor, user, body.code);
       if (result === "ok") {
+        // After a reset code, the code step leads to choosing a new password, not into the console (catalogue R7).
+        if (pending.passwordReset) {
+          await beginPasswordChange(req, user, pending.passwordReset);
+          return res.redirect(303, "/login/new-password");
+        }
         await completeSignIn(db, actor, user);
         const returnTo = pending.returnTo;
         await establishSession(req, user);
@@ -152,6 +162,7 @@ export function secondFactorRoutes({ db, keys, mailOutbox }: RouteDeps) {
 
   router.post("/login/cancel", validate({ body: EmptySchema }), (req, res) => {
     delete req.session.pendingSignIn;
+    delete req.session.pendingPasswordChange;
     res.redirect(303, "/login");
   });
 

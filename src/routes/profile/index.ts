@@ -16,7 +16,7 @@ import {
   requestOwnEmailChange,
   resendVerificationCode,
 } from "../../services/email-verification.ts";
-import { readGeneralSettings } from "../../services/mail-settings.ts";
+import { readGeneralSettings } from "../../services/general-settings.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import {
   confirmTotpEnrolment,
@@ -34,6 +34,7 @@ import { establishSession } from "../auth/index.ts";
 import { reportCodeDelivery } from "../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../index.ts";
+import { loadSessionsView, profileSessionsRouter } from "./sessions.ts";
 
 const ProfileSchema = z.strictObject({
   fullName: textField("Full name", 128),
@@ -75,9 +76,11 @@ function refusePrivilegedFields(req: Request, _res: Response, next: NextFunction
 /** Which form on the page an error belongs to: its messages show next to that form only. */
 type Section = "details" | "confirm" | "twoFactor" | "disable" | "recovery" | "password";
 
-export function profileRouter({ db, keys, mailOutbox }: RouteDeps): Router {
+export function profileRouter(deps: RouteDeps): Router {
+  const { db, keys, mailOutbox } = deps;
   const router = Router();
   router.use("/profile", requireSignedIn);
+  router.use(profileSessionsRouter(deps));
 
   const render = async (
     req: Request,
@@ -88,9 +91,10 @@ export function profileRouter({ db, keys, mailOutbox }: RouteDeps): Router {
     const account = req.user!;
     const user = presentUser(account);
     const errorsFor = (section: Section) => (form.section === section ? (form.errors ?? {}) : {});
-    const [recoveryLeft, general] = await Promise.all([
+    const [recoveryLeft, general, sessions] = await Promise.all([
       account.twoFactorMethod ? unusedRecoveryCodeCount(db, account.id) : Promise.resolve(0),
       readGeneralSettings(db),
+      loadSessionsView(db, deps.config.session, req),
     ]);
     const detailsValues = { fullName: user.fullName, title: user.title, email: account.pendingEmail ?? user.email, phone: user.phone };
     res.status(status).render("profile/index", {
@@ -112,6 +116,7 @@ export function profileRouter({ db, keys, mailOutbox }: RouteDeps): Router {
         ? { method: account.twoFactorMethod, label: METHOD_LABELS[account.twoFactorMethod], recoveryLeft, recoveryTotal: RECOVERY_CODE_COUNT }
         : null,
       twoFactorRequired: account.isAdmin && !account.twoFactorMethod && general.value.requireAdminTwoFactor,
+      sessions,
     });
   };
 

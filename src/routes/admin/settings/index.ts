@@ -9,15 +9,13 @@ import { testMessage } from "../../../mail/messages.ts";
 import { describeSendError, sendMail } from "../../../mail/transport.ts";
 import { presentTime } from "../../../presenters/time.ts";
 import { recentOutbox, type SendQueuedResult, sendQueuedNow } from "../../../services/mail-status.ts";
+import { type GeneralSettings, readGeneralSettings, saveGeneralSettings } from "../../../services/general-settings.ts";
 import {
   clearSmtpSettings,
   EMAIL_NOT_CONFIGURED,
-  type GeneralSettings,
   isMailConfigured,
-  readGeneralSettings,
   readSmtpSettings,
   type SmtpSettingsView,
-  saveGeneralSettings,
   saveSmtpSettings,
   smtpConnection,
 } from "../../../services/mail-settings.ts";
@@ -85,7 +83,7 @@ function describeQueuedResult(result: SendQueuedResult): { kind: "success" | "er
 
 type SmtpSection = "settings" | "test";
 
-export function adminSettingsRouter({ db, keys, mailOutbox }: RouteDeps): Router {
+export function adminSettingsRouter({ config, db, keys, mailOutbox }: RouteDeps): Router {
   const router = Router();
   router.use(requireAdmin);
 
@@ -199,10 +197,15 @@ export function adminSettingsRouter({ db, keys, mailOutbox }: RouteDeps): Router
     status: number,
     form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string | null; stale?: GeneralSettings } = {},
   ) => {
-    const saved = await readGeneralSettings(db);
+    const saved = await readGeneralSettings(db, config.session);
+    const savedValues = generalValues(saved.value, saved.version);
+    // A browser sends every field (an unticked box by its absence); a number left out of the post keeps its saved value.
+    const values = form.values
+      ? { ...Object.fromEntries(Object.entries(savedValues).filter(([key]) => key !== "requireAdminTwoFactor")), ...form.values }
+      : savedValues;
     res.status(status).render("admin/settings/general", {
       title: "General settings",
-      values: form.values ?? generalValues(saved.value, saved.version),
+      values,
       errors: form.errors ?? {},
       message: form.message ?? null,
       stale: form.stale ?? null,
@@ -214,10 +217,9 @@ export function adminSettingsRouter({ db, keys, mailOutbox }: RouteDeps): Router
   router.post(
     "/general",
     formView(async (req, res, error) => {
-      // Every field of this form is in what the browser sent (an unticked box by its absence), so the typed values stand alone.
       const typed = typedValues(req);
       if (error instanceof ConflictError) {
-        const current = await readGeneralSettings(db);
+        const current = await readGeneralSettings(db, config.session);
         return renderGeneral(res, 409, {
           values: { ...typed, version: String(current.version) },
           message: `${error.message} Your choices are kept.`,
@@ -229,7 +231,7 @@ export function adminSettingsRouter({ db, keys, mailOutbox }: RouteDeps): Router
     validate({ body: GeneralSettingsSchema }),
     async (req, res) => {
       const { body } = input<z.infer<typeof GeneralSettingsSchema>>(res);
-      await saveGeneralSettings(db, signedInActor(req), req.user?.twoFactorMethod != null, body.version, body.value);
+      await saveGeneralSettings(db, signedInActor(req), req.user?.twoFactorMethod != null, body.version, body.value, config.session);
       flash(req, "success", "General settings saved.");
       res.redirect(303, GENERAL_PATH);
     },

@@ -2,7 +2,8 @@ import { isIPv6 } from "node:net";
 import { z } from "zod";
 import { checkbox, codePointLength, optionalEmailField } from "../../../lib/fields.ts";
 import type { SmtpSecurity } from "../../../mail/transport.ts";
-import type { GeneralSettings, SmtpSettingsInput } from "../../../services/mail-settings.ts";
+import { GENERAL_NUMBER_FIELDS, type GeneralSettings } from "../../../services/general-settings.ts";
+import type { SmtpSettingsInput } from "../../../services/mail-settings.ts";
 
 /**
  * Line breaks and NUL would let a value spill into the next SMTP header or command (security.md E6). They are
@@ -199,14 +200,59 @@ export const TestEmailSchema = z.strictObject({
 
 export const EmptySchema = z.strictObject({});
 
+/** What each number of the General form means at its ends, added to its messages. */
+const NUMBER_NOTES: Record<keyof typeof GENERAL_NUMBER_FIELDS, string> = {
+  idleMinutes: " (0 turns automatic sign-out off)",
+  absoluteHours: "",
+  lockoutDelayFrom: "",
+  lockoutLockAt: " (100 at most, NIST's ceiling)",
+};
+
+/**
+ * A whole number of the General form, within its range. A browser always sends the field (blank when cleared:
+ * an error); a field left out altogether keeps the saved value.
+ */
+function generalNumberField(key: keyof typeof GENERAL_NUMBER_FIELDS) {
+  const { label, min, max } = GENERAL_NUMBER_FIELDS[key];
+  const range = `a whole number from ${min} to ${max}${NUMBER_NOTES[key]}`;
+  return z
+    .string({ error: `Enter ${label}: ${range}.` })
+    .optional()
+    .transform((raw, ctx) => {
+      if (raw === undefined) return undefined;
+      const v = raw.trim();
+      if (v === "") {
+        ctx.addIssue({ code: "custom", message: `Enter ${label}: ${range}.` });
+        return z.NEVER;
+      }
+      if (!/^[0-9]{1,6}$/.test(v) || Number(v) < min || Number(v) > max) {
+        ctx.addIssue({ code: "custom", message: `${label} must be ${range}; "${v.slice(0, 20)}" is not.` });
+        return z.NEVER;
+      }
+      return Number(v);
+    });
+}
+
 /**
  * General settings: one entry per setting of GeneralSettings (the `satisfies` makes a new setting there fail to
- * compile until its form field is added here), plus the hidden version.
+ * compile until its form field is added here), plus the hidden version. What comes out is the settings to change.
  */
 const generalFields = {
   requireAdminTwoFactor: checkbox,
-} satisfies { [K in keyof GeneralSettings]: z.ZodType<GeneralSettings[K]> };
+  idleMinutes: generalNumberField("idleMinutes"),
+  absoluteHours: generalNumberField("absoluteHours"),
+  lockoutDelayFrom: generalNumberField("lockoutDelayFrom"),
+  lockoutLockAt: generalNumberField("lockoutLockAt"),
+} satisfies { [K in keyof GeneralSettings]: z.ZodType<GeneralSettings[K] | undefined> };
 
 export const GeneralSettingsSchema = z
   .strictObject({ ...generalFields, version: settingsVersionField })
-  .transform(({ version, ...value }): { version: number; value: GeneralSettings } => ({ version, value }));
+  .superRefine((v, ctx) => {
+    if (v.lockoutDelayFrom !== undefined && v.lockoutLockAt !== undefined && v.lockoutLockAt <= v.lockoutDelayFrom)
+      ctx.addIssue({
+        code: "custom",
+        path: ["lockoutLockAt"],
+        message: `Lock after failed sign-ins must be greater than Wait after failed sign-ins (${v.lockoutDelayFrom}).`,
+      });
+  })
+  .transform(({ version, ...value }): { version: number; value: Partial<GeneralSettings> } => ({ version, value }));

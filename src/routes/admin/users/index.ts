@@ -8,8 +8,8 @@ import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
 import { presentUser } from "../../../presenters/user.ts";
 import * as usersRepo from "../../../repositories/users.ts";
-import { countUserSessions } from "../../../repositories/sessions.ts";
 import { createUser, deleteUser, setUserDisabled, updateUser } from "../../../services/accounts.ts";
+import { countLiveSessions, endUserSessionsAsAdmin } from "../../../services/sessions.ts";
 import { addTeamMember, removeTeamMember } from "../../../services/teams.ts";
 import { lossSentence } from "../../../presenters/access.ts";
 import { PASSWORD_HINT } from "../../../services/password-policy.ts";
@@ -21,6 +21,7 @@ import { actorOf } from "../../actor.ts";
 import { establishSession } from "../../auth/index.ts";
 import { reportCodeDelivery } from "../../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
+import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../../services/password-reset.ts";
 import type { RouteDeps } from "../../index.ts";
 import { EmptySchema, JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
@@ -77,7 +78,7 @@ function formValuesOf(user: User): Record<string, string> {
   };
 }
 
-export function adminUsersRouter({ db, keys, mailOutbox }: RouteDeps): Router {
+export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): Router {
   const router = Router();
   router.use(requireAdmin);
 
@@ -106,7 +107,7 @@ export function adminUsersRouter({ db, keys, mailOutbox }: RouteDeps): Router {
   ) => {
     const [lockedUntil, sessionCount, access] = await Promise.all([
       isAccountLocked(db, user),
-      countUserSessions(db, user.id),
+      countLiveSessions(db, user.id, config.session),
       loadUserAccess(db, user),
     ]);
     res.status(status).render("admin/users/show", {
@@ -292,6 +293,42 @@ export function adminUsersRouter({ db, keys, mailOutbox }: RouteDeps): Router {
     const messageId = await resendVerificationCode(db, keys, user.id, req.ip ?? "unknown", "confirmationCode");
     await reportCodeDelivery(req, mailOutbox, messageId, addressAwaitingCode(user));
     res.redirect(303, `/admin/users/${user.id}#email-confirmation`);
+  });
+
+  router.post("/:id/temporary-password", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
+    const { params } = input<unknown, unknown, UserIdParams>(res);
+    const { user, password } = await issueTemporaryPassword(db, actorOf(req), params.id);
+    // Shown once, on this answer only: never in a flash, a redirect or the log.
+    res.render("admin/users/temporary-password", {
+      title: `Temporary password for ${user.username}`,
+      username: user.username,
+      userId: user.id,
+      password,
+      validHours: TEMPORARY_PASSWORD_VALID_SECONDS / 3600,
+    });
+  });
+
+  router.post("/:id/sessions/end", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
+    const { params } = input<unknown, unknown, UserIdParams>(res);
+    const { ended, user, keptCurrent } = await endUserSessionsAsAdmin(db, actorOf(req), params.id, req.sessionID, config.session);
+    const plural = ended === 1 ? "session" : "sessions";
+    if (keptCurrent) {
+      // One's own account: the session version moved on, so this session carries on under a new id with the new
+      // version, its absolute lifetime still counted from the sign-in.
+      const authAt = req.session.authAt;
+      await establishSession(req, user);
+      if (authAt) req.session.authAt = authAt;
+      flash(
+        req,
+        "success",
+        ended === 0
+          ? "You had no other sessions. Your current session stays signed in."
+          : `Ended ${ended} other ${plural} of yours. Your current session stays signed in.`,
+      );
+    } else {
+      flash(req, "success", ended === 0 ? `${user.username} had no active sessions.` : `Ended ${ended} ${plural} of ${user.username}.`);
+    }
+    res.redirect(303, `/admin/users/${user.id}#sessions`);
   });
 
   router.post("/:id/unlock", validate({ params: UserIdParams }), userPageForm, validate({ body: VersionSchema }), async (req, res) => {
