@@ -18,22 +18,8 @@ const STALE_OPTIONS = "Someone else saved the LDAP configuration after you opene
 /** A server as the settings page shows it: never the bind password, only whether one is stored. */
 export type LdapServerView = Omit<ldap.LdapServerRecord, "sealedBindPassword"> & { hasBindPassword: boolean };
 
-/** The server form. `bindPassword` undefined keeps the stored one; `removeBindPassword` clears it. */
-export interface LdapServerInput {
-  url: string;
-  startTls: boolean;
-  caCertificate: string;
-  verifyCertificate: boolean;
-  baseDn: string;
-  groupSearchBase: string;
-  userIdField: string;
-  groupIdField: string;
-  bindDn: string;
-  bindPassword: string | undefined;
-  removeBindPassword: boolean;
-  emailAttribute: string;
-  fullNameAttribute: string;
-}
+/** The server form: a server's fields, where `bindPassword` undefined keeps the stored one and `removeBindPassword` clears it. */
+export type LdapServerInput = Omit<DirectoryServer, "id" | "bindPassword"> & { bindPassword: string | undefined; removeBindPassword: boolean };
 
 function view(record: ldap.LdapServerRecord): LdapServerView {
   const { sealedBindPassword, ...rest } = record;

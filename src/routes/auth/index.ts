@@ -13,9 +13,9 @@ import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
 import type { ResetKind } from "../../repositories/password-resets.ts";
 import { passwordResetRoutes } from "./password-reset.ts";
 import { secondFactorRoutes } from "./second-factor.ts";
-import { establishSession } from "./session.ts";
+import { continueSession, establishSession } from "./session.ts";
 
-export { establishSession };
+export { continueSession, establishSession };
 
 export const SIGN_IN_FAILED = "Invalid username or password.";
 

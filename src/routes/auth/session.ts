@@ -14,3 +14,14 @@ export function establishSession(req: Request, user: User): Promise<void> {
     });
   });
 }
+
+/**
+ * After the account's session version moved on (its other sessions were ended), this session carries on under a
+ * new id and the new version, still counting its absolute lifetime from the sign-in: ending sessions is no
+ * re-authentication.
+ */
+export async function continueSession(req: Request, user: User): Promise<void> {
+  const authAt = req.session.authAt;
+  await establishSession(req, user);
+  if (authAt) req.session.authAt = authAt;
+}

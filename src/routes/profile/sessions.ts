@@ -14,7 +14,7 @@ import {
   type SessionSummary,
 } from "../../services/sessions.ts";
 import { signedInActor } from "../actor.ts";
-import { establishSession } from "../auth/index.ts";
+import { continueSession } from "../auth/index.ts";
 import type { RouteDeps } from "../index.ts";
 
 const SessionParams = z.strictObject({ handle: z.string().regex(/^[0-9a-f]{64}$/) });
@@ -67,11 +67,7 @@ export function profileSessionsRouter({ db, config }: RouteDeps): Router {
 
   router.post("/profile/sessions/sign-out-everywhere", validate({ body: EmptySchema }), async (req, res) => {
     const { ended, user } = await endOtherOwnSessions(db, signedInActor(req), req.sessionID, defaults);
-    // The account's session version moved on: this session carries on under a new id and the new version,
-    // still counting its absolute lifetime from the sign-in (ending other sessions is no re-authentication).
-    const authAt = req.session.authAt;
-    await establishSession(req, user);
-    if (authAt) req.session.authAt = authAt;
+    await continueSession(req, user);
     flash(
       req,
       "success",

@@ -3,7 +3,7 @@ import { isIPv4, isIPv6 } from "node:net";
 import { z } from "zod";
 import { checkbox, codePointLength, idParam, versionField } from "../../../lib/fields.ts";
 import type { LdapOptions, LdapServerInput } from "../../../services/ldap-settings.ts";
-import { settingsVersionField } from "./schemas.ts";
+import { breaksHeaders, CONTROL, INVISIBLE_OR_BIDI, settingsVersionField, singleLineField } from "./schemas.ts";
 
 /**
  * The LDAP settings forms (DESIGN §3.4). Every value here ends up in what Gatehouse says to a directory, so the
@@ -11,30 +11,6 @@ import { settingsVersionField } from "./schemas.ts";
  * URL that is only scheme, host and port, DNs and attribute names of the shapes LDAP defines. The checks walk the
  * text once (no regular expression that can backtrack over typed text), and every message names its field.
  */
-
-const CONTROL = /\p{Cc}/u;
-const INVISIBLE_OR_BIDI = /[\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}]/u;
-
-function breaksLines(value: string): boolean {
-  return value.includes("\r") || value.includes("\n") || value.includes("\u0000");
-}
-
-/** A one-line text: line breaks and NUL refused as typed (before trimming), then trimmed, limited, clean. */
-function oneLine(label: string, max: number) {
-  return z
-    .string({ error: `${label} must be text.` })
-    .default("")
-    .superRefine((v, ctx) => {
-      if (breaksLines(v)) ctx.addIssue({ code: "custom", message: `${label} cannot contain line breaks or NUL characters.` });
-    })
-    .transform((v) => v.trim())
-    .superRefine((v, ctx) => {
-      const length = codePointLength(v);
-      if (length > max) ctx.addIssue({ code: "custom", message: `${label} must be at most ${max} characters; this one has ${length}.` });
-      else if (CONTROL.test(v) || INVISIBLE_OR_BIDI.test(v))
-        ctx.addIssue({ code: "custom", message: `${label} cannot contain control, invisible or direction-changing characters.` });
-    });
-}
 
 // URL ----------------------------------------------------------------------------------------------------------
 
@@ -97,7 +73,7 @@ export function checkLdapUrl(raw: string): { ok: true; url: string; secure: bool
 const urlField = z
   .string({ error: `Enter the URL of the LDAP server, ${URL_SHAPE}.` })
   .superRefine((v, ctx) => {
-    if (breaksLines(v)) ctx.addIssue({ code: "custom", message: "URL cannot contain line breaks or NUL characters." });
+    if (breaksHeaders(v)) ctx.addIssue({ code: "custom", message: "URL cannot contain line breaks or NUL characters." });
     else if (codePointLength(v.trim()) > URL_MAX)
       ctx.addIssue({ code: "custom", message: `URL must be at most ${URL_MAX} characters; this one has ${codePointLength(v.trim())}.` });
   })
@@ -148,7 +124,7 @@ export function looksLikeDn(value: string): boolean {
 const DN_MAX = 1024;
 
 function dnField(label: string, { required, example }: { required: boolean; example: string }) {
-  return oneLine(label, DN_MAX).superRefine((v, ctx) => {
+  return singleLineField(label, DN_MAX).superRefine((v, ctx) => {
     if (v === "") {
       if (required) ctx.addIssue({ code: "custom", message: `Enter the ${label}: the base DN of the directory, such as ${example}.` });
     } else if (!looksLikeDn(v)) {
@@ -161,7 +137,7 @@ const ATTRIBUTE_MAX = 128;
 
 /** An attribute name or OID; blank means the default the form shows. */
 function attributeField(label: string, fallback: string) {
-  return oneLine(label, ATTRIBUTE_MAX)
+  return singleLineField(label, ATTRIBUTE_MAX)
     .superRefine((v, ctx) => {
       if (v !== "" && !isAttributeName(v))
         ctx.addIssue({
@@ -173,7 +149,7 @@ function attributeField(label: string, fallback: string) {
 }
 
 /** Bind DN: a DN, or (Active Directory) a user@domain name; blank for an anonymous search. */
-const bindDnField = oneLine("Bind DN", DN_MAX).superRefine((v, ctx) => {
+const bindDnField = singleLineField("Bind DN", DN_MAX).superRefine((v, ctx) => {
   if (v === "") return;
   const upn = !v.includes("=") && /^[^\s@]+@[^\s@]+$/u.test(v);
   if (!upn && !looksLikeDn(v))
@@ -189,7 +165,7 @@ const bindPasswordField = z
   .string({ error: "Bind password must be text." })
   .default("")
   .superRefine((v, ctx) => {
-    if (breaksLines(v)) ctx.addIssue({ code: "custom", message: "Bind password cannot contain line breaks or NUL characters." });
+    if (breaksHeaders(v)) ctx.addIssue({ code: "custom", message: "Bind password cannot contain line breaks or NUL characters." });
     else if (codePointLength(v) > BIND_PASSWORD_MAX) ctx.addIssue({ code: "custom", message: `Bind password must be at most ${BIND_PASSWORD_MAX} characters.` });
   });
 
@@ -250,7 +226,7 @@ const caCertificateField = z
 
 export const LDAP_DEFAULTS = { userIdField: "uid", groupIdField: "cn", emailAttribute: "mail", fullNameAttribute: "cn" } as const;
 
-export const testUsernameField = oneLine("Test username", 255);
+export const testUsernameField = singleLineField("Test username", 255);
 
 const serverFields = {
   url: urlField,
@@ -369,7 +345,7 @@ const teamIdsField = z
   });
 
 export const GroupMappingSchema = z.strictObject({
-  groupName: oneLine("Directory group", GROUP_NAME_MAX).refine((v) => v !== "", "Enter the Directory group: the name of a group in the directory, such as operators."),
+  groupName: singleLineField("Directory group", GROUP_NAME_MAX).refine((v) => v !== "", "Enter the Directory group: the name of a group in the directory, such as operators."),
   teamIds: teamIdsField,
 });
 

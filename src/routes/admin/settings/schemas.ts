@@ -9,20 +9,20 @@ import type { SmtpSettingsInput } from "../../../services/mail-settings.ts";
  * Line breaks and NUL would let a value spill into the next SMTP header or command (security.md E6). They are
  * refused in the raw value, before any trimming, so "user\r\n" is an error rather than quietly cleaned up.
  */
-function breaksHeaders(value: string): boolean {
+export function breaksHeaders(value: string): boolean {
   return value.includes("\r") || value.includes("\n") || value.includes("\u0000");
 }
-const CONTROL = /\p{Cc}/u;
-const INVISIBLE_OR_BIDI = /[\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}]/u;
+export const CONTROL = /\p{Cc}/u;
+export const INVISIBLE_OR_BIDI = /[\p{Cf}\p{Cs}\p{Co}\p{Zl}\p{Zp}]/u;
 
 function noLineBreaks(label: string) {
   return `${label} cannot contain line breaks or NUL characters.`;
 }
 
 /** A one-line text of at most `max` characters: no control, invisible or direction-changing characters. */
-function singleLineField(label: string, max: number) {
+export function singleLineField(label: string, max: number) {
   return z
-    .string()
+    .string({ error: `${label} must be text.` })
     .default("")
     .superRefine((v, ctx) => {
       if (breaksHeaders(v)) ctx.addIssue({ code: "custom", message: noLineBreaks(label) });

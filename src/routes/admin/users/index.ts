@@ -18,7 +18,7 @@ import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
 import { adminDisableTwoFactor, METHOD_LABELS } from "../../../services/two-factor.ts";
 import type { User, UserDetails } from "../../../types/user.ts";
 import { actorOf } from "../../actor.ts";
-import { establishSession } from "../../auth/index.ts";
+import { continueSession, establishSession } from "../../auth/index.ts";
 import { reportCodeDelivery } from "../../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../../services/password-reset.ts";
@@ -313,11 +313,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     const { ended, user, keptCurrent } = await endUserSessionsAsAdmin(db, actorOf(req), params.id, req.sessionID, config.session);
     const plural = ended === 1 ? "session" : "sessions";
     if (keptCurrent) {
-      // One's own account: the session version moved on, so this session carries on under a new id with the new
-      // version, its absolute lifetime still counted from the sign-in.
-      const authAt = req.session.authAt;
-      await establishSession(req, user);
-      if (authAt) req.session.authAt = authAt;
+      await continueSession(req, user);
       flash(
         req,
         "success",
