@@ -61,10 +61,10 @@ export async function requestOwnEmailChange(
     });
     return { kind: "cancelled" };
   }
-  if (Date.now() - input.authAt > REAUTH_AFTER_MS && user.authSource === "local") {
+  if (Date.now() - input.authAt > REAUTH_AFTER_MS) {
     if (!input.password)
       throw new ValidationError({ password: "Enter your password to change your email: you signed in more than 15 minutes ago." });
-    if (!(await verifyCurrentPassword(db, user, input.password)))
+    if (!(await verifyCurrentPassword(db, user, input.password, keys)))
       throw new ValidationError({ password: "Password is not correct." });
   }
   await assertMailConfigured(db, "email");

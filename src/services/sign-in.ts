@@ -202,7 +202,7 @@ export async function isAccountLocked(db: Db, user: User): Promise<Date | null> 
  * Checks the password of an account that is already signed in (to change it, say), under the same per-account
  * throttle as sign-in: a stolen session cannot guess the password at argon2 speed.
  */
-export async function verifyCurrentPassword(db: Db, user: User, password: string): Promise<boolean> {
+export async function verifyCurrentPassword(db: Db, user: User, password: string, keys?: SecretKeys): Promise<boolean> {
   const accountKey = nameKey(user.username);
   const slot = await db.transaction(async (trx) =>
     failures.reserveAttempt(trx, "account", accountKey, {
@@ -219,8 +219,20 @@ export async function verifyCurrentPassword(db: Db, user: User, password: string
       429,
     );
   }
-  const hash = await users.findPasswordHash(db, user.id);
-  const valid = hash !== null && (await verifyPassword(hash, password));
+  let valid: boolean;
+  if (user.authSource === "ldap") {
+    // An LDAP account re-authenticates with its directory password, and only as its own directory entry.
+    const servers = keys && password ? await directoryServers(db, keys) : [];
+    const answer = servers.length > 0 ? await signInWithDirectory(servers, user.username, password) : undefined;
+    if (answer?.status === "unavailable") {
+      await failures.releaseAttempt(db, "account", accountKey);
+      throw new ServiceUnavailableError(DIRECTORY_UNAVAILABLE);
+    }
+    valid = answer?.status === "ok" && answer.entry.externalId === (await users.findExternalId(db, user.id));
+  } else {
+    const hash = await users.findPasswordHash(db, user.id);
+    valid = hash !== null && (await verifyPassword(hash, password));
+  }
   if (valid) await failures.clearFailures(db, "account", accountKey);
   return valid;
 }

@@ -227,7 +227,7 @@ export async function recordSecondFactorFailure(db: Db, actor: Actor, user: User
  * Throws a ValidationError naming the field that was wrong.
  */
 async function reauthenticate(db: Db, keys: SecretKeys, actor: Actor, user: User, input: { password: string; code: string }): Promise<void> {
-  if (user.authSource === "local" && !(await verifyCurrentPassword(db, user, input.password)))
+  if (!(await verifyCurrentPassword(db, user, input.password, keys)))
     throw new ValidationError({ currentPassword: "Current password is not correct." });
   if (user.twoFactorMethod !== "totp") return;
   const result = await checkSecondFactor(db, keys, actor, user, input.code);

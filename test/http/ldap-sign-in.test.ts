@@ -19,10 +19,10 @@ import { grant, makeSystem, makeTeam } from "../helpers/access.ts";
 import { TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
-import { decodeEntities, pageText } from "../helpers/html.ts";
+import { decodeEntities, fieldError, pageText } from "../helpers/html.ts";
 import { FIXTURE_USERS, SPECIAL_UID, skipLdapTests, TestDirectory } from "../helpers/ldap.ts";
 import { testKeys } from "../helpers/mail.ts";
-import { attemptSignIn, auditEvents, failureRow } from "../helpers/sign-in.ts";
+import { agentSessionCookie, attemptSignIn, auditEvents, failureRow, setSessionClocks, sidOf } from "../helpers/sign-in.ts";
 import { insertTestAdmin } from "../helpers/users.ts";
 
 /**
@@ -425,7 +425,27 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
     });
   });
 
-  describe("throttling and two-factor apply to LDAP accounts as to local ones", () => {
+  describe("throttling, re-authentication and two-factor apply to LDAP accounts as to local ones", () => {
+    it("a sensitive change after 15 minutes asks for the directory password, and only the right one passes", async () => {
+      await useDirectory();
+      await setOptions({ allowUserCreation: true });
+      const { agent } = await signIn("alice", FIXTURE_USERS.alice.password);
+      await setSessionClocks(db, sidOf(agentSessionCookie(agent)), { authAt: Date.now() - 16 * 60_000 });
+      const profile = await agent.get("/profile");
+      expect(pageText(profile.text)).toContain("Password to confirm a new email");
+      await agent.refreshToken("/profile");
+      const form = { fullName: "Alice Archer", title: "", phone: "", email: "alice.new@example.test" };
+      const wrong = await agent.post("/profile", { ...form, password: "not alice's password" });
+      expect(wrong.status).toBe(422);
+      expect(fieldError(wrong.text, "password")).toBe("Password is not correct.");
+      expect((await failureRow(db, "account", "alice"))?.failures).toBe(1);
+      // The directory password passes the check; the change then stops at the next rule (no mail server here).
+      const right = await agent.post("/profile", { ...form, password: FIXTURE_USERS.alice.password });
+      expect(right.status).toBe(422);
+      expect(pageText(right.text)).toContain("Email is not configured");
+      expect(await failureRow(db, "account", "alice")).toBeUndefined();
+    });
+
     it("a wrong directory password counts against the account; the generic message does not say which part was wrong", async () => {
       await useDirectory();
       await setOptions({ allowUserCreation: true });

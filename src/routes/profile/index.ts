@@ -39,8 +39,7 @@ import { loadSessionsView, profileSessionsRouter } from "./sessions.ts";
 const ProfileSchema = z.strictObject({
   fullName: textField("Full name", 128),
   title: textField("Title", 128),
-  // Absent (a client that does not send it) leaves the address alone; blank asks to remove it.
-  // Absent: the form was posted without its Email field, and the address stays as it is.
+  // Absent: the form was posted without its Email field, and the address stays as it is; blank asks to remove it.
   email: emailField.optional(),
   phone: textField("Phone", 64),
   password: z.string().max(1000).default(""),
@@ -111,7 +110,7 @@ export function profileRouter(deps: RouteDeps): Router {
       passwordHint: PASSWORD_HINT,
       awaitingAddress: addressAwaitingCode(account),
       pendingEmail: account.pendingEmail,
-      needsPasswordForEmail: account.authSource === "local" && Date.now() - (req.session.authAt ?? 0) > REAUTH_AFTER_MS,
+      needsPasswordForEmail: Date.now() - (req.session.authAt ?? 0) > REAUTH_AFTER_MS,
       twoFactor: account.twoFactorMethod
         ? { method: account.twoFactorMethod, label: METHOD_LABELS[account.twoFactorMethod], recoveryLeft, recoveryTotal: RECOVERY_CODE_COUNT }
         : null,
