@@ -187,7 +187,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   // Before the 2FA gate: keeping a session alive is not one of the things an administrator without 2FA is kept from.
   app.use(keepaliveRouter());
   app.use(adminTwoFactorGate(db));
-  app.use(appRouter({ config, db, passport, keys, mailOutbox }));
+  app.use(appRouter({ config, db, passport, keys, mailOutbox, logger }));
   app.use(notFound);
   app.use(errorHandler(logger));
 

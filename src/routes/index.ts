@@ -3,6 +3,7 @@ import type { GatehousePassport } from "../auth/passport.ts";
 import type { Config } from "../config.ts";
 import type { Db } from "../db/index.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
+import type { Logger } from "../lib/logger.ts";
 import type { MailOutbox } from "../services/mail-outbox.ts";
 import { requireSignedIn } from "../middleware/require-auth.ts";
 import { adminGroupsRouter } from "./admin/groups/index.ts";
@@ -21,6 +22,7 @@ export interface RouteDeps {
   passport: GatehousePassport;
   keys: SecretKeys;
   mailOutbox: MailOutbox;
+  logger: Logger;
 }
 
 export function appRouter(deps: RouteDeps): Router {

@@ -90,11 +90,12 @@ export async function accountForDirectoryEntry(db: Db, actor: Actor, entry: Dire
       let user = await users.findUserByExternalId(trx, entry.externalId);
       let created = false;
       if (user) {
-        if (nameKey(user.username) !== nameKey(entry.username) && (await users.renameDirectoryUser(trx, user.id, entry.username))) {
-          await recordAudit(trx, { ...actor, id: user.id, username: entry.username }, {
+        const renamed = usernameField.safeParse(entry.username);
+        if (renamed.success && nameKey(user.username) !== nameKey(renamed.data) && (await users.renameDirectoryUser(trx, user.id, renamed.data))) {
+          await recordAudit(trx, { ...actor, id: user.id, username: renamed.data }, {
             action: "user.renamed_by_directory",
             target: userTarget(user),
-            details: { changes: { username: { from: user.username, to: entry.username } } },
+            details: { changes: { username: { from: user.username, to: renamed.data } } },
           });
           user = (await users.findUserById(trx, user.id)) ?? user;
         }

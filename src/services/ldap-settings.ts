@@ -68,6 +68,17 @@ function fieldsFrom(keys: SecretKeys, input: LdapServerInput, storedSealed: stri
   return { ...rest, sealedBindPassword };
 }
 
+/**
+ * The stored bind password goes only to the server and account it was saved for: a form that points elsewhere
+ * (another URL or Bind DN) must carry the password again, or a stolen session could send it to its own server.
+ */
+function storedPasswordFor(stored: ldap.LdapServerRecord | undefined, input: LdapServerInput): string | null {
+  if (!stored || input.bindPassword || input.removeBindPassword) return stored?.sealedBindPassword ?? null;
+  return stored.url === input.url && stored.bindDn === input.bindDn ? stored.sealedBindPassword : null;
+}
+
+const RETYPE_BIND_PASSWORD = "Type the Bind password again: the URL or Bind DN changed, and the stored password is only ever sent to the server it was saved for.";
+
 export async function addLdapServer(db: Db, actor: Actor, keys: SecretKeys, input: LdapServerInput): Promise<LdapServerView> {
   return db.transaction(async (trx) => {
     const record = await ldap.insertServer(trx, fieldsFrom(keys, input, null));
@@ -91,6 +102,8 @@ export async function updateLdapServer(
   return db.transaction(async (trx) => {
     const before = await ldap.findServer(trx, id);
     if (!before) throw new NotFoundError();
+    if (before.sealedBindPassword && input.bindDn && storedPasswordFor(before, input) === null && !input.removeBindPassword)
+      throw new ValidationError({ bindPassword: RETYPE_BIND_PASSWORD });
     const fields = fieldsFrom(keys, input, before.sealedBindPassword);
     const after = await ldap.updateServer(trx, id, expectedVersion, fields);
     if (!after) throw new ConflictError(STALE_SERVER);
@@ -136,7 +149,7 @@ export async function moveLdapServer(db: Db, actor: Actor, id: number, direction
 export async function testLdapServer(db: Queryable, keys: SecretKeys, target: { id: number } | { input: LdapServerInput; id?: number }, username?: string): Promise<CheckResult> {
   if ("input" in target) {
     const stored = target.id ? await ldap.findServer(db, target.id) : undefined;
-    const fields = fieldsFrom(keys, target.input, stored?.sealedBindPassword ?? null);
+    const fields = fieldsFrom(keys, target.input, storedPasswordFor(stored, target.input));
     return checkServer(opened(keys, { ...fields, id: target.id ?? 0, position: 0, version: 0 }), username);
   }
   const record = await ldap.findServer(db, target.id);

@@ -240,13 +240,15 @@ export async function disableOwnTwoFactor(
   keys: SecretKeys,
   actor: Actor & { id: number },
   input: { password: string; code: string; endOtherSessions: boolean; currentSid: string },
-): Promise<{ notice: number | undefined }> {
+): Promise<{ notice: number | undefined; user: User }> {
   const user = await users.findUserById(db, actor.id);
   if (!user) throw new NotFoundError();
   if (!user.twoFactorMethod) throw new ConflictError("Two-factor authentication is already off.");
   await reauthenticate(db, keys, actor, user, input);
   return db.transaction(async (trx) => {
-    const after = await users.disableTwoFactor(trx, user.id, { bumpSessionVersion: false });
+    // Ending the others also moves the session version on: a request of theirs still in flight cannot write a
+    // deleted session back into use.
+    const after = await users.disableTwoFactor(trx, user.id, { bumpSessionVersion: input.endOtherSessions });
     if (!after) throw new NotFoundError();
     await recovery.deleteRecoveryCodes(trx, user.id);
     const ended = input.endOtherSessions ? await sessions.deleteUserSessions(trx, user.id, { exceptSid: input.currentSid }) : 0;
@@ -255,7 +257,7 @@ export async function disableOwnTwoFactor(
       target: targetOf(user),
       details: { method: user.twoFactorMethod, otherSessionsEnded: ended },
     });
-    return { notice: await notify(trx, after, "turned off by you") };
+    return { notice: await notify(trx, after, "turned off by you"), user: after };
   });
 }
 

@@ -285,8 +285,15 @@ describe("LDAP servers", () => {
 
   it("edits: a blank Bind password keeps the stored one, a new one replaces it, the checkbox removes it; all audited", async () => {
     const { agent } = await signedInAdmin();
-    const server = await addLdapServer(db, SYSTEM_ACTOR, testKeys, serverInput({ bindDn: "cn=gatehouse,dc=example,dc=test", bindPassword: BIND_PASSWORD }));
+    const server = await addLdapServer(db, SYSTEM_ACTOR, testKeys, serverInput({ bindDn: "cn=gatehouse,ou=services,dc=example,dc=test", bindPassword: BIND_PASSWORD }));
     const url = `${LDAP}/servers/${server.id}`;
+
+    // The stored password goes only to the server and account it was saved for: a new URL or Bind DN needs it again.
+    for (const elsewhere of [{ url: "ldap://collector.example.net:389" }, { bindDn: "cn=someone-else,dc=example,dc=test" }]) {
+      const refused = await agent.post(url, serverForm({ version: "1", ...elsewhere }));
+      expect(refused.status).toBe(422);
+      expect(pageText(refused.text)).toContain("Type the Bind password again");
+    }
 
     const keep = await agent.post(url, serverForm({ version: "1", userIdField: "sAMAccountName", groupSearchBase: "ou=groups,dc=example,dc=test" }));
     expect(pageText((await follow(agent, keep)).text)).toContain("LDAP server ldap://ldap.example.test:389 saved.");

@@ -39,7 +39,7 @@ function maskAddress(address: string): string {
 }
 
 export function secondFactorRoutes(
-  { db, keys, mailOutbox }: RouteDeps,
+  { db, keys, mailOutbox, logger }: RouteDeps,
   beginPasswordChange: (req: Request, user: User, kind: ResetKind) => Promise<void>,
 ) {
   /** Emails a sign-in code and sends it at once; returns why it could not be sent, or null. */
@@ -47,8 +47,11 @@ export function secondFactorRoutes(
     try {
       const id = await sendSignInCode(db, keys, user, req.ip ?? "unknown");
       const result = await mailOutbox.deliverNow(id);
-      if (result.status === "queued" || result.status === "failed")
-        return `The code could not be sent: ${result.error}. Gatehouse keeps trying; if nothing arrives, use a recovery code or ask an administrator.`;
+      // Only the password step lies behind this page: the mail server's own words (hosts, addresses) go to the log.
+      if (result.status === "queued" || result.status === "failed") {
+        logger.warn({ outboxId: id, error: result.error }, "sign-in code: the mail server did not take it");
+        return "The code could not be sent right now. Gatehouse keeps trying; if nothing arrives, use a recovery code or ask an administrator.";
+      }
       return null;
     } catch (error) {
       if (error instanceof ValidationError) return error.message;

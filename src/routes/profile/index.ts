@@ -30,7 +30,7 @@ import {
   unusedRecoveryCodeCount,
 } from "../../services/two-factor.ts";
 import { signedInActor } from "../actor.ts";
-import { establishSession } from "../auth/index.ts";
+import { continueSession, establishSession } from "../auth/index.ts";
 import { reportCodeDelivery } from "../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../index.ts";
@@ -234,12 +234,13 @@ export function profileRouter(deps: RouteDeps): Router {
 
   router.post("/profile/2fa/disable", sectionView("disable", false), validate({ body: DisableTwoFactorSchema }), async (req, res) => {
     const { body } = input<z.infer<typeof DisableTwoFactorSchema>>(res);
-    await disableOwnTwoFactor(db, keys, signedInActor(req), {
+    const { user } = await disableOwnTwoFactor(db, keys, signedInActor(req), {
       password: body.currentPassword,
       code: body.code,
       endOtherSessions: body.endOtherSessions,
       currentSid: req.sessionID,
     });
+    if (body.endOtherSessions) await continueSession(req, user);
     flash(req, "success", body.endOtherSessions ? "Two-factor authentication is off. Your other sessions were signed out." : "Two-factor authentication is off.");
     mailOutbox.kick();
     res.redirect(303, "/profile#two-factor");
