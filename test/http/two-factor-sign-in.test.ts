@@ -16,7 +16,7 @@ import { createTestAppParts } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { fieldError, hasAdminNavigation, isInvalid, labelText, pageText } from "../helpers/html.ts";
 import { codeIn, configureSmtp, type ReceivedMail, TestMailServer, testKeys } from "../helpers/mail.ts";
-import { agentSessionCookie, sidOf } from "../helpers/sign-in.ts";
+import { agentSessionCookie, setSessionClocks, sidOf } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 let db: Db;
@@ -268,6 +268,23 @@ describe("the whole flow with Authenticator app", () => {
     expect(isSignedInPage(home.text)).toBe(true);
     expect((await reload(sam.id)).lastLoginAt).toBeInstanceOf(Date);
     expect((await succeededSignIns(sam.id))[0]?.details).toEqual({ method: "password+totp" });
+  });
+
+  it("enabling 2FA more than 15 minutes after signing in asks for the password again (ASVS 7.5.1)", async () => {
+    await insertTestAdmin(db, { username: "root" });
+    const user = await verifiedUser({ username: "stale" });
+    const agent = await signedInAgent(app, user);
+    await setSessionClocks(db, sidOf(agentSessionCookie(agent)), { authAt: Date.now() - 16 * 60_000 });
+    const profile = await agent.get("/profile");
+    expect(labelText(profile.text, "tf-currentPassword")).toBe("Your password");
+    const missing = await agent.post("/profile/2fa", { method: "totp" });
+    expect(missing.status).toBe(422);
+    expect(fieldError(missing.text, "tf-currentPassword")).toBe("Enter your password: you signed in more than 15 minutes ago.");
+    const wrong = await agent.post("/profile/2fa", { method: "totp", currentPassword: "not the password at all" });
+    expect(fieldError(wrong.text, "tf-currentPassword")).toBe("Password is not correct.");
+    const right = await agent.post("/profile/2fa", { method: "totp", currentPassword: user.password });
+    expect(right.status).toBe(303);
+    expect(right.headers.location).toBe("/profile/2fa/authenticator");
   });
 
   it("T7: a restarted enrolment gets a new key; the old key's code no longer confirms", async () => {

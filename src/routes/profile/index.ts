@@ -18,6 +18,7 @@ import {
 } from "../../services/email-verification.ts";
 import { readGeneralSettings } from "../../services/general-settings.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
+import { verifyCurrentPassword } from "../../services/sign-in.ts";
 import {
   confirmTotpEnrolment,
   describeEnrolment,
@@ -55,6 +56,7 @@ const ConfirmationSchema = z.strictObject({ confirmationCode: z.string().max(200
 const EmptySchema = z.strictObject({});
 const EnableTwoFactorSchema = z.strictObject({
   method: z.enum(["email", "totp"], { error: "Choose how you will get your codes: Email code or Authenticator app." }),
+  currentPassword: z.string().max(1000).default(""),
 });
 const EnrolmentCodeSchema = z.strictObject({ code: z.string().max(200).default("") });
 const ReauthSchema = z.strictObject({
@@ -110,7 +112,7 @@ export function profileRouter(deps: RouteDeps): Router {
       passwordHint: PASSWORD_HINT,
       awaitingAddress: addressAwaitingCode(account),
       pendingEmail: account.pendingEmail,
-      needsPasswordForEmail: Date.now() - (req.session.authAt ?? 0) > REAUTH_AFTER_MS,
+      reauthNeeded: Date.now() - (req.session.authAt ?? 0) > REAUTH_AFTER_MS,
       twoFactor: account.twoFactorMethod
         ? { method: account.twoFactorMethod, label: METHOD_LABELS[account.twoFactorMethod], recoveryLeft, recoveryTotal: RECOVERY_CODE_COUNT }
         : null,
@@ -182,6 +184,12 @@ export function profileRouter(deps: RouteDeps): Router {
     if (user.twoFactorMethod) throw new ValidationError({ method: "Two-factor authentication is already on." });
     if (!user.email || !user.emailVerified)
       throw new ValidationError({ method: "Verify your email address first: enter it above, then the confirmation code we send." });
+    // A change of sign-in factors needs the password again once the sign-in is older than 15 minutes (ASVS 7.5.1):
+    // a session left open must not let someone enrol their own authenticator.
+    if (Date.now() - (req.session.authAt ?? 0) > REAUTH_AFTER_MS) {
+      if (!body.currentPassword) throw new ValidationError({ currentPassword: "Enter your password: you signed in more than 15 minutes ago." });
+      if (!(await verifyCurrentPassword(db, user, body.currentPassword, keys))) throw new ValidationError({ currentPassword: "Password is not correct." });
+    }
     if (body.method === "email") return showRecoveryCodes(req, res, await enableEmailTwoFactor(db, keys, signedInActor(req)));
     // Catalogue T7: a fresh secret for every attempt; nothing is stored on the account until a code confirms it.
     const enrolment = await startTotpEnrolment(keys, user);
