@@ -5,7 +5,7 @@ import { addLdapGroupMapping, addLdapServer, readLdapOptions, saveLdapOptions } 
 import { createSystem } from "../../src/services/systems.ts";
 import { createTeam } from "../../src/services/teams.ts";
 import { buildAdmin } from "../helpers/factories.ts";
-import { FIXTURE_USERS, skipLdapTests, TestDirectory } from "../helpers/ldap.ts";
+import { FIXTURE_USERS, settingsFor, skipLdapTests, TestDirectory } from "../helpers/ldap.ts";
 import { testKeys } from "../helpers/mail.ts";
 import { type BrowserHarness, checkPage, skipBrowserTests, startHarness } from "./browser.ts";
 
@@ -21,21 +21,7 @@ describe.skipIf(skipBrowserTests || skipLdapTests)("an LDAP user's first sign-in
     [harness, directory] = await Promise.all([startHarness(), TestDirectory.start()]);
     const db = harness.db;
     await buildAdmin(db, { username: "root", password: "quiet harbour lantern 58" });
-    await addLdapServer(db, SYSTEM_ACTOR, testKeys, {
-      url: directory.url,
-      startTls: false,
-      caCertificate: "",
-      verifyCertificate: true,
-      baseDn: directory.baseDn,
-      groupSearchBase: directory.groupBase,
-      userIdField: "uid",
-      groupIdField: "cn",
-      bindDn: directory.bindDn,
-      bindPassword: directory.bindPassword,
-      removeBindPassword: false,
-      emailAttribute: "mail",
-      fullNameAttribute: "cn",
-    });
+    await addLdapServer(db, SYSTEM_ACTOR, testKeys, settingsFor(directory));
     const { version, value } = await readLdapOptions(db);
     await saveLdapOptions(db, SYSTEM_ACTOR, version, { ...value, allowUserCreation: true });
     const storageTeam = await createTeam(db, SYSTEM_ACTOR, { name: "Storage admins", description: "" });

@@ -1,3 +1,4 @@
+import type { LdapServerInput } from "../../src/services/ldap-settings.ts";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, rmSync } from "node:fs";
 import { mkdir, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
@@ -698,4 +699,24 @@ async function makeCertificates(dir: string): Promise<{ caPem: string; otherCaPe
   );
   const [caPem, otherCaPem] = await Promise.all([readFile(path.join(dir, "ca.pem"), "utf8"), readFile(path.join(dir, "other-ca.pem"), "utf8")]);
   return { caPem, otherCaPem };
+}
+
+/** The LDAP server settings that point Gatehouse at `directory` with its service account. */
+export function settingsFor(directory: TestDirectory, overrides: Partial<LdapServerInput> = {}): LdapServerInput {
+  return {
+    url: directory.url,
+    startTls: false,
+    caCertificate: "",
+    verifyCertificate: true,
+    baseDn: directory.baseDn,
+    groupSearchBase: directory.groupBase,
+    userIdField: "uid",
+    groupIdField: "cn",
+    bindDn: directory.bindDn,
+    bindPassword: directory.bindPassword,
+    removeBindPassword: false,
+    emailAttribute: "mail",
+    fullNameAttribute: "cn",
+    ...overrides,
+  };
 }

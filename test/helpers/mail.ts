@@ -5,7 +5,11 @@ import type { Db } from "../../src/db/index.ts";
 import { deriveSecretKeys } from "../../src/lib/app-secret.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { type SmtpSettingsInput, readSmtpSettings, saveSmtpSettings } from "../../src/services/mail-settings.ts";
-import { TEST_APP_SECRET } from "./app.ts";
+import type { Express } from "express";
+import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
+import type { MailOutbox } from "../../src/services/mail-outbox.ts";
+import { createTestAppParts, TEST_APP_SECRET } from "./app.ts";
+import { useTestDb } from "./db.ts";
 
 /** The keys createTestApp's app derives: tests that call services directly use the same ones. */
 export const testKeys = deriveSecretKeys(TEST_APP_SECRET);
@@ -162,5 +166,46 @@ export async function configureSmtp(db: Db, server: { port: number }, overrides:
     authPass: undefined,
     from: { name: "Gatehouse", address: "gatehouse@example.test" },
     ...overrides,
+  });
+}
+
+/** What a test file on the whole app with mail gets before each test. */
+export interface AppWithMail {
+  db: Db;
+  app: Express;
+  mailOutbox: MailOutbox;
+  mailServer: TestMailServer;
+}
+
+/**
+ * The hooks of a test file that drives the whole app and reads its mail: a database (emptied before each test), a
+ * real SMTP server for the file (running and emptied before each test), a new app, and, with `configure`, Alert
+ * Services pointed at that server. After each test the outbox finishes what requests sent in the background, so
+ * nothing arrives while the next test empties the database. The outbox is not started: tests drain it.
+ */
+export function useAppWithMail(use: (parts: AppWithMail) => void, options: { configure: boolean }): void {
+  let db: Db | undefined;
+  let mailServer: TestMailServer | undefined;
+  let mailOutbox: MailOutbox | undefined;
+  useTestDb((created) => {
+    db = created;
+  });
+  beforeAll(async () => {
+    mailServer = await TestMailServer.start();
+  });
+  afterAll(async () => {
+    await mailServer?.stop();
+  });
+  beforeEach(async () => {
+    if (!db || !mailServer) throw new Error("useAppWithMail: the database or the mail server did not start");
+    await mailServer.restart();
+    mailServer.clear();
+    const parts = createTestAppParts(db);
+    mailOutbox = parts.mailOutbox;
+    if (options.configure) await configureSmtp(db, mailServer);
+    use({ db, app: parts.app, mailOutbox: parts.mailOutbox, mailServer });
+  });
+  afterEach(async () => {
+    await mailOutbox?.drain().catch(() => undefined);
   });
 }

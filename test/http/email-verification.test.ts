@@ -1,5 +1,5 @@
 import type { Express } from "express";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import * as outbox from "../../src/repositories/outbox.ts";
@@ -10,11 +10,9 @@ import { EMAIL_NOT_CONFIGURED } from "../../src/services/mail-settings.ts";
 import { CODE_MESSAGES } from "../../src/services/one-time-codes.ts";
 import type { User } from "../../src/types/user.ts";
 import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
-import { createTestAppParts } from "../helpers/app.ts";
 import { DEFAULT_PASSWORD } from "../helpers/factories.ts";
-import { useTestDb } from "../helpers/db.ts";
 import { errorSummary, fieldError, inputValue, isInvalid, labelText, pageText } from "../helpers/html.ts";
-import { codeIn, configureSmtp, type ReceivedMail, TestMailServer } from "../helpers/mail.ts";
+import { codeIn, configureSmtp, type ReceivedMail, type TestMailServer , useAppWithMail } from "../helpers/mail.ts";
 import { agentSessionCookie, setSessionClocks, sidOf } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
@@ -23,25 +21,12 @@ let app: Express;
 let mailOutbox: MailOutbox;
 let mailServer: TestMailServer;
 
-useTestDb((created) => {
-  db = created;
-});
-
-beforeAll(async () => {
-  mailServer = await TestMailServer.start();
-});
-afterAll(async () => {
-  await mailServer.stop();
-});
-beforeEach(async () => {
-  await mailServer.restart();
-  mailServer.clear();
-  ({ app, mailOutbox } = createTestAppParts(db));
-});
-afterEach(async () => {
-  // Background sends a request started (notices) finish before the next test empties the database.
-  await mailOutbox.drain().catch(() => undefined);
-});
+useAppWithMail(
+  (parts) => {
+    ({ db, app, mailOutbox, mailServer } = parts);
+  },
+  { configure: false },
+);
 
 const VERIFICATION = "[AUTH] Gatehouse verification code";
 const CHANGE_NOTICE = "[AUTH] Gatehouse email change requested";

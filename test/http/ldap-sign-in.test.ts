@@ -20,7 +20,7 @@ import { TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { decodeEntities, fieldError, pageText } from "../helpers/html.ts";
-import { FIXTURE_USERS, SPECIAL_UID, skipLdapTests, TestDirectory } from "../helpers/ldap.ts";
+import { FIXTURE_USERS, SPECIAL_UID, settingsFor, skipLdapTests, TestDirectory } from "../helpers/ldap.ts";
 import { testKeys } from "../helpers/mail.ts";
 import { agentSessionCookie, attemptSignIn, auditEvents, failureRow, setSessionClocks, sidOf } from "../helpers/sign-in.ts";
 import { insertTestAdmin } from "../helpers/users.ts";
@@ -53,22 +53,7 @@ beforeEach(async () => {
 });
 
 function serverInput(overrides: Partial<LdapServerInput> = {}): LdapServerInput {
-  return {
-    url: directory.url,
-    startTls: false,
-    caCertificate: "",
-    verifyCertificate: true,
-    baseDn: directory.baseDn,
-    groupSearchBase: directory.groupBase,
-    userIdField: "uid",
-    groupIdField: "cn",
-    bindDn: directory.bindDn,
-    bindPassword: directory.bindPassword,
-    removeBindPassword: false,
-    emailAttribute: "mail",
-    fullNameAttribute: "cn",
-    ...overrides,
-  };
+  return settingsFor(directory, overrides);
 }
 
 async function useDirectory(overrides: Partial<LdapServerInput> = {}) {

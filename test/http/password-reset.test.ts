@@ -1,6 +1,6 @@
 import type { Express, Request, Response } from "express";
 import supertest from "supertest";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { findUserById } from "../../src/repositories/users.ts";
 import { SIGN_IN_FAILED } from "../../src/routes/auth/index.ts";
@@ -11,9 +11,8 @@ import { FORGOT_PASSWORD_ANSWER } from "../../src/services/password-reset.ts";
 import type { User } from "../../src/types/user.ts";
 import { csrfTokenFrom, signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestAppParts } from "../helpers/app.ts";
-import { useTestDb } from "../helpers/db.ts";
 import { errorSummary, fieldError, isInvalid, labelText, pageText } from "../helpers/html.ts";
-import { codeIn, configureSmtp, type ReceivedMail, TestMailServer } from "../helpers/mail.ts";
+import { codeIn, type ReceivedMail, type TestMailServer , useAppWithMail } from "../helpers/mail.ts";
 import { agentSessionCookie, attemptSignIn, auditEvents, failureRow, failureRows, sessionCountOf, sidOf } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
@@ -28,25 +27,12 @@ let app: Express;
 let mailOutbox: MailOutbox;
 let mailServer: TestMailServer;
 
-useTestDb((created) => {
-  db = created;
-});
-
-beforeAll(async () => {
-  mailServer = await TestMailServer.start();
-});
-afterAll(async () => {
-  await mailServer.stop();
-});
-beforeEach(async () => {
-  ({ app, mailOutbox } = createTestAppParts(db));
-  mailServer.clear();
-  await configureSmtp(db, mailServer);
-});
-afterEach(async () => {
-  // Notices are sent in the background (kick): let them finish before the next test empties the database.
-  await mailOutbox.drain().catch(() => undefined);
-});
+useAppWithMail(
+  (parts) => {
+    ({ db, app, mailOutbox, mailServer } = parts);
+  },
+  { configure: true },
+);
 
 const RESET_SUBJECT = "[AUTH] Gatehouse Password Reset";
 const CHANGED_SUBJECT = "Gatehouse: your password was changed";

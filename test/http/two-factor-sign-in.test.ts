@@ -1,48 +1,31 @@
 import type { Express } from "express";
 import { generate } from "otplib";
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { openSecret } from "../../src/lib/secret-box.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { findUserById } from "../../src/repositories/users.ts";
 import { CODES_PER_PENDING_SIGN_IN } from "../../src/routes/auth/second-factor.ts";
-import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { saveGeneralSettings } from "../../src/services/general-settings.ts";
 import { CODE_MESSAGES } from "../../src/services/one-time-codes.ts";
 import { confirmTotpEnrolment, SECOND_FACTOR_MESSAGES, startTotpEnrolment } from "../../src/services/two-factor.ts";
 import type { User } from "../../src/types/user.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
-import { createTestAppParts } from "../helpers/app.ts";
-import { useTestDb } from "../helpers/db.ts";
 import { fieldError, hasAdminNavigation, isInvalid, labelText, pageText } from "../helpers/html.ts";
-import { codeIn, configureSmtp, type ReceivedMail, TestMailServer, testKeys } from "../helpers/mail.ts";
+import { codeIn, type ReceivedMail, type TestMailServer, testKeys , useAppWithMail } from "../helpers/mail.ts";
 import { agentSessionCookie, setSessionClocks, sidOf } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 let db: Db;
 let app: Express;
-let mailOutbox: MailOutbox;
 let mailServer: TestMailServer;
 
-useTestDb((created) => {
-  db = created;
-});
-
-beforeAll(async () => {
-  mailServer = await TestMailServer.start();
-});
-afterAll(async () => {
-  await mailServer.stop();
-});
-beforeEach(async () => {
-  ({ app, mailOutbox } = createTestAppParts(db));
-  mailServer.clear();
-  await configureSmtp(db, mailServer);
-});
-afterEach(async () => {
-  // Notices are sent in the background (kick): let them finish before the next test empties the database.
-  await mailOutbox.drain().catch(() => undefined);
-});
+useAppWithMail(
+  (parts) => {
+    ({ db, app, mailServer } = parts);
+  },
+  { configure: true },
+);
 
 const WRONG_PASSWORD = "definitely not the password 7";
 const SIGN_IN_CODE_SUBJECT = "[AUTH] Gatehouse sign-in code";
