@@ -31,7 +31,7 @@ function isDatabaseUnavailable(error: unknown): boolean {
 }
 
 /** Turns what the stack threw into a known AppError; unknown errors stay unknown (a logged 500). */
-function classify(error: unknown): AppError | undefined {
+export function classifyError(error: unknown): AppError | undefined {
   if (error instanceof AppError) return error;
   const e = error as { status?: number; statusCode?: number; type?: string; code?: string };
   if (e?.code === "EBADCSRFTOKEN")
@@ -56,7 +56,7 @@ function wantsJson(req: Request): boolean {
 
 export function errorHandler(logger: Logger) {
   return async (error: unknown, req: Request, res: Response, _next: NextFunction): Promise<void> => {
-    let known = classify(error);
+    let known = classifyError(error);
     if (known instanceof ValidationError && known.fields.__params) known = new NotFoundError();
 
     if (!known) {

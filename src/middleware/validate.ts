@@ -27,12 +27,12 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
-export function toValidationError(error: z.ZodError, source: "body" | "query" | "params", data?: unknown): ValidationError {
+export function toValidationError(error: z.ZodError, source: "body" | "query" | "params", data?: unknown, sentAs: "form" | "request" = "form"): ValidationError {
   const fields: FieldErrors = {};
   let malformed = false;
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) fields[key] ??= `${key} is not a field of this form.`;
+      for (const key of issue.keys) fields[key] ??= `${key} is not a field of this ${sentAs}.`;
       malformed = true;
       continue;
     }
@@ -51,7 +51,7 @@ export function toValidationError(error: z.ZodError, source: "body" | "query" | 
  * Handlers read only that, never `req.body`. A route may validate in steps (params first, then the body
  * once the form renderer is in place): each step keeps what the earlier ones parsed.
  */
-export function validate(schemas: Schemas): RequestHandler {
+export function validate(schemas: Schemas, sentAs: "form" | "request" = "form"): RequestHandler {
   return (req: Request, res: Response, next: NextFunction) => {
     const earlier = res.locals.input as Record<string, unknown> | undefined;
     const input: Record<string, unknown> = { body: undefined, query: undefined, params: undefined, ...earlier };
@@ -61,7 +61,7 @@ export function validate(schemas: Schemas): RequestHandler {
       const raw = req[source] ?? {};
       const result = schema.safeParse(raw);
       if (!result.success) {
-        const error = toValidationError(result.error, source, raw);
+        const error = toValidationError(result.error, source, raw, sentAs);
         // Bad ids in a URL name no field a person can fix: they are simply not found.
         if (source === "params") error.fields.__params = "not found";
         return next(error);

@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/index.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { SystemGroup } from "../types/catalog.ts";
+import { containsPattern } from "./search-pattern.ts";
 
 interface GroupRow {
   id: string | number;
@@ -68,6 +69,34 @@ export async function deleteGroup(db: Queryable, id: number, expectedVersion: nu
 export async function listGroups(db: Queryable): Promise<SystemGroup[]> {
   const rows = await db("system_groups").select("id", "name", "description", "version", db.raw(SYSTEM_COUNT)).orderBy("name_key");
   return (rows as GroupRow[]).map(toGroup);
+}
+
+/** One page of groups by name, optionally only those whose name contains `search`. */
+export async function listGroupsPage(
+  db: Queryable,
+  query: { search: string; limit: number; offset: number },
+): Promise<{ groups: SystemGroup[]; total: number }> {
+  const base = db("system_groups");
+  if (query.search) base.whereRaw("name_key LIKE ?", [containsPattern(query.search)]);
+  const [rows, count] = await Promise.all([
+    base.clone().select("id", "name", "description", "version", db.raw(SYSTEM_COUNT)).orderBy([{ column: "name_key" }, { column: "id" }]).limit(query.limit).offset(query.offset),
+    base.clone().count<{ count: string }[]>("* as count").first(),
+  ]);
+  return { groups: (rows as GroupRow[]).map(toGroup), total: Number(count?.count ?? 0) };
+}
+
+/** One page of the systems in a group, by name. */
+export async function groupSystemsPage(
+  db: Queryable,
+  groupId: number,
+  page: { limit: number; offset: number },
+): Promise<{ systems: { id: number; name: string; host: string }[]; total: number }> {
+  const base = db("system_group_members as m").join("systems as s", "s.id", "m.system_id").where("m.group_id", groupId);
+  const [rows, count] = await Promise.all([
+    base.clone().select("s.id", "s.name", "s.host").orderBy([{ column: "s.name_key" }, { column: "s.id" }]).limit(page.limit).offset(page.offset),
+    base.clone().count<{ count: string }[]>("* as count").first(),
+  ]);
+  return { systems: rows.map((r: { id: string; name: string; host: string }) => ({ id: Number(r.id), name: r.name, host: r.host })), total: Number(count?.count ?? 0) };
 }
 
 export async function groupSystems(db: Queryable, groupId: number): Promise<{ id: number; name: string; host: string }[]> {

@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/index.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { Team } from "../types/catalog.ts";
+import { containsPattern } from "./search-pattern.ts";
 
 interface TeamRow {
   id: string | number;
@@ -56,6 +57,43 @@ export async function deleteTeam(db: Queryable, id: number, expectedVersion: num
 export async function listTeams(db: Queryable): Promise<Team[]> {
   const rows = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).orderBy("name_key");
   return (rows as TeamRow[]).map(toTeam);
+}
+
+/** One page of teams by name, optionally only those whose name contains `search`, or only those `memberId` belongs to. */
+export async function listTeamsPage(
+  db: Queryable,
+  query: { search: string; memberId?: number; limit: number; offset: number },
+): Promise<{ teams: Team[]; total: number }> {
+  const base = db("teams");
+  if (query.search) base.whereRaw("name_key LIKE ?", [containsPattern(query.search)]);
+  if (query.memberId !== undefined)
+    base.whereExists(db("team_members as tm").select(db.raw("1")).whereRaw("tm.team_id = teams.id").andWhere("tm.user_id", query.memberId));
+  const [rows, count] = await Promise.all([
+    base.clone().select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).orderBy([{ column: "name_key" }, { column: "id" }]).limit(query.limit).offset(query.offset),
+    base.clone().count<{ count: string }[]>("* as count").first(),
+  ]);
+  return { teams: (rows as TeamRow[]).map(toTeam), total: Number(count?.count ?? 0) };
+}
+
+export async function isTeamMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
+  return (await db("team_members").select("user_id").where({ team_id: teamId, user_id: userId }).first()) !== undefined;
+}
+
+/** One page of a team's members by username. */
+export async function teamMembersPage(
+  db: Queryable,
+  teamId: number,
+  page: { limit: number; offset: number },
+): Promise<{ members: { id: number; username: string; fullName: string }[]; total: number }> {
+  const base = db("team_members as tm").join("users as u", "u.id", "tm.user_id").where("tm.team_id", teamId);
+  const [rows, count] = await Promise.all([
+    base.clone().select("u.id", "u.username", "u.full_name").orderBy([{ column: "u.username_key" }, { column: "u.id" }]).limit(page.limit).offset(page.offset),
+    base.clone().count<{ count: string }[]>("* as count").first(),
+  ]);
+  return {
+    members: rows.map((r: { id: string; username: string; full_name: string }) => ({ id: Number(r.id), username: r.username, fullName: r.full_name })),
+    total: Number(count?.count ?? 0),
+  };
 }
 
 export async function teamMembers(db: Queryable, teamId: number): Promise<{ id: number; username: string; fullName: string }[]> {

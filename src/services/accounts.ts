@@ -14,6 +14,15 @@ import { verifyCurrentPassword } from "./sign-in.ts";
 
 const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAdmin", "authSource", "disabled"] as const;
 
+export function findUser(db: Queryable, id: number): Promise<User | undefined> {
+  return users.findUserById(db, id);
+}
+
+/** One page of accounts, searched and sorted as the Users list does. */
+export function listUsersPage(db: Queryable, query: users.UserListQuery): Promise<{ users: User[]; total: number }> {
+  return users.listUsers(db, query);
+}
+
 export const LAST_ADMIN_MESSAGE = "At least one active administrator must remain.";
 
 /** Names both spellings when they differ: "prod" clashes with the existing "Prod". */

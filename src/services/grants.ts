@@ -75,6 +75,39 @@ export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, ta
   );
 }
 
+/** The grants a user or team holds, on systems and on groups, each by target name. */
+export async function grantsHeldBy(db: Queryable, subject: grants.Subject): Promise<{ systems: grants.GrantRow[]; groups: grants.GrantRow[] }> {
+  const [systems, groups] = await Promise.all([grants.grantsOf(db, subject, "system"), grants.grantsOf(db, subject, "group")]);
+  return { systems, groups };
+}
+
+/**
+ * Grants `permission`, whether or not a grant exists already (an API PUT): one transaction, one event for what
+ * changed. `created` when there was no grant before.
+ */
+export async function setGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+  const field = target.kind === "system" ? "systemId" : "groupId";
+  return onForeignKeyViolation(
+    () =>
+      db.transaction(async (trx) => {
+        const subjectName = await subjectLabel(trx, subject);
+        const targetName = await targetLabel(trx, target, field);
+        const level = LEVEL_BY_PERMISSION[permission];
+        const created = await grants.insertGrant(trx, subject, target, level);
+        const before = created ? undefined : await grants.setGrantLevel(trx, subject, target, level);
+        const from = before === undefined ? null : PERMISSION_BY_LEVEL[before];
+        if (created || from !== permission)
+          await recordAudit(trx, actor, {
+            action: created ? "grant.added" : "grant.changed",
+            target: auditTarget(subject, subjectName),
+            details: { [target.kind]: { id: target.id, name: targetName }, permission: { from, to: permission } },
+          });
+        return { created, changed: created || from !== permission, targetName };
+      }),
+    async () => subjectLabel(db, subject).then(() => targetGone(target, field), (error: Error) => error),
+  );
+}
+
 export async function changeGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
   return db.transaction(async (trx) => {
     const subjectName = await subjectLabel(trx, subject);

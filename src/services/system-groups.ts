@@ -17,6 +17,22 @@ async function nameTaken(db: Queryable, name: string): Promise<ConflictError> {
 
 const SYSTEM_GONE = { systemId: "Choose a system from the list; that one no longer exists." };
 
+export function findGroupById(db: Queryable, id: number): Promise<SystemGroup | undefined> {
+  return groups.findGroup(db, id);
+}
+
+export function listGroupsPage(db: Queryable, query: { search: string; limit: number; offset: number }) {
+  return groups.listGroupsPage(db, query);
+}
+
+export function groupsContainingSystem(db: Queryable, systemId: number): Promise<{ id: number; name: string }[]> {
+  return groups.groupsOfSystem(db, systemId);
+}
+
+export function listGroupSystemsPage(db: Queryable, groupId: number, page: { limit: number; offset: number }) {
+  return groups.groupSystemsPage(db, groupId, page);
+}
+
 export async function createGroup(db: Db, actor: Actor, fields: { name: string; description: string }): Promise<SystemGroup> {
   return db.transaction(async (trx) => {
     const group = await groups.insertGroup(trx, fields);

@@ -20,6 +20,27 @@ export function listAllTeams(db: Queryable): Promise<Team[]> {
   return teams.listTeams(db);
 }
 
+export function findTeamById(db: Queryable, id: number): Promise<Team | undefined> {
+  return teams.findTeam(db, id);
+}
+
+/** One page of teams by name; with `memberId`, only the teams that account belongs to. */
+export function listTeamsPage(db: Queryable, query: { search: string; memberId?: number; limit: number; offset: number }) {
+  return teams.listTeamsPage(db, query);
+}
+
+export function listTeamMembersPage(db: Queryable, teamId: number, page: { limit: number; offset: number }) {
+  return teams.teamMembersPage(db, teamId, page);
+}
+
+export function isTeamMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
+  return teams.isTeamMember(db, teamId, userId);
+}
+
+export function teamsOfUser(db: Queryable, userId: number): Promise<{ id: number; name: string }[]> {
+  return teams.teamsOfUser(db, userId);
+}
+
 export async function createTeam(db: Db, actor: Actor, fields: { name: string; description: string }): Promise<Team> {
   return db.transaction(async (trx) => {
     const team = await teams.insertTeam(trx, fields);
