@@ -22,6 +22,7 @@ import { sessionTimeouts } from "./middleware/session-timeouts.ts";
 import { setupGate } from "./middleware/setup-gate.ts";
 import { presentCurrentUser } from "./presenters/user.ts";
 import { healthRouter } from "./routes/health.ts";
+import { API_BASE, apiRouter } from "./routes/api/index.ts";
 import { appRouter } from "./routes/index.ts";
 import { keepaliveRouter } from "./routes/keepalive.ts";
 import { MailOutbox } from "./services/mail-outbox.ts";
@@ -127,6 +128,11 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(express.static(path.join(root, "public"), { maxAge: config.env === "production" ? "1h" : 0 }));
   app.use(healthRouter(db));
 
+  const passport = createPassport(db, { keys, logger });
+  const routeDeps = { config, db, passport, keys, mailOutbox, logger };
+  // Before sessions and CSRF: the API authenticates each request by its bearer token alone, and reads its own JSON.
+  app.use(API_BASE, apiRouter(routeDeps));
+
   app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
   app.use(express.json({ limit: "100kb" }));
 
@@ -152,7 +158,6 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
     }),
   );
 
-  const passport = createPassport(db, { keys, logger });
   app.use(passport.initialize());
   app.use(passport.session());
   app.use(saveSessionBeforeRedirect);
@@ -187,7 +192,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   // Before the 2FA gate: keeping a session alive is not one of the things an administrator without 2FA is kept from.
   app.use(keepaliveRouter());
   app.use(adminTwoFactorGate(db));
-  app.use(appRouter({ config, db, passport, keys, mailOutbox, logger }));
+  app.use(appRouter(routeDeps));
   app.use(notFound);
   app.use(errorHandler(logger));
 

@@ -30,12 +30,20 @@ export function deriveKey(appSecret: string, purpose: string): Buffer {
   return Buffer.from(hkdfSync("sha256", appSecret, "gatehouse", purpose, 32));
 }
 
-/** The keys services use: one to hash one-time codes, one to encrypt secrets kept in the database. */
+/**
+ * The keys services use: one to hash one-time codes, one to encrypt secrets kept in the database, one to hash
+ * personal API tokens (a copy of the table alone is not enough to try tokens offline).
+ */
 export interface SecretKeys {
   codes: Buffer;
   storage: Buffer;
+  apiTokens: Buffer;
 }
 
 export function deriveSecretKeys(appSecret: string): SecretKeys {
-  return { codes: deriveKey(appSecret, "one-time-codes"), storage: deriveKey(appSecret, "stored-secrets") };
+  return {
+    codes: deriveKey(appSecret, "one-time-codes"),
+    storage: deriveKey(appSecret, "stored-secrets"),
+    apiTokens: deriveKey(appSecret, "api-tokens"),
+  };
 }

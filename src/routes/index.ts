@@ -6,6 +6,7 @@ import type { SecretKeys } from "../lib/app-secret.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { MailOutbox } from "../services/mail-outbox.ts";
 import { requireSignedIn } from "../middleware/require-auth.ts";
+import { apiDocsRouter } from "./api/index.ts";
 import { adminGroupsRouter } from "./admin/groups/index.ts";
 import { adminSettingsRouter } from "./admin/settings/index.ts";
 import { adminSystemsRouter } from "./admin/systems/index.ts";
@@ -40,5 +41,6 @@ export function appRouter(deps: RouteDeps): Router {
   router.use("/admin/groups", adminGroupsRouter(deps));
   router.use("/admin/systems", adminSystemsRouter(deps));
   router.use("/admin/settings", adminSettingsRouter(deps));
+  router.use(apiDocsRouter(deps));
   return router;
 }

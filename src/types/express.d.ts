@@ -40,5 +40,7 @@ declare module "express-session" {
     pendingTotp?: { sealedSecret: string; startedAt: number };
     /** Recovery codes to show once, on the next page. Sealed, and removed as soon as they are shown. */
     recoveryCodesToShow?: string;
+    /** A personal API token just created, to show once on the next page: sealed, and removed as soon as it is shown. */
+    apiTokenToShow?: string;
   }
 }

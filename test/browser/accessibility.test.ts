@@ -205,6 +205,13 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
       await checkPage(admin, "a11y-settings-general-errors");
     });
 
+    it("/api/v1/docs (the API documentation)", async () => {
+      await visit(admin, "/api/v1/docs", 200, /^api documentation$/i, "a11y-api-docs");
+      await admin.locator("details#createUser summary").click();
+      await admin.getByRole("table", { name: /json body of post \/api\/v1\/users/i }).waitFor();
+      await checkPage(admin, "a11y-api-docs-operation-open");
+    });
+
     it("the 403 page", async () => {
       await visit(user, "/admin/users", 403, /^forbidden$/i, "a11y-403");
     });

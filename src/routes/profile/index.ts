@@ -35,6 +35,7 @@ import { continueSession, establishSession } from "../auth/index.ts";
 import { reportCodeDelivery } from "../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../index.ts";
+import { loadApiTokensView, profileApiTokensRouter } from "./api-tokens.ts";
 import { loadSessionsView, profileSessionsRouter } from "./sessions.ts";
 
 const ProfileSchema = z.strictObject({
@@ -75,7 +76,7 @@ function refusePrivilegedFields(req: Request, _res: Response, next: NextFunction
 }
 
 /** Which form on the page an error belongs to: its messages show next to that form only. */
-type Section = "details" | "confirm" | "twoFactor" | "disable" | "recovery" | "password";
+type Section = "details" | "confirm" | "twoFactor" | "disable" | "recovery" | "password" | "apiTokens";
 
 export function profileRouter(deps: RouteDeps): Router {
   const { db, keys, mailOutbox } = deps;
@@ -87,15 +88,16 @@ export function profileRouter(deps: RouteDeps): Router {
     req: Request,
     res: Response,
     status: number,
-    form: { section?: Section; values?: Record<string, string>; errors?: Record<string, string> } = {},
+    form: { section?: Section; values?: Record<string, string>; errors?: Record<string, string>; message?: string } = {},
   ) => {
     const account = req.user!;
     const user = presentUser(account);
     const errorsFor = (section: Section) => (form.section === section ? (form.errors ?? {}) : {});
-    const [recoveryLeft, general, sessions] = await Promise.all([
+    const [recoveryLeft, general, sessions, apiTokens] = await Promise.all([
       account.twoFactorMethod ? unusedRecoveryCodeCount(db, account.id) : Promise.resolve(0),
       readGeneralSettings(db),
       loadSessionsView(db, deps.config.session, req),
+      loadApiTokensView(db, account.id),
     ]);
     const detailsValues = { fullName: user.fullName, title: user.title, email: account.pendingEmail ?? user.email, phone: user.phone };
     res.status(status).render("profile/index", {
@@ -118,6 +120,10 @@ export function profileRouter(deps: RouteDeps): Router {
         : null,
       twoFactorRequired: account.isAdmin && !account.twoFactorMethod && general.value.requireAdminTwoFactor,
       sessions,
+      apiTokens,
+      apiTokenErrors: errorsFor("apiTokens"),
+      apiTokenValues: form.section === "apiTokens" && form.values ? form.values : { expiresInDays: apiTokens.defaultExpiry },
+      apiTokenMessage: form.section === "apiTokens" ? (form.message ?? null) : null,
     });
   };
 
@@ -132,6 +138,20 @@ export function profileRouter(deps: RouteDeps): Router {
     mailOutbox.kick();
     res.redirect(303, "/profile/2fa/recovery-codes");
   };
+
+  // Errors of the API tokens form: the typed name and choice come back; a refusal that is not about one field
+  // (the cap) shows as the section's message.
+  router.use(
+    profileApiTokensRouter(deps, (req, res, error) => {
+      const errors = fieldErrorsOf(error);
+      return render(req, res, error.status, {
+        section: "apiTokens",
+        values: typedValues(req),
+        errors,
+        message: Object.keys(errors).length === 0 ? error.message : undefined,
+      });
+    }),
+  );
 
   router.get("/profile", (req, res) => render(req, res, 200));
 

@@ -10,6 +10,7 @@ import { presentUser } from "../../../presenters/user.ts";
 import * as usersRepo from "../../../repositories/users.ts";
 import { createUser, deleteUser, setUserDisabled, updateUser } from "../../../services/accounts.ts";
 import { countLiveSessions, endUserSessionsAsAdmin } from "../../../services/sessions.ts";
+import { countActiveApiTokens, revokeAllApiTokens } from "../../../services/api-tokens.ts";
 import { addTeamMember, removeTeamMember } from "../../../services/teams.ts";
 import { lossSentence } from "../../../presenters/access.ts";
 import { PASSWORD_HINT } from "../../../services/password-policy.ts";
@@ -105,10 +106,11 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     status: number,
     form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; stale?: User } = {},
   ) => {
-    const [lockedUntil, sessionCount, access] = await Promise.all([
+    const [lockedUntil, sessionCount, access, apiTokenCount] = await Promise.all([
       isAccountLocked(db, user),
       countLiveSessions(db, user.id, config.session),
       loadUserAccess(db, user),
+      countActiveApiTokens(db, user.id),
     ]);
     res.status(status).render("admin/users/show", {
       title: `User ${user.username}`,
@@ -116,6 +118,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
       isSelf: req.user?.id === user.id,
       lockedUntil: lockedUntil?.toISOString() ?? null,
       sessionCount,
+      apiTokenCount,
       values: form.values ?? formValuesOf(user),
       errors: form.errors ?? {},
       message: form.message ?? null,
@@ -325,6 +328,14 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
       flash(req, "success", ended === 0 ? `${user.username} had no active sessions.` : `Ended ${ended} ${plural} of ${user.username}.`);
     }
     res.redirect(303, `/admin/users/${user.id}#sessions`);
+  });
+
+  router.post("/:id/api-tokens/revoke", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
+    const { params } = input<unknown, unknown, UserIdParams>(res);
+    const { user, revoked } = await revokeAllApiTokens(db, actorOf(req), params.id);
+    const plural = revoked === 1 ? "API token" : "API tokens";
+    flash(req, "success", revoked === 0 ? `${user.username} had no active API tokens.` : `Revoked ${revoked} ${plural} of ${user.username}.`);
+    res.redirect(303, `/admin/users/${user.id}#api-tokens`);
   });
 
   router.post("/:id/unlock", validate({ params: UserIdParams }), userPageForm, validate({ body: VersionSchema }), async (req, res) => {
