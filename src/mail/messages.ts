@@ -73,6 +73,13 @@ export function passwordResetMessage(to: string, username: string, code: string,
   ]);
 }
 
+export function apiTokenCreatedMessage(to: string, username: string, tokenName: string, prefix: string): NewMessage {
+  return message("api_token_created", to, `[AUTH] ${PRODUCT} API token created`, [
+    `A personal API token "${tokenName}" (${prefix}…) was created for the account "${username}". It can do in the Gatehouse API whatever the account can.`,
+    "If this was not you, revoke it on your Profile under API tokens, change your password and tell an administrator.",
+  ]);
+}
+
 export function passwordChangedMessage(to: string, username: string, how: string): NewMessage {
   return message("password_changed", to, `${PRODUCT}: your password was changed`, [
     `The password of the Gatehouse account "${username}" was changed (${how}). Every session of the account has been signed out.`,

@@ -52,6 +52,7 @@ export function requireApiToken(db: Db, keys: SecretKeys): RequestHandler {
         }
       }
       req.user = user;
+      req.apiTokenId = tokenId;
       res.locals.apiTokenId = tokenId;
       next();
     } catch (error) {

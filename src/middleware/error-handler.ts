@@ -39,6 +39,9 @@ export function classifyError(error: unknown): AppError | undefined {
   if (e?.type === "entity.too.large") return new AppError(413, "too_large", "The request is too large.");
   if (e?.type === "entity.parse.failed" || e?.type === "parameters.too.many")
     return new AppError(400, "bad_request", "The request could not be read.");
+  if (error instanceof URIError) return new AppError(400, "bad_request", "The address could not be read: it has an invalid %-escape.");
+  if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported")
+    return new AppError(415, "unsupported_media_type", "The request body's encoding or character set is not supported; send plain UTF-8 JSON.");
   if (isDatabaseUnavailable(error)) return new ServiceUnavailableError();
   // A lock held too long (lock_timeout), a query cut off (statement_timeout), a deadlock or a serialization failure:
   // nothing was written, and the same request a moment later will most likely succeed.
@@ -47,6 +50,10 @@ export function classifyError(error: unknown): AppError | undefined {
     return new AppError(409, "retry", "Another change got in the way of this one; nothing was saved. Try again.");
   // Postgres: a value out of range or an invalid text never reaches SQL from validated input; if it does, it is the caller's input.
   if (e?.code === "22P02" || e?.code === "22003" || e?.code === "22021") return new AppError(400, "bad_request", "The request has an invalid value.");
+  // Any other error that the body parser or router marked as the client's (4xx, safe to show): its status, our words.
+  const status = e?.status ?? e?.statusCode;
+  if (typeof status === "number" && status >= 400 && status < 500 && (error as { expose?: boolean }).expose)
+    return new AppError(status, "bad_request", "The request could not be read.");
   return undefined;
 }
 

@@ -27,12 +27,25 @@ function valueAt(data: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** zod's own words for a value of the wrong shape ("expected string, received array") say what to send instead. */
+function requestMessage(issue: z.core.$ZodIssue, field: string, value: unknown): string {
+  // A field with words of its own keeps them; zod's defaults all begin "Invalid input".
+  if ((issue.code !== "invalid_type" && issue.code !== "invalid_union") || !issue.message.startsWith("Invalid input")) return issue.message;
+  if (issue.path.length === 0) return `Send the ${field} as a JSON object.`;
+  if (Array.isArray(value)) return `${field} must be sent once, as a single value.`;
+  if (value === null) return `${field} cannot be null: send a value, or leave the field out to keep it as it is.`;
+  if (value === undefined) return `${field} is required.`;
+  if (issue.code === "invalid_type" && typeof value !== issue.expected) return `${field} must be a ${issue.expected}, not a ${typeof value}.`;
+  return issue.message;
+}
+
 export function toValidationError(error: z.ZodError, source: "body" | "query" | "params", data?: unknown, sentAs: "form" | "request" = "form"): ValidationError {
-  const fields: FieldErrors = {};
+  // No prototype: a key such as "__proto__" or "constructor" sent as a field is reported like any other.
+  const fields: FieldErrors = Object.create(null);
   let malformed = false;
   for (const issue of error.issues) {
     if (issue.code === "unrecognized_keys") {
-      for (const key of issue.keys) fields[key] ??= `${key} is not a field of this ${sentAs}.`;
+      for (const key of issue.keys) if (!Object.hasOwn(fields, key)) fields[key] = `${key} is not a field of this ${sentAs}.`;
       malformed = true;
       continue;
     }
@@ -41,7 +54,7 @@ export function toValidationError(error: z.ZodError, source: "body" | "query" | 
     // a value of a shape no form sends (an array, an object, a JSON number or null) is not (400).
     const value = valueAt(data, issue.path);
     if (MALFORMED.has(issue.code) && value !== undefined && typeof value !== "string") malformed = true;
-    fields[field] ??= issue.message;
+    if (!Object.hasOwn(fields, field)) fields[field] = sentAs === "request" ? requestMessage(issue, field, value) : issue.message;
   }
   return new ValidationError(fields, "Some fields need attention.", malformed ? 400 : 422);
 }

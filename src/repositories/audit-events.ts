@@ -30,7 +30,8 @@ export async function insertAuditEvent(db: Queryable, actor: Actor, event: Audit
     target_type: event.target?.type ?? null,
     target_id: event.target ? String(event.target.id) : null,
     target_label: event.target?.label ?? null,
-    details: JSON.stringify(event.details ?? {}),
+    // Which personal token made an API change: after a leak, what it did can be told apart from the console's.
+    details: JSON.stringify(actor.apiTokenId === undefined ? (event.details ?? {}) : { ...event.details, viaApiToken: actor.apiTokenId }),
   });
 }
 

@@ -3,6 +3,7 @@ import { ConflictError, ForbiddenError, NotFoundError, StaleWriteError, Validati
 import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User, UserDetails } from "../types/user.ts";
+import { revokeTokensWith } from "./api-tokens.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { assertEmailFree, EMAIL_TAKEN, queueVerificationCode } from "./email-verification.ts";
@@ -151,6 +152,8 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
       }
       const changes: Record<string, unknown> = diffFields<User>(before, after, [...AUDITED_FIELDS, "twoFactorMethod"]);
       if (passwordHash) changes.password = { from: SECRET_MASK, to: SECRET_MASK };
+      // A password set by an administrator is a recovery: a way in that someone else may hold ends with it.
+      if (passwordHash && actor.id !== id) await revokeTokensWith(trx, actor, after, "password set by an administrator");
       await recordAudit(trx, actor, {
         action: "user.updated",
         target: { type: "user", id, label: after.username },
@@ -180,7 +183,10 @@ export async function setUserDisabled(
     if (disabled && before.isAdmin && !before.disabled) await assertAnotherActiveAdmin(trx, id);
     const after = await users.setDisabled(trx, id, version, disabled);
     if (!after) throw new StaleWriteError(before);
-    if (disabled) await sessions.deleteUserSessions(trx, id);
+    if (disabled) {
+      await sessions.deleteUserSessions(trx, id);
+      await revokeTokensWith(trx, actor, after, "account disabled");
+    }
     await recordAudit(trx, actor, {
       action: disabled ? "user.disabled" : "user.enabled",
       target: { type: "user", id, label: after.username },

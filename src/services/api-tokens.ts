@@ -1,10 +1,12 @@
 import { randomBytes } from "node:crypto";
-import type { Db } from "../db/index.ts";
+import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { textField } from "../lib/fields.ts";
 import { hashCode } from "../lib/secret-box.ts";
+import { apiTokenCreatedMessage } from "../mail/messages.ts";
 import * as tokens from "../repositories/api-tokens.ts";
+import * as outbox from "../repositories/outbox.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
@@ -103,7 +105,7 @@ export async function createApiToken(
   actor: Actor,
   userId: number,
   input: { name: string; expiresInDays: number | null },
-): Promise<{ token: string; record: ApiTokenView }> {
+): Promise<{ token: string; record: ApiTokenView; noticeId: number | null }> {
   const parsed = apiTokenNameField.safeParse(input.name);
   if (!parsed.success) throw new ValidationError({ name: parsed.error.issues[0]?.message ?? "Enter a name for the token." });
   const days = input.expiresInDays;
@@ -129,9 +131,11 @@ export async function createApiToken(
       }),
     );
     await recordAudit(trx, actor, { action: "api_token.created", target: ownerTarget(owner), details: audited(created) });
-    return created;
+    // A new credential is announced to the owner's verified address, so that one made by someone else is noticed.
+    const noticeId = owner.email && owner.emailVerified ? await outbox.enqueue(trx, apiTokenCreatedMessage(owner.email, owner.username, created.name, created.prefix)) : null;
+    return { created, noticeId };
   });
-  return { token, record };
+  return { token, record: record.created, noticeId: record.noticeId };
 }
 
 /** The account's tokens, newest first: active, expired and revoked alike. */
@@ -177,6 +181,22 @@ export async function revokeAllApiTokens(db: Db, actor: Actor, userId: number): 
       });
     return { user: owner, revoked: revoked.length };
   });
+}
+
+/**
+ * Inside the transaction of a recovery or a lock-out (a completed password reset, a password set by an
+ * administrator, a disabled account): every active token of the account stops working, and one event says why.
+ * Someone who held the account for a moment must not keep a way in that outlives the recovery (catalogue R8).
+ */
+export async function revokeTokensWith(trx: Queryable, actor: Actor, owner: { id: number; username: string }, reason: string): Promise<number> {
+  const revoked = (await tokens.revokeActiveUserApiTokens(trx, owner.id)).map(toView);
+  if (revoked.length > 0)
+    await recordAudit(trx, actor, {
+      action: "api_token.revoked_all",
+      target: ownerTarget(owner),
+      details: { reason, tokensRevoked: revoked.length, tokens: revoked.map(audited) },
+    });
+  return revoked.length;
 }
 
 /** Why a token was refused: for the log only; every reason gets the same answer. */

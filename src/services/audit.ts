@@ -20,6 +20,11 @@ export function diffFields<T extends object>(
   return changes;
 }
 
+/** True when applying `changes` to `before` would change none of `fields`. */
+export function unchanged<T extends object>(before: T, changes: Partial<T>, fields: readonly (keyof T & string)[]): boolean {
+  return Object.keys(diffFields<T>(before, { ...before, ...changes }, fields)).length === 0;
+}
+
 export function recordAudit(db: Queryable, actor: Actor, event: AuditEventInput): Promise<void> {
   return insertAuditEvent(db, actor, event);
 }

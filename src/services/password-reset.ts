@@ -12,6 +12,7 @@ import * as users from "../repositories/users.ts";
 import type { Actor, User } from "../types/user.ts";
 import { newPasswordHash } from "./accounts.ts";
 import { recordAudit, SECRET_MASK } from "./audit.ts";
+import { revokeTokensWith } from "./api-tokens.ts";
 
 /** DESIGN §3.5: a reset code lasts 30 minutes, a temporary password 6 hours. */
 export const RESET_CODE_VALID_SECONDS = 30 * 60;
@@ -157,6 +158,7 @@ export async function completePasswordReset(db: Db, actor: Actor, input: { userI
     await sessions.deleteUserSessions(trx, user.id);
     await resets.deleteResets(trx, user.id);
     await failures.clearFailures(trx, "account", nameKey(user.username));
+    await revokeTokensWith(trx, { ...actor, id: user.id, username: user.username }, user, "password reset");
     await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
       action: "password.reset_completed",
       target: userTarget(user),

@@ -5,7 +5,7 @@ import * as groups from "../repositories/system-groups.ts";
 import { findSystem } from "../repositories/systems.ts";
 import type { SystemGroup } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit } from "./audit.ts";
+import { diffFields, recordAudit, unchanged } from "./audit.ts";
 import { isUniqueViolation, nameTakenError, onForeignKeyViolation } from "./errors-map.ts";
 import { grantsOnForAudit } from "./grants.ts";
 
@@ -57,6 +57,11 @@ export async function updateGroup(
     return await db.transaction(async (trx) => {
       const before = await groups.findGroup(trx, id);
       if (!before) throw new NotFoundError();
+      if (unchanged<SystemGroup>(before, fields, AUDITED)) {
+        // Saving what is already there moves no version on and writes no event; a stale version is still refused.
+        if (before.version !== version) throw new StaleWriteError(before);
+        return before;
+      }
       const after = await groups.updateGroup(trx, id, version, fields);
       if (!after) throw new StaleWriteError(before);
       await recordAudit(trx, actor, {

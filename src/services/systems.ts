@@ -6,7 +6,7 @@ import { groupsOfSystem } from "../repositories/system-groups.ts";
 import * as systems from "../repositories/systems.ts";
 import type { System } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit } from "./audit.ts";
+import { diffFields, recordAudit, unchanged } from "./audit.ts";
 import { isUniqueViolation, nameTakenError } from "./errors-map.ts";
 import { grantsOnForAudit } from "./grants.ts";
 
@@ -53,6 +53,11 @@ export async function updateSystem(
     return await db.transaction(async (trx) => {
       const before = await systems.findSystem(trx, id);
       if (!before) throw new NotFoundError();
+      if (unchanged<System>(before, fields, AUDITED)) {
+        // Saving what is already there moves no version on and writes no event; a stale version is still refused.
+        if (before.version !== version) throw new StaleWriteError(before);
+        return before;
+      }
       const after = await systems.updateSystem(trx, id, version, fields);
       if (!after) throw new StaleWriteError(before);
       await recordAudit(trx, actor, {

@@ -5,7 +5,7 @@ import * as teams from "../repositories/teams.ts";
 import { findUserById } from "../repositories/users.ts";
 import type { Team } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit } from "./audit.ts";
+import { diffFields, recordAudit, unchanged } from "./audit.ts";
 import { isUniqueViolation, nameTakenError, onForeignKeyViolation } from "./errors-map.ts";
 import { grantsOfTeamForAudit } from "./grants.ts";
 
@@ -59,6 +59,11 @@ export async function updateTeam(db: Db, actor: Actor, id: number, version: numb
     return await db.transaction(async (trx) => {
       const before = await teams.findTeam(trx, id);
       if (!before) throw new NotFoundError();
+      if (unchanged<Team>(before, fields, AUDITED)) {
+        // Saving what is already there moves no version on and writes no event; a stale version is still refused.
+        if (before.version !== version) throw new StaleWriteError(before);
+        return before;
+      }
       const after = await teams.updateTeam(trx, id, version, fields);
       if (!after) throw new StaleWriteError(before);
       await recordAudit(trx, actor, {

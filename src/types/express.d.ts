@@ -4,6 +4,10 @@ import type { TwoFactorMethod, User as GatehouseUser } from "./user.ts";
 declare global {
   namespace Express {
     interface User extends GatehouseUser {}
+    interface Request {
+      /** The personal API token this request authenticated with (REST API only). */
+      apiTokenId?: number;
+    }
   }
 }
 

@@ -39,4 +39,6 @@ export interface Actor {
   username: string | null;
   clientIp: string | null;
   requestId: string | null;
+  /** Set when the change came through the REST API: the personal token that made it. */
+  apiTokenId?: number;
 }

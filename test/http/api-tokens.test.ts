@@ -549,3 +549,19 @@ describe.skipIf(skipLdapTests)("an LDAP account's API tokens", () => {
     expect((await authenticateApiToken(db, testKeys, token))?.user.username).toBe("alice");
   });
 });
+
+describe("the owner is told of a new token", () => {
+  it("a token made for an account with a verified address queues a notice to it, naming the token but never holding it", async () => {
+    const vera = await insertTestUser(db, { username: "vera", email: "vera@example.com" });
+    await db("users").where({ id: vera.id }).update({ email_verified: true });
+    const token = await createTestApiToken(db, vera, { name: "nightly backup" });
+    const notices = await db("outbox").where({ kind: "api_token_created" });
+    expect(notices).toHaveLength(1);
+    expect(notices[0].to_address).toBe("vera@example.com");
+    expect(JSON.stringify(notices[0])).toContain("nightly backup");
+    expect(JSON.stringify(notices[0])).not.toContain(token.slice(11));
+    const unverified = await insertTestUser(db, { username: "noel", email: "noel@example.com" });
+    await createTestApiToken(db, unverified);
+    expect(await db("outbox").where({ kind: "api_token_created" })).toHaveLength(1);
+  });
+});

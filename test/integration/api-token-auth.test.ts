@@ -6,7 +6,8 @@ import { createLogger } from "../../src/lib/logger.ts";
 import { API_TOKEN_REQUIRED, requireApiToken } from "../../src/middleware/api-token-auth.ts";
 import { errorHandler } from "../../src/middleware/error-handler.ts";
 import { findUserById } from "../../src/repositories/users.ts";
-import { deleteUser, setUserDisabled, updateUser } from "../../src/services/accounts.ts";
+import { changeOwnPassword, deleteUser, setUserDisabled, updateUser } from "../../src/services/accounts.ts";
+import { completePasswordReset } from "../../src/services/password-reset.ts";
 import { revokeApiToken } from "../../src/services/api-tokens.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { readGeneralSettings, saveGeneralSettings } from "../../src/services/general-settings.ts";
@@ -121,6 +122,29 @@ describe("requireApiToken", () => {
     expect(lastReason()).toBe("revoked");
   });
 
+  it("a completed password reset, or a password set by an administrator, revokes the account's tokens (R8)", async () => {
+    await insertTestAdmin(db, { username: "ada" });
+    const uma = await insertTestUser(db, { username: "uma" });
+    const beforeReset = await createTestApiToken(db, uma, { expiresInDays: null });
+    await completePasswordReset(db, SYSTEM_ACTOR, { userId: uma.id, kind: "emailed_code", newPassword: "a brand new passphrase 41" });
+    await expectRefused(await call(`Bearer ${beforeReset}`), INVALID);
+    expect(lastReason()).toBe("revoked");
+
+    const beforeAdminSet = await createTestApiToken(db, uma);
+    const current = (await findUserById(db, uma.id))!;
+    await updateUser(db, { ...SYSTEM_ACTOR, id: 999, username: "ada" }, uma.id, { version: current.version, details: { ...current }, password: "set by the administrator 7" });
+    await expectRefused(await call(`Bearer ${beforeAdminSet}`), INVALID);
+    const reasons = (await db("audit_events").where({ action: "api_token.revoked_all", target_id: String(uma.id) }).orderBy("id")).map((e) => e.details.reason);
+    expect(reasons).toEqual(["password reset", "password set by an administrator"]);
+  });
+
+  it("changing your own password keeps your tokens (they are listed on the Profile to revoke)", async () => {
+    const uma = await insertTestUser(db, { username: "uma" });
+    const token = await createTestApiToken(db, uma);
+    await changeOwnPassword(db, { id: uma.id, username: uma.username, clientIp: null, requestId: null }, { currentPassword: uma.password, newPassword: "my own new passphrase 88", currentSid: "none" });
+    expect((await call(`Bearer ${token}`)).status).toBe(200);
+  });
+
   it("an expired token is refused", async () => {
     const uma = await insertTestUser(db, { username: "uma" });
     const token = await createTestApiToken(db, uma, { expiresInDays: 7 });
@@ -131,15 +155,25 @@ describe("requireApiToken", () => {
     expect((await call(`Bearer ${never}`)).status).toBe(200);
   });
 
-  it("a disabled owner is refused at once, and accepted again once enabled", async () => {
+  it("disabling the owner revokes their tokens: they stay refused after the account is enabled again", async () => {
     await insertTestAdmin(db, { username: "ada" });
     const uma = await insertTestUser(db, { username: "uma" });
-    const token = await createTestApiToken(db, uma);
+    const token = await createTestApiToken(db, uma, { expiresInDays: null });
     const disabled = await setUserDisabled(db, SYSTEM_ACTOR, uma.id, uma.version, true);
     await expectRefused(await call(`Bearer ${token}`), INVALID);
-    expect(lastReason()).toBe("owner_disabled");
+    expect(lastReason()).toBe("revoked");
     await setUserDisabled(db, SYSTEM_ACTOR, uma.id, disabled.version, false);
-    expect((await call(`Bearer ${token}`)).status).toBe(200);
+    await expectRefused(await call(`Bearer ${token}`), INVALID);
+    const event = await db("audit_events").where({ action: "api_token.revoked_all", target_id: String(uma.id) }).first();
+    expect(event.details).toMatchObject({ reason: "account disabled", tokensRevoked: 1 });
+  });
+
+  it("an owner marked disabled is refused even with a token not revoked (the owner is checked at every request)", async () => {
+    const uma = await insertTestUser(db, { username: "uma" });
+    const token = await createTestApiToken(db, uma);
+    await db("users").where({ id: uma.id }).update({ disabled: true });
+    await expectRefused(await call(`Bearer ${token}`), INVALID);
+    expect(lastReason()).toBe("owner_disabled");
   });
 
   it("a deleted owner is refused (the token went with the account)", async () => {
@@ -220,7 +254,7 @@ describe("requireApiToken", () => {
     await expireTestApiToken(db, await apiTokenIdOf(db, expired));
     const vic = await insertTestUser(db, { username: "vic" });
     const disabledOwner = await createTestApiToken(db, vic);
-    await setUserDisabled(db, SYSTEM_ACTOR, vic.id, vic.version, true);
+    await db("users").where({ id: vic.id }).update({ disabled: true });
 
     const answers = [];
     for (const token of [`gh_${"z".repeat(43)}`, revoked, expired, disabledOwner]) {

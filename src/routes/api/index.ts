@@ -1,5 +1,5 @@
-import express, { type NextFunction, type Request, type Response, Router } from "express";
-import { AppError, NotFoundError, ValidationError } from "../../errors.ts";
+import { type NextFunction, type Request, type Response, Router } from "express";
+import { AppError, NotFoundError, StaleWriteError, ValidationError } from "../../errors.ts";
 import { classifyError } from "../../middleware/error-handler.ts";
 import { requireApiToken } from "../../middleware/api-token-auth.ts";
 import type { Logger } from "../../lib/logger.ts";
@@ -14,6 +14,7 @@ import { userOperations } from "./users.ts";
 import { apiDocsView } from "./docs-view.ts";
 
 export const API_BASE = "/api/v1";
+const PAGE_NOT_FOUND = new NotFoundError().message;
 
 const API_INFO: ApiInfo = {
   title: "Gatehouse API",
@@ -32,7 +33,15 @@ export function apiOperations(deps: RouteDeps): Operation[] {
 function apiErrorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
     let known = classifyError(error);
-    if (known instanceof ValidationError && known.fields.__params) known = new NotFoundError();
+    // An id that cannot be one, or a record the service did not find: the web's "page" is a record here.
+    if ((known instanceof ValidationError && known.fields.__params) || (known instanceof NotFoundError && known.message === PAGE_NOT_FOUND))
+      known = new NotFoundError("There is no such record: check the id in the address.");
+    if (known instanceof StaleWriteError) {
+      const version = (known.current as { version?: number } | undefined)?.version;
+      known = Object.assign(new AppError(409, "stale_write", "Someone else changed this record since the version you sent; nothing was saved."), {
+        fields: { version: `The record is now at version ${version}. Read it again, then send your change with that version.` },
+      });
+    }
     if (!known) {
       logger.error({ err: error, reqId: req.id }, "unhandled API error");
       known = new AppError(500, "internal", "Something went wrong on our side. It has been logged; try again.");
@@ -58,13 +67,23 @@ export function apiRouter(deps: RouteDeps): Router {
     res.set("Cache-Control", "no-store");
     next();
   });
-  router.use(express.json({ limit: "100kb" }));
   // The documentation page is a page of the console (its frame, its session), served further down the app.
   router.get("/docs", (_req, _res, next) => next("router"));
   router.get("/openapi.json", (_req, res) => {
     res.json(document);
   });
   mountOperations(router, operations, requireApiToken(deps.db, deps.keys));
+  // A known address with another method: 405 naming the methods it has (OPTIONS answers with them alone).
+  const methodsByPath = new Map<string, string[]>();
+  for (const op of operations) methodsByPath.set(op.path, [...(methodsByPath.get(op.path) ?? []), op.method.toUpperCase()]);
+  for (const [path, methods] of methodsByPath) {
+    const allow = [...methods, ...(methods.includes("GET") ? ["HEAD"] : []), "OPTIONS"].join(", ");
+    router.all(path, (req, res, next) => {
+      res.set("Allow", allow);
+      if (req.method === "OPTIONS") return void res.status(204).end();
+      next(new AppError(405, "method_not_allowed", `${req.method} is not an operation of ${API_BASE}${req.path}; it has ${methods.join(", ")}.`));
+    });
+  }
   router.use((req, _res, next) => next(new NotFoundError(`There is no API operation ${req.method} ${API_BASE}${req.path}.`)));
   router.use(apiErrorHandler(deps.logger));
   return router;

@@ -51,11 +51,21 @@ function standardErrors(op: Operation) {
   const error = (status: number, description: string) => {
     errors[String(status)] = { description, content: ERROR_CONTENT };
   };
-  if (op.query || op.body) error(400, "Bad input: `error.fields` names each field and what is wrong with it.");
-  if (op.access !== "public") error(401, "No token, or one that is unknown, revoked or expired.");
-  if (op.access === "admin" || op.method !== "get") error(403, "The token's account may not do this.");
-  if (op.params || op.path === "/access") error(404, "No such record, or one this account cannot see.");
-  if (op.body) error(415, "The body was not sent as JSON.");
+  if (op.access === "public") return errors;
+  error(400, "Bad input (code `validation_failed`, or `bad_request` for a body that is not JSON): `error.fields` names each field and what is wrong with it. Unknown query parameters and body fields are bad input too.");
+  error(401, "No token, or one that is unknown, revoked or expired (code `unauthorized`, with a `WWW-Authenticate: Bearer` challenge).");
+  error(
+    403,
+    op.access === "admin"
+      ? "The token's account is not an administrator (code `forbidden`), or is an administrator without 2FA while General settings require it (code `two_factor_required`)."
+      : "The token's account may not do this (code `forbidden`), or is an administrator without 2FA while General settings require it (code `two_factor_required`).",
+  );
+  if (op.params || op.path === "/access") error(404, "No such record, or one this account cannot see (code `not_found`).");
+  if (op.method !== "get") {
+    error(413, "The body is larger than 100 kB (code `too_large`).");
+    error(415, "The body was not sent as JSON (code `unsupported_media_type`).");
+  }
+  error(503, "The database is unavailable or busy (code `unavailable`); nothing was changed. Try again in a moment.");
   return errors;
 }
 
@@ -74,12 +84,13 @@ export function openApiDocument(operations: readonly Operation[], info: ApiInfo,
     const parameters = [...parametersOf(op.params, "path"), ...parametersOf(op.query, "query")];
     const responses: Record<string, unknown> = {};
     for (const [status, response] of Object.entries(op.responses)) {
-      responses[status] = {
-        description: response.description,
-        ...(response.schema ? { content: { "application/json": { schema: jsonSchema(response.schema, "output") } } } : {}),
-      };
+      const content = response.schema ? { "application/json": { schema: jsonSchema(response.schema, "output") } } : Number(status) >= 400 ? ERROR_CONTENT : undefined;
+      responses[status] = { description: response.description, ...(content ? { content } : {}) };
     }
-    Object.assign(responses, standardErrors(op));
+    for (const [status, standard] of Object.entries(standardErrors(op))) {
+      const own = responses[status] as { description: string } | undefined;
+      responses[status] = own ? { ...standard, description: `${own.description} ${standard.description}` } : standard;
+    }
     paths[path] ??= {};
     paths[path][op.method] = {
       operationId: op.operationId,

@@ -1,4 +1,4 @@
-import type { Request, RequestHandler, Response, Router } from "express";
+import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import { z } from "zod";
 import { AppError, ForbiddenError } from "../../errors.ts";
 import { input, validate } from "../../middleware/validate.ts";
@@ -69,6 +69,8 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
+const readJson = express.json({ limit: "100kb" });
+
 /** Operations that take no body still refuse fields: a typo must not pass silently. */
 const NoBody = z.strictObject({});
 
@@ -77,7 +79,8 @@ export function mountOperations(router: Router, operations: readonly Operation[]
     const chain: RequestHandler[] = [];
     if (op.access !== "public") chain.push(requireToken);
     if (op.access === "admin") chain.push(requireAdministrator);
-    chain.push(requireJsonBody);
+    // Read only once the caller is known: an anonymous request gets its 401 without the server parsing its body.
+    chain.push(readJson, requireJsonBody);
     const takesBody = op.method !== "get";
     chain.push(validate({ params: op.params, query: op.query ?? NoBody, body: op.body ?? (takesBody ? NoBody : undefined) }, "request"));
     chain.push(async (req, res) => {

@@ -134,6 +134,7 @@ export const DeleteQuery = z.strictObject({
     .string()
     .regex(/^[1-9][0-9]{0,9}$/, VERSION_PROBLEM)
     .transform(Number)
+    .refine((n) => n <= 2_147_483_647, VERSION_PROBLEM)
     .optional()
     .meta({ description: "When given, the deletion is refused with 409 if someone saved the record since that version." }),
 });
@@ -175,7 +176,11 @@ export const SystemSummaryView = z.object({
   description: z.string(),
   permission: permissionView.meta({ description: "The calling account's effective permission on the system." }),
 });
-export const SystemView = SystemSummaryView.extend({ notes: z.string(), version: z.number().int(), groups: z.array(TeamRef) });
+export const SystemView = SystemSummaryView.extend({
+  notes: z.string(),
+  version: z.number().int(),
+  groups: z.array(TeamRef).optional().meta({ description: "The system groups containing it: for administrators only." }),
+});
 export const GroupSystemView = z.object({ id: z.number().int(), name: z.string(), host: z.string() });
 
 const GrantTarget = z.object({ kind: z.enum(["system", "group"]), id: z.number().int(), name: z.string() });
@@ -209,7 +214,10 @@ export const AccessView = z.object({
 
 export const ErrorView = z.object({
   error: z.object({
-    code: z.string(),
+    code: z.string().meta({
+      description:
+        "validation_failed, bad_request, unauthorized, forbidden, two_factor_required, not_found, method_not_allowed, conflict, stale_write, retry, too_large, unsupported_media_type, too_many_requests, unavailable, internal.",
+    }),
     message: z.string(),
     fields: z.record(z.string(), z.string()).optional().meta({ description: "Each bad field with what is wrong with it." }),
   }),

@@ -22,10 +22,11 @@ async function readableSystem(req: Request, db: RouteDeps["db"], id: number): Pr
 }
 
 export function systemOperations({ db }: RouteDeps): Operation[] {
-  const systemView = async (system: System, level: 1 | 2) => ({
+  /** Group names are an administrator's business: the console shows them to no one else either. */
+  const systemView = async (req: Request, system: System, level: 1 | 2) => ({
     ...system,
     permission: PERMISSION_BY_LEVEL[level],
-    groups: await groupsContainingSystem(db, system.id),
+    ...(req.user!.isAdmin ? { groups: await groupsContainingSystem(db, system.id) } : {}),
   });
 
   return [
@@ -57,7 +58,7 @@ export function systemOperations({ db }: RouteDeps): Operation[] {
       handler: async (req, res, { body }) => {
         const system = await createSystem(db, actorOf(req), body);
         res.location(`/api/v1/systems/${system.id}`);
-        send(res, 201, SystemView, await systemView(system, 2));
+        send(res, 201, SystemView, await systemView(req, system, 2));
       },
     }),
 
@@ -73,7 +74,7 @@ export function systemOperations({ db }: RouteDeps): Operation[] {
       responses: { 200: { description: "The system and the account's permission on it.", schema: SystemView } },
       handler: async (req, res, { params }) => {
         const { system, level } = await readableSystem(req, db, params.id);
-        send(res, 200, SystemView, await systemView(system, level));
+        send(res, 200, SystemView, await systemView(req, system, level));
       },
     }),
 
@@ -96,7 +97,7 @@ export function systemOperations({ db }: RouteDeps): Operation[] {
           throw new ForbiddenError("Only administrators can change a system's name or host; read/write covers description and notes.");
         const changes = Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
         const system = await updateSystem(db, actorOf(req), params.id, version, changes);
-        send(res, 200, SystemView, await systemView(system, level));
+        send(res, 200, SystemView, await systemView(req, system, level));
       },
     }),
 

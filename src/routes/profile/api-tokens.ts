@@ -92,7 +92,7 @@ interface TokenToShow {
  * The Profile's API tokens: create (the token is shown once, on the next page), revoke. `renderForm` shows the
  * Profile again with this section's errors and the typed values.
  */
-export function profileApiTokensRouter({ db, keys }: RouteDeps, renderForm: FormRenderer): Router {
+export function profileApiTokensRouter({ db, keys, mailOutbox, logger }: RouteDeps, renderForm: FormRenderer): Router {
   const router = Router();
   router.use("/profile/api-tokens", requireSignedIn);
 
@@ -106,10 +106,12 @@ export function profileApiTokensRouter({ db, keys }: RouteDeps, renderForm: Form
       if (!(await verifyCurrentPassword(db, user, body.currentPassword, keys))) throw new ValidationError({ currentPassword: "Password is not correct." });
     }
     const choice = API_TOKEN_EXPIRY_CHOICES.find((c) => c.value === body.expiresInDays);
-    const { token, record } = await createApiToken(db, keys, signedInActor(req), user.id, {
+    const { token, record, noticeId } = await createApiToken(db, keys, signedInActor(req), user.id, {
       name: body.name,
       expiresInDays: choice?.days ?? null,
     });
+    // The notice goes now if it can; otherwise the outbox retries it. The new token's page does not wait for it.
+    if (noticeId !== null) mailOutbox.deliverNow(noticeId).catch((err: unknown) => logger.warn({ err }, "API token notice not sent yet"));
     // Sealed in the session until the next page shows it: the session row never holds the token in the clear.
     const toShow: TokenToShow = { token, name: record.name, prefix: record.prefix, expiresAt: record.expiresAt?.toISOString() ?? null };
     req.session.apiTokenToShow = sealSecret(keys.storage, JSON.stringify(toShow));
