@@ -7,6 +7,7 @@ import { createDb, type Db } from "./db/index.ts";
 import { migrateLatest } from "./db/migrate.ts";
 import { resolveAppSecret } from "./lib/app-secret.ts";
 import { createLogger, type Logger } from "./lib/logger.ts";
+import { LogRetentionSchedule } from "./services/log-retention.ts";
 import { seedAdministrator } from "./services/seed.ts";
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
@@ -60,6 +61,9 @@ async function main(): Promise<void> {
   const { app, sessionStore, mailOutbox } = createApp({ config, db, logger, appSecret: secret });
   sessionStore.startCleanup();
   mailOutbox.start();
+  // Deletes log events older than the retention setting: now, then every hour.
+  const logRetention = new LogRetentionSchedule(db, logger);
+  logRetention.start();
   const server = app.listen(config.port, () => {
     logger.info({ url: config.baseUrl, port: config.port }, "Gatehouse is listening");
   });
@@ -85,6 +89,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       sessionStore.close();
       await mailOutbox.stop();
+      await logRetention.stop();
       await db.destroy();
       logger.info("stopped");
       process.exit(0);

@@ -1,0 +1,50 @@
+import type { Response } from "express";
+import type { Logger } from "../../../lib/logger.ts";
+
+/** Resolves true once the response can take more, false if the client went away first. */
+function drained(res: Response): Promise<boolean> {
+  return new Promise((resolve) => {
+    const settle = (ok: boolean) => () => {
+      res.off("drain", onDrain);
+      res.off("close", onClose);
+      resolve(ok);
+    };
+    const onDrain = settle(true);
+    const onClose = settle(false);
+    res.once("drain", onDrain);
+    res.once("close", onClose);
+  });
+}
+
+/**
+ * Writes text chunks to the response as they come, in constant memory: after a write the socket's buffer cannot
+ * take, it waits for 'drain' before asking for the next chunk, and it stops asking (which stops the database reads
+ * behind `chunks`) as soon as the client goes away. `begin` sets the headers, just before the first byte.
+ *
+ * A failure after the first byte cannot become an error page any more; the response is cut off instead of ended,
+ * so the client sees an incomplete download rather than a file that only looks complete.
+ */
+export async function streamText(res: Response, chunks: AsyncIterable<string>, begin: () => void, logger: Logger): Promise<void> {
+  let gone = false;
+  const onClose = () => {
+    gone = true;
+  };
+  res.on("close", onClose);
+  try {
+    for await (const chunk of chunks) {
+      if (gone || res.destroyed) break;
+      if (!res.headersSent) begin();
+      if (!res.write(chunk) && !(await drained(res))) break;
+    }
+    if (!gone && !res.destroyed) {
+      if (!res.headersSent) begin();
+      res.end();
+    }
+  } catch (error) {
+    if (!res.headersSent) throw error;
+    logger.error({ err: error }, "download failed part way; the response was cut off");
+    res.destroy(error as Error);
+  } finally {
+    res.off("close", onClose);
+  }
+}

@@ -1,0 +1,140 @@
+import type { Db, Queryable } from "../db/index.ts";
+import { ConflictError, ValidationError } from "../errors.ts";
+import type { Logger } from "../lib/logger.ts";
+import { deleteAuditEventsBefore } from "../repositories/audit-events.ts";
+import * as settings from "../repositories/settings.ts";
+import type { Actor } from "../types/user.ts";
+import { diffFields, recordAudit, SYSTEM_ACTOR } from "./audit.ts";
+
+const LOGS_KEY = "logs";
+
+const STALE_SETTINGS = "Someone else saved the log retention after you opened it. Review the current value and save again.";
+
+/**
+ * How long the audit trail is kept. At least 30 days, so that a mistyped value cannot wipe the recent trail an
+ * incident review needs; at most ten years. There is no "keep forever": an unbounded trail only grows.
+ */
+export const RETENTION_DAYS = Object.freeze({ label: "Keep log events for (days)", min: 30, max: 3650, default: 365 });
+
+export interface LogSettings {
+  retentionDays: number;
+}
+
+function isRetention(value: unknown): value is number {
+  return typeof value === "number" && Number.isInteger(value) && value >= RETENTION_DAYS.min && value <= RETENTION_DAYS.max;
+}
+
+/** The retention in force: the saved value, or the default when none is saved (or a stored one is out of range). */
+export async function readLogSettings(db: Queryable): Promise<{ value: LogSettings; version: number }> {
+  const stored = await settings.readSettings<Partial<Record<keyof LogSettings, unknown>>>(db, LOGS_KEY);
+  const days = stored?.value.retentionDays;
+  return { value: { retentionDays: isRetention(days) ? days : RETENTION_DAYS.default }, version: stored?.version ?? 0 };
+}
+
+/** Saves the retention if nobody saved since `expectedVersion`, and audits the change as settings.logs_updated. */
+export async function saveLogSettings(db: Db, actor: Actor, expectedVersion: number, value: LogSettings): Promise<LogSettings> {
+  if (!isRetention(value.retentionDays))
+    throw new ValidationError({
+      retentionDays: `${RETENTION_DAYS.label} must be a whole number from ${RETENTION_DAYS.min} to ${RETENTION_DAYS.max}.`,
+    });
+  return db.transaction(async (trx) => {
+    const before = await readLogSettings(trx);
+    const saved = await settings.writeSettings(trx, LOGS_KEY, expectedVersion, value);
+    if (!saved) throw new ConflictError(STALE_SETTINGS);
+    await recordAudit(trx, actor, {
+      action: "settings.logs_updated",
+      target: { type: "settings", id: LOGS_KEY, label: "Logs" },
+      details: { changes: diffFields<LogSettings>(before.value, value, ["retentionDays"]) },
+    });
+    return value;
+  });
+}
+
+/** Events deleted per statement: each batch is a short transaction of its own. */
+const PRUNE_BATCH_SIZE = 5_000;
+
+export type PruneReason = "startup" | "schedule" | "setting saved";
+
+export interface PruneResult {
+  deleted: number;
+  cutoff: Date;
+  retentionDays: number;
+  /** False when the run stopped early (maxBatches, or shutdown) with older events still there. */
+  complete: boolean;
+}
+
+/**
+ * Deletes the events older than the retention, a batch at a time, and records one audit.pruned event when any went.
+ * `maxBatches` bounds a run made inside a request; `shouldContinue` lets a shutdown stop between batches.
+ */
+export async function pruneAuditEvents(
+  db: Db,
+  options: { reason: PruneReason; now?: Date; batchSize?: number; maxBatches?: number; shouldContinue?: () => boolean },
+): Promise<PruneResult> {
+  const { value } = await readLogSettings(db);
+  const cutoff = new Date((options.now ?? new Date()).getTime() - value.retentionDays * 86_400_000);
+  const batchSize = options.batchSize ?? PRUNE_BATCH_SIZE;
+  let deleted = 0;
+  let batches = 0;
+  let complete = false;
+  // At least one batch per run; a shutdown (shouldContinue) stops it between batches, never inside one.
+  for (;;) {
+    const count = await deleteAuditEventsBefore(db, cutoff, batchSize);
+    deleted += count;
+    batches += 1;
+    if (count < batchSize) {
+      complete = true;
+      break;
+    }
+    if (options.maxBatches !== undefined && batches >= options.maxBatches) break;
+    if (options.shouldContinue && !options.shouldContinue()) break;
+  }
+  if (deleted > 0)
+    await recordAudit(db, SYSTEM_ACTOR, {
+      action: "audit.pruned",
+      details: { deleted, cutoff: cutoff.toISOString(), retentionDays: value.retentionDays, reason: options.reason },
+    });
+  return { deleted, cutoff, retentionDays: value.retentionDays, complete };
+}
+
+export const PRUNE_INTERVAL_MS = 60 * 60_000;
+
+/**
+ * Prunes once at start and then every hour (src/main.ts). Each instance runs one; their batches skip each other's
+ * locked rows. The timer never keeps the process alive, and stop() waits for a run in flight to finish its batch.
+ */
+export class LogRetentionSchedule {
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<unknown> | undefined;
+  private stopped = true;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+  ) {}
+
+  start(intervalMs = PRUNE_INTERVAL_MS): void {
+    this.stopped = false;
+    const run = (reason: PruneReason) => {
+      if (this.stopped) return;
+      this.running = pruneAuditEvents(this.db, { reason, shouldContinue: () => !this.stopped })
+        .then((result) => {
+          if (result.deleted > 0) this.logger.info({ deleted: result.deleted, cutoff: result.cutoff }, "log retention: old events deleted");
+        })
+        .catch((error: unknown) => this.logger.warn({ err: error }, "log retention: could not delete old events"))
+        .finally(() => {
+          this.running = undefined;
+          if (this.stopped) return;
+          this.timer = setTimeout(() => run("schedule"), intervalMs);
+          this.timer.unref();
+        });
+    };
+    run("startup");
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+}
