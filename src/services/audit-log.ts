@@ -1,5 +1,7 @@
 import type { Queryable } from "../db/index.ts";
 import * as auditEvents from "../repositories/audit-events.ts";
+import type { Actor } from "../types/user.ts";
+import { recordAudit } from "./audit.ts";
 import type { AuditEventCursor, AuditEventFilter, AuditLogEntry } from "../repositories/audit-events.ts";
 
 export type { AuditEventCursor, AuditLogEntry } from "../repositories/audit-events.ts";
@@ -116,6 +118,7 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "api_token.revoked": "API token revoked",
   "api_token.revoked_all": "All API tokens of a user revoked",
   "audit.pruned": "Old log events deleted",
+  "audit.downloaded": "Log downloaded",
 };
 
 /** "backup.restored" → "Backup restored", for actions with no words of their own. */
@@ -137,6 +140,12 @@ export interface LogFilter {
   /** A value of CATEGORY_OPTIONS. */
   category?: string;
   search?: string;
+}
+
+/** A download of the trail is itself on the trail: who took a copy, in which format, with which filters. */
+export function recordLogDownload(db: Queryable, actor: Actor, format: DownloadFormat, filter: LogFilter): Promise<void> {
+  const filters = Object.fromEntries(Object.entries(filter).map(([key, value]) => [key, value instanceof Date ? value.toISOString() : value]));
+  return recordAudit(db, actor, { action: "audit.downloaded", details: { format, filters } });
 }
 
 function repositoryFilter(filter: LogFilter): AuditEventFilter {

@@ -473,6 +473,17 @@ describe("downloads", () => {
     });
   });
 
+  it("a download is itself recorded, after the copy (which does not contain its own record), with its filters", async () => {
+    await insertAuditEvents(db, manyEvents().slice(0, 3));
+    const { agent } = await signedInAdmin();
+    const res = await agent.get("/admin/logs/download.json?category=user");
+    expect(res.status).toBe(200);
+    expect(JSON.stringify(JSON.parse(res.text))).not.toContain("audit.downloaded");
+    const [event] = await db("audit_events").where({ action: "audit.downloaded" });
+    expect(event).toBeDefined();
+    expect(event.details).toMatchObject({ format: "json", filters: { category: "user" } });
+  });
+
   it("CSV: a header, one quoted-where-needed row per event in order, formulas defused", async () => {
     await insertAuditEvents(db, manyEvents());
     const { agent } = await signedInAdmin();

@@ -4,7 +4,7 @@ import { flash } from "../../../lib/flash.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
-import { CATEGORY_OPTIONS, type DownloadFormat, downloadChunks, findLogEntry, listLogPage } from "../../../services/audit-log.ts";
+import { CATEGORY_OPTIONS, type DownloadFormat, downloadChunks, findLogEntry, listLogPage, recordLogDownload } from "../../../services/audit-log.ts";
 import { pruneAuditEvents, RETENTION_DAYS, readLogSettings, saveLogSettings } from "../../../services/log-retention.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
@@ -100,7 +100,7 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
   });
 
   for (const format of ["csv", "json"] as const) {
-    router.get(`/download.${format}`, invalidFilters, validate({ query: LogQuerySchema }), async (_req, res) => {
+    router.get(`/download.${format}`, invalidFilters, validate({ query: LogQuerySchema }), async (req, res) => {
       const { query } = input<unknown, LogQuery>(res);
       await streamText(
         res,
@@ -112,6 +112,8 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
         },
         logger,
       );
+      // After the copy, so that the copy does not contain its own record.
+      await recordLogDownload(db, actorOf(req), format, query.filter);
     });
   }
 
