@@ -26,7 +26,9 @@ function isDatabaseUnavailable(error: unknown): boolean {
   return (
     (code !== undefined && DATABASE_DOWN.has(code)) ||
     name === "KnexTimeoutError" ||
-    /Connection terminated|connection is closed/i.test(message ?? "")
+    // "…is not queryable" (pg, no code): a transaction whose connection was killed mid-way fails its ROLLBACK on
+    // the dead client, and knex rejects with that error instead of the first one; it was a 500 page.
+    /Connection terminated|connection is closed|is not queryable/i.test(message ?? "")
   );
 }
 

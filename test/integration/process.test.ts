@@ -5,6 +5,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { Browser } from "../helpers/app-process.ts";
+import { pageText } from "../helpers/html.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
@@ -34,6 +36,45 @@ function startMain(env: Record<string, string>): { child: ChildProcess; output: 
   });
   const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
   return { child, output: () => output, exited };
+}
+
+/**
+ * A form post on a connection of its own, held in flight: the headers go out with "Expect: 100-continue", so the
+ * server's "100 Continue" says that it has taken the request up; then only the first half of the body is sent.
+ * finish() sends the rest; `response` is everything the server wrote, once it closes the connection.
+ */
+async function postInFlight(port: number, path: string, body: string, cookie = ""): Promise<{ finish: () => void; response: Promise<string> }> {
+  const socket = net.connect(port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", () => resolve());
+    socket.once("error", reject);
+  });
+  let received = "";
+  const continued = new Promise<void>((resolve) => {
+    socket.on("data", (chunk) => {
+      received += chunk;
+      if (received.startsWith("HTTP/1.1 100 Continue")) resolve();
+    });
+  });
+  const response = new Promise<string>((resolve) => socket.on("close", () => resolve(received.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, ""))));
+  const half = Math.floor(body.length / 2);
+  socket.write(
+    [
+      `POST ${path} HTTP/1.1`,
+      `Host: 127.0.0.1:${port}`,
+      "Content-Type: application/x-www-form-urlencoded",
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      "Accept: text/html",
+      "Expect: 100-continue",
+      "Connection: close",
+      ...(cookie ? [`Cookie: ${cookie}`] : []),
+      "",
+      "",
+    ].join("\r\n"),
+  );
+  await continued;
+  socket.write(body.slice(0, half));
+  return { finish: () => void socket.write(body.slice(half)), response };
 }
 
 async function waitForListening(output: () => string, exited: Promise<number | null>): Promise<void> {
@@ -91,5 +132,79 @@ describe("src/main.ts as a process", () => {
     expect(response).toMatch(/^HTTP\/1\.1 403 /);
     expect(await exited).toBe(0);
     expect(output()).toContain('"msg":"stopped"');
+  });
+
+  it("finishes several requests in flight on SIGTERM, writes among them, keeps what they wrote, and refuses new connections", async () => {
+    const env = { DATA_DIR: dataDir, ADMIN_USERNAME: "chief", ADMIN_PASSWORD: "a long enough admin password" };
+    const port = await freePort();
+    const base = `http://127.0.0.1:${port}`;
+    const first = startMain({ ...env, PORT: String(port) });
+    await waitForListening(first.output, first.exited);
+
+    const admin = new Browser();
+    await admin.signIn(base, "chief", "a long enough admin password");
+    const visitor = new Browser();
+    await visitor.refreshToken(base, "/login");
+    const form = (fields: Record<string, string>) => new URLSearchParams(fields).toString();
+
+    // Three requests taken up and waiting for the rest of their bodies: an administrator creating a team, someone
+    // signing in, and a form without its token; and a keep-alive connection that sits idle.
+    const inFlight = await Promise.all([
+      postInFlight(port, "/admin/teams", form({ _csrf: admin.token ?? "", name: "made-during-shutdown", description: "" }), admin.cookieHeader()),
+      postInFlight(port, "/login", form({ _csrf: visitor.token ?? "", username: "chief", password: "a long enough admin password" }), visitor.cookieHeader()),
+      postInFlight(port, "/login", form({ username: "chief", password: "x" })),
+    ]);
+    const idle = net.connect(port, "127.0.0.1");
+    let idleAnswer = "";
+    idle.on("data", (chunk) => {
+      idleAnswer += chunk;
+    });
+    const idleClosed = new Promise<void>((resolve) => idle.on("close", () => resolve()));
+    idle.write(`GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nConnection: keep-alive\r\n\r\n`);
+    while (!idleAnswer.includes('{"status":"ok"}')) await new Promise((r) => setTimeout(r, 20));
+
+    first.child.kill("SIGTERM");
+    while (!first.output().includes("shutting down")) await new Promise((r) => setTimeout(r, 50));
+    // The idle connection is closed at once, and a new connection is refused.
+    await idleClosed;
+    const refused = await new Promise<string>((resolve) => {
+      const late = net.connect(port, "127.0.0.1");
+      late.once("connect", () => {
+        late.destroy();
+        resolve("connected");
+      });
+      late.once("error", (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+    });
+    expect(refused).toBe("ECONNREFUSED");
+
+    for (const request of inFlight) request.finish();
+    const [created, signedIn, tokenless] = await Promise.all(inFlight.map((r) => r.response));
+    expect(created).toMatch(/^HTTP\/1\.1 303 /);
+    expect(created).toMatch(/\r\nLocation: \/admin\/teams\/\d+\r\n/i);
+    expect(signedIn).toMatch(/^HTTP\/1\.1 303 /);
+    const sessionCookie = /\r\nSet-Cookie: (gatehouse\.sid=[^;]+);/i.exec(signedIn ?? "")?.[1];
+    expect(sessionCookie).toBeDefined();
+    expect(tokenless).toMatch(/^HTTP\/1\.1 403 /);
+    expect(await first.exited).toBe(0);
+    expect(first.output()).toContain('"msg":"stopped"');
+
+    // Started again on the same data: the team is there, and the session of the sign-in that finished during the
+    // shutdown is still signed in.
+    const second = startMain({ ...env, PORT: String(port) });
+    try {
+      await waitForListening(second.output, second.exited);
+      const teams = await admin.get(base, "/admin/teams");
+      expect(teams.status).toBe(200);
+      expect(pageText(teams.text)).toContain("made-during-shutdown");
+      const [name = "", value = ""] = (sessionCookie ?? "").split("=");
+      const returning = new Browser();
+      returning.restore(new Map([[name, value]]));
+      const profile = await returning.get(base, "/profile");
+      expect(profile.status).toBe(200);
+      expect(profile.text).toContain("Sign out");
+    } finally {
+      second.child.kill("SIGTERM");
+      expect(await second.exited).toBe(0);
+    }
   });
 });
