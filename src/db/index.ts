@@ -1,6 +1,7 @@
 import path from "node:path";
 import knexFactory, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
+import type { Logger } from "../lib/logger.ts";
 
 export type Db = Knex;
 /** A connection or an open transaction: repository functions accept either. */
@@ -11,6 +12,19 @@ export interface DbOptions {
   /** Where the embedded database keeps its files; `undefined` keeps it in memory (tests). */
   embeddedDir: string | undefined;
   poolMax?: number;
+  /** Where knex's own warnings go (a lost connection, a failed acquire): the JSON log, not bare lines on stderr. */
+  logger?: Logger;
+}
+
+function knexLog(logger: Logger | undefined): Knex.Config["log"] {
+  if (!logger) return undefined;
+  const text = (message: unknown) => (message instanceof Error ? message.message : String(message));
+  return {
+    warn: (message: unknown) => logger.warn({ knex: text(message) }, "database warning"),
+    error: (message: unknown) => logger.error({ knex: text(message) }, "database error"),
+    deprecate: (method: string, alternative: string) => logger.warn({ method, alternative }, "knex deprecation"),
+    debug: (message: unknown) => logger.debug({ knex: text(message) }, "database debug"),
+  };
 }
 
 export function createDb(options: DbOptions): Db {
@@ -27,6 +41,7 @@ export function createDb(options: DbOptions): Db {
       } as Knex.PgConnectionConfig,
       pool: { min: 0, max: options.poolMax ?? 10 },
       acquireConnectionTimeout: 5_000,
+      log: knexLog(options.logger),
     });
   }
   return knexFactory({
@@ -34,5 +49,6 @@ export function createDb(options: DbOptions): Db {
     dialect: "postgres",
     connection: options.embeddedDir ? { filename: path.resolve(options.embeddedDir) } : {},
     acquireConnectionTimeout: 5_000,
+    log: knexLog(options.logger),
   } as Knex.Config);
 }
