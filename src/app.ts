@@ -125,7 +125,9 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   );
 
   app.use("/css/pico", express.static(picoDir, { maxAge: "7d", fallthrough: false }));
-  app.use(express.static(path.join(root, "public"), { maxAge: config.env === "production" ? "1h" : 0 }));
+  // Mounted on the folders public/ has, so that a page request does not look for a file of its name on disk first.
+  for (const folder of ["css", "js"])
+    app.use(`/${folder}`, express.static(path.join(root, "public", folder), { maxAge: config.env === "production" ? "1h" : 0 }));
   app.use(healthRouter(db));
 
   const passport = createPassport(db, { keys, logger });

@@ -62,11 +62,13 @@ export class DbSessionStore extends session.Store {
       );
   }
 
-  override touch(sid: string, data: session.SessionData, callback?: Callback): void {
-    sessions.touchSession(this.db, sid, this.expiry(data as unknown as SessionShape)).then(
-      () => callback?.(),
-      (err) => callback?.(err),
-    );
+  /**
+   * Nothing to write: the expiry is absolute (the cookie's, set from the sign-in time by session-timeouts) and set()
+   * stored it, and "last seen" moves with set() when lastSeenAt does. A write per request was the most expensive
+   * part of serving a page.
+   */
+  override touch(_sid: string, _data: session.SessionData, callback?: Callback): void {
+    callback?.();
   }
 
   override destroy(sid: string, callback?: Callback): void {

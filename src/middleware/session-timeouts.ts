@@ -87,10 +87,13 @@ export function sessionTimeouts(config: Config, db: Queryable) {
       });
       return;
     }
-    req.session.lastSeenAt = now;
+    // Written at most once a minute (a tenth of a short idle limit): a session that did not change is not saved, so
+    // most requests write nothing. The idle limit can run out up to that much early, never late.
+    const refreshEvery = idleMs > 0 ? Math.min(60_000, idleMs / 10) : 60_000;
+    if (req.session.lastSeenAt === undefined || now - lastSeen >= refreshEvery) req.session.lastSeenAt = now;
     // The cookie (and the stored session) last exactly as long as the lifetime has left, however long that is.
     req.session.cookie.maxAge = authAt + absoluteMs - now;
-    if (req.method === "GET" && req.accepts(["html", "json"]) === "html" && isPageToReturnTo(req.originalUrl))
+    if (req.method === "GET" && req.accepts(["html", "json"]) === "html" && isPageToReturnTo(req.originalUrl) && req.session.recentPages?.[0] !== req.originalUrl)
       req.session.recentPages = remember(req.session.recentPages, req.originalUrl);
     if (idleMs > 0) res.locals.idleTimeoutSeconds = limits.idleMinutes * 60;
     next();

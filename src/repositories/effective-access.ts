@@ -138,21 +138,27 @@ export async function accessibleSystems(
   query: AccessibleQuery = {},
 ): Promise<{ systems: AccessibleSystemRow[]; total: number }> {
   const search = query.search ? containsPattern(query.search) : null;
-  const result = await db.raw(
-    `WITH me AS (SELECT id, is_admin, disabled FROM users WHERE id = :user),
-     levels AS (
-       SELECT s.id AS system_id, 2 AS level FROM systems s, me WHERE me.is_admin AND NOT me.disabled
-       UNION ALL
-       SELECT x.system_id, max(x.permission) FROM (${CONTRIBUTIONS_OF_USER}) x, me
-        WHERE NOT me.is_admin AND NOT me.disabled GROUP BY x.system_id
-     )
-     SELECT s.id, s.name, s.host, s.description, l.level, count(*) OVER () AS total
-       FROM levels l JOIN systems s ON s.id = l.system_id
-      WHERE (CAST(:search AS text) IS NULL OR s.name_key LIKE :search OR lower(s.host) LIKE :search)
-      ORDER BY s.name_key, s.id
-      LIMIT :limit OFFSET :offset`,
-    { user: userId, search, limit: query.limit ?? 1_000_000, offset: query.offset ?? 0 },
-  );
+  const me = await db("users").select("is_admin", "disabled").where({ id: userId }).first<{ is_admin: boolean; disabled: boolean } | undefined>();
+  if (!me || me.disabled) return { systems: [], total: 0 };
+  const page = { user: userId, search, limit: query.limit ?? 1_000_000, offset: query.offset ?? 0 };
+  const matches = "(CAST(:search AS text) IS NULL OR s.name_key LIKE :search OR lower(s.host) LIKE :search)";
+  // Two statements rather than one with an administrator's branch: with that branch in it, the planner expected
+  // every system and scanned them all for every user (15 ms a page); the lateral lookup keeps it to the user's own.
+  const result = me.is_admin
+    ? await db.raw(
+        `SELECT s.id, s.name, s.host, s.description, 2 AS level, count(*) OVER () AS total
+           FROM systems s WHERE ${matches} ORDER BY s.name_key, s.id LIMIT :limit OFFSET :offset`,
+        page,
+      )
+    : await db.raw(
+        `WITH levels AS (SELECT x.system_id, max(x.permission) AS level FROM (${CONTRIBUTIONS_OF_USER}) x GROUP BY x.system_id)
+         SELECT s.id, s.name, s.host, s.description, l.level, count(*) OVER () AS total
+           FROM levels l CROSS JOIN LATERAL (SELECT * FROM systems s0 WHERE s0.id = l.system_id OFFSET 0) s
+          WHERE ${matches}
+          ORDER BY s.name_key, s.id
+          LIMIT :limit OFFSET :offset`,
+        page,
+      );
   const rows = result.rows as { id: string; name: string; host: string; description: string; level: number; total: string }[];
   return {
     systems: rows.map((r) => ({ id: Number(r.id), name: r.name, host: r.host, description: r.description, level: Number(r.level) as 1 | 2 })),

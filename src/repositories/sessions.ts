@@ -52,10 +52,6 @@ export async function upsertSession(db: Queryable, session: SessionWrite): Promi
   );
 }
 
-export async function touchSession(db: Queryable, sid: string, expiresAt: Date): Promise<void> {
-  await db("sessions").where({ sid }).update({ expires_at: expiresAt, last_seen_at: db.fn.now() });
-}
-
 export async function deleteSession(db: Queryable, sid: string): Promise<void> {
   await db("sessions").where({ sid }).delete();
 }

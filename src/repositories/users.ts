@@ -270,6 +270,7 @@ export interface UserListQuery {
 
 
 export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+  if (query.search) return searchUsers(db, query);
   const base = db("users");
   if (query.search) {
     const pattern = containsPattern(query.search);
@@ -291,6 +292,29 @@ export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ 
     base.clone().count<{ count: string }[]>("* as count").first(),
   ]);
   return { users: (rows as UserRow[]).map(toUser), total: Number(countRow?.count ?? 0) };
+}
+
+/**
+ * A search: the matches (found through the trigram indexes where Postgres has pg_trgm) are collected first with
+ * their sort key, and only then sorted and paged; otherwise the planner walks the sort index hoping to meet 50
+ * matches soon and reads a third of the table to do it (60 ms at 100,000 accounts).
+ */
+async function searchUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+  const pattern = containsPattern(query.search);
+  const column = USER_SORT_COLUMNS[query.sort];
+  const direction = query.direction === "desc" ? "DESC" : "ASC";
+  const match = "username_key LIKE :pattern OR lower(full_name) LIKE :pattern OR lower(email) LIKE :pattern";
+  const [rows, count] = await Promise.all([
+    db.raw(
+      `WITH matched AS MATERIALIZED (SELECT id, ${column} AS sort_key FROM users WHERE ${match}),
+            page AS (SELECT id, sort_key FROM matched ORDER BY sort_key ${direction} NULLS LAST, id ${direction} LIMIT :limit OFFSET :offset)
+       SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(", ")} FROM page JOIN users u ON u.id = page.id
+        ORDER BY page.sort_key ${direction} NULLS LAST, page.id ${direction}`,
+      { pattern, limit: query.limit, offset: query.offset },
+    ),
+    db.raw(`SELECT count(*) AS count FROM users WHERE ${match}`, { pattern }),
+  ]);
+  return { users: (rows.rows as UserRow[]).map(toUser), total: Number(count.rows[0]?.count ?? 0) };
 }
 
 export async function findUsersByIds(db: Queryable, ids: number[]): Promise<User[]> {

@@ -62,6 +62,14 @@ it("the API's effective access equals the console's for every (user, system) pai
     await grant(db, subject, target, next() < 0.5 ? "read" : "read/write");
   }
 
+  // Three accounts the dice do not touch, so that every kind of answer is among the pairs whatever the seed.
+  const reader = await insertTestUser(db, { username: "eq-reader" });
+  const writer = await insertTestUser(db, { username: "eq-writer" });
+  users.push(reader, writer, await insertTestUser(db, { username: "eq-nobody" }));
+  await grant(db, { kind: "user", id: reader.id }, { kind: "system", id: systems[0]!.id }, "read");
+  await grant(db, { kind: "user", id: writer.id }, { kind: "group", id: groups[0]!.id }, "read/write");
+  await addSystemToGroup(db, groups[0]!.id, systems[1]!.id);
+
   const app = createTestApp(db);
   const console_ = await signedInAgent(app, admin);
   const token = await createTestApiToken(db, admin);
