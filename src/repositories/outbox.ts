@@ -67,7 +67,8 @@ export async function enqueue(db: Queryable, message: NewMessage): Promise<numbe
 /**
  * Claims up to `limit` messages that are due (or whose claim ran out: an instance died while sending) for
  * `claimSeconds`. SKIP LOCKED lets several instances claim at once without ever taking the same message.
- * `onlyId` claims that one message if it is due.
+ * `onlyId` claims that one message if it is due; it waits for a claim of that message in progress elsewhere (one
+ * statement) instead of skipping it, so that the caller then sees who holds it rather than a message still queued.
  */
 export async function claimDue(db: Queryable, options: { limit: number; claimSeconds: number; onlyId?: number }): Promise<OutboxMessage[]> {
   const result = await db.raw(
@@ -79,7 +80,7 @@ export async function claimDue(db: Queryable, options: { limit: number; claimSec
            AND (CAST(:only AS bigint) IS NULL OR id = CAST(:only AS bigint))
          ORDER BY next_attempt_at, id
          LIMIT :limit
-         FOR UPDATE SKIP LOCKED)
+         FOR UPDATE ${options.onlyId === undefined ? "SKIP LOCKED" : ""})
       RETURNING *`,
     { claim: options.claimSeconds, limit: options.limit, only: options.onlyId ?? null },
   );

@@ -79,8 +79,30 @@ function storedPasswordFor(stored: ldap.LdapServerRecord | undefined, input: Lda
 
 const RETYPE_BIND_PASSWORD = "Type the Bind password again: the URL or Bind DN changed, and the stored password is only ever sent to the server it was saved for.";
 
+/**
+ * Two entries with the same URL, Domain and User ID Field look the same people up the same way, so the second
+ * could never sign in anyone the first did not: it is the same server added twice (a double-submitted Add, most
+ * likely). Refused on the URL field. The table lock makes two adds at the same moment take turns, so the second
+ * sees the first (and the positions they take stay distinct).
+ */
+async function assertNotListedYet(trx: Queryable, input: Pick<LdapServerInput, "url" | "baseDn" | "userIdField">, exceptId?: number): Promise<void> {
+  await trx.raw("LOCK TABLE ldap_servers IN SHARE ROW EXCLUSIVE MODE");
+  const servers = await ldap.listServers(trx);
+  const index = servers.findIndex(
+    (s) =>
+      s.id !== exceptId &&
+      s.url === input.url &&
+      s.baseDn.toLowerCase() === input.baseDn.toLowerCase() &&
+      s.userIdField.toLowerCase() === input.userIdField.toLowerCase(),
+  );
+  if (index < 0) return;
+  const message = `This LDAP server is already in the list (number ${index + 1}: ${input.url} with the same Domain and User ID Field). Edit that one instead of adding it again.`;
+  throw new ValidationError({ url: message }, message, 409);
+}
+
 export async function addLdapServer(db: Db, actor: Actor, keys: SecretKeys, input: LdapServerInput): Promise<LdapServerView> {
   return db.transaction(async (trx) => {
+    await assertNotListedYet(trx, input);
     const record = await ldap.insertServer(trx, fieldsFrom(keys, input, null));
     await recordAudit(trx, actor, {
       action: "settings.ldap_server_added",
@@ -102,6 +124,7 @@ export async function updateLdapServer(
   return db.transaction(async (trx) => {
     const before = await ldap.findServer(trx, id);
     if (!before) throw new NotFoundError();
+    await assertNotListedYet(trx, input, id);
     if (before.sealedBindPassword && input.bindDn && storedPasswordFor(before, input) === null && !input.removeBindPassword)
       throw new ValidationError({ bindPassword: RETYPE_BIND_PASSWORD });
     const fields = fieldsFrom(keys, input, before.sealedBindPassword);

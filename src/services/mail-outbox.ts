@@ -22,6 +22,11 @@ export class MailOutbox {
   private timer: NodeJS.Timeout | undefined;
   private draining: Promise<void> | undefined;
   private stopped = true;
+  /**
+   * The sends this process has claimed and not finished, by message id: a request that asks about one of them
+   * (another request's background round claimed it first) waits for its outcome instead of guessing.
+   */
+  private readonly inFlight = new Map<number, Promise<DeliveryResult>>();
 
   constructor(
     private readonly db: Db,
@@ -33,12 +38,23 @@ export class MailOutbox {
   async deliverNow(id: number): Promise<DeliveryResult> {
     const [claimed] = await outbox.claimDue(this.db, { limit: 1, claimSeconds: CLAIM_SECONDS, onlyId: id });
     if (!claimed) {
-      const current = await outbox.findMessage(this.db, id);
+      const sending = this.inFlight.get(id);
+      if (sending) return sending;
+      let current = await outbox.findMessage(this.db, id);
+      if (current?.status === "sending") {
+        // Being sent right now: by a round of this process (known a moment after its claim), whose outcome is the
+        // answer, or by another instance. A round of this process that finished meanwhile has recorded its outcome.
+        const nowSending = this.inFlight.get(id);
+        if (nowSending) return nowSending;
+        current = await outbox.findMessage(this.db, id);
+      }
       if (current?.status === "sent") return { status: "sent" };
       if (current?.status === "failed") return { status: "failed", error: current.lastError ?? "" };
+      // Tried already and waiting for its next attempt: say why it failed rather than "on its way".
+      if (current?.status === "queued" && current.lastError) return { status: "queued", error: current.lastError };
       return { status: "pending" };
     }
-    return this.send(claimed);
+    return this.track(claimed.id, this.send(claimed));
   }
 
   /** Sends every message that is due, a batch at a time; one drain runs at a time in this process. */
@@ -82,8 +98,24 @@ export class MailOutbox {
     for (;;) {
       const batch = await outbox.claimDue(this.db, { limit: 10, claimSeconds: CLAIM_SECONDS });
       if (batch.length === 0) return;
-      for (const message of batch) await this.send(message);
+      // One after the other, as before; each is known to be in flight from the moment it is claimed.
+      let previous: Promise<unknown> = Promise.resolve();
+      for (const message of batch) {
+        const result = this.track(message.id, previous.then(() => this.send(message)));
+        previous = result;
+      }
+      await previous;
     }
+  }
+
+  private track(id: number, result: Promise<DeliveryResult>): Promise<DeliveryResult> {
+    this.inFlight.set(id, result);
+    result
+      .finally(() => {
+        if (this.inFlight.get(id) === result) this.inFlight.delete(id);
+      })
+      .catch(() => undefined);
+    return result;
   }
 
   private async send(message: outbox.OutboxMessage): Promise<DeliveryResult> {

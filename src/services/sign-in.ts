@@ -121,6 +121,19 @@ export async function signInWithPassword(
     return passwordReset ? { ok: true, user, passwordReset } : { ok: true, user };
   };
 
+  /**
+   * For what follows a right password (provisioning the account, recording the sign-in): when that fails, on the
+   * database most likely, the attempt was no failure, so neither the account nor the address is charged for it.
+   */
+  const afterRightPassword = async <T>(work: () => Promise<T>): Promise<T> => {
+    try {
+      return await work();
+    } catch (error) {
+      await failures.releaseAttempt(db, "account", accountKey).catch(() => undefined);
+      await failures.releaseAttempt(db, "ip", input.clientIp).catch(() => undefined);
+      throw error;
+    }
+  };
 
   const credentials = await users.findCredentialsByUsername(db, input.username);
   if (!accountSlot) {
@@ -158,9 +171,9 @@ export async function signInWithPassword(
       if (reason === "ambiguous") directory?.logger.warn({ username: input.username }, "LDAP: more than one directory entry matches a sign-in name");
       return fail(`directory_${reason}`, credentials?.user);
     }
-    const account = await accountForDirectoryEntry(db, actor, answer.entry);
+    const account = await afterRightPassword(() => accountForDirectoryEntry(db, actor, answer.entry));
     if (!account.ok) return fail(`directory_${account.reason}`, account.user ?? credentials?.user);
-    return success(account.user, "ldap");
+    return afterRightPassword(() => success(account.user, "ldap"));
   }
 
   const { user, passwordHash } = credentials;
@@ -173,12 +186,12 @@ export async function signInWithPassword(
     // An emailed reset code or a temporary password, typed as the password (TrueCommand's flow), used up here.
     const reset = user.disabled ? undefined : await useResetAtSignIn(db, user, input.password);
     if (!reset) return fail("wrong_password", user);
-    return success(user, reset.kind, undefined, reset.kind);
+    return afterRightPassword(() => success(user, reset.kind, undefined, reset.kind));
   }
   if (user.disabled) return fail("disabled", user);
 
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
-  return success(user, "password", rehashed ? { from: passwordHash, to: rehashed } : undefined);
+  return afterRightPassword(() => success(user, "password", rehashed ? { from: passwordHash, to: rehashed } : undefined));
 }
 
 export async function recordSignOut(db: Db, actor: Actor & { id: number }): Promise<void> {

@@ -1,6 +1,6 @@
 import { type NextFunction, type Request, type Response, Router } from "express";
 import type { z } from "zod";
-import { AppError } from "../../errors.ts";
+import { AppError, ValidationError } from "../../errors.ts";
 import { safeReturnTo } from "../../lib/return-to.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
@@ -58,7 +58,9 @@ export function authRouter(deps: RouteDeps): Router {
         username: typedValues(req).username ?? "",
         returnTo: safeReturnTo(typedValues(req).returnTo),
         errors: fieldErrorsOf(error),
-        message: error.status === 429 || error.status === 503 ? error.message : null,
+        // Every refusal but a form error says why: too many attempts, the directory or the database unavailable,
+        // or a change that got in the way ("try again"). A bare 409 page would leave the person guessing.
+        message: error instanceof ValidationError ? null : error.message,
         notice: null,
       }),
     ),
