@@ -1,0 +1,449 @@
+/**
+ * HTTP benchmark (issue 8). Seeds the access data set of bench:access (100,000 users, 10,000 systems, grants; see
+ * seed-access.ts) into a scratch schema, with one shared argon2 hash (production parameters) as every user's password,
+ * starts the real Gatehouse (`src/main.ts`, NODE_ENV=production) and a floors server (`floors.ts`) as child processes
+ * of their own, and drives them over loopback HTTP with keep-alive connections from this process:
+ *   (a) floor: Express answering a tiny text
+ *   (b) floor: Express plus one Postgres query (one users row by id, knex with the app's pool settings)
+ *   (c) /systems signed in as a non-administrator with 50 to 200 systems (a full page of 50 rows)
+ *   (c') /systems as the heavy user of bench:access (about 2,100 systems; the same page of 50), for scale; no target
+ *   (d) /admin/users?q=user42 signed in as an administrator (1,111 matches, a page of 50)
+ *   (e) sign-in: GET /login (token and cookie), then POST /login with the CSRF token, as a browser does; the POST is timed
+ * Each runs CONCURRENCY virtual clients for a warm-up that is not measured, then for a fixed time. Prints requests/s,
+ * p50 and p99 per scenario, c/b and d/b, the processes' peak RSS (VmHWM), and the issue's targets with PASS/FAIL.
+ * Drops its schema at the end (BENCH_KEEP_SCHEMA=1 keeps it), leaving the database as it found it.
+ *
+ * Usage: npm run bench:http
+ *   BENCH_DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test; schema gatehouse_bench_http),
+ *   BENCH_CONCURRENCY (16), BENCH_WARMUP_S (3), BENCH_DURATION_S (10).
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { readdirSync, readFileSync, readlinkSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { setTimeout as sleep } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
+import type { Db } from "../src/db/index.ts";
+import { accessibleSystems } from "../src/repositories/effective-access.ts";
+import { ARGON2_OPTIONS, hashPassword } from "../src/services/password-hasher.ts";
+import { freshSchema, HEAVY, resetSchema, schemaUrl, seedAccess, USERS } from "./seed-access.ts";
+
+const SCHEMA = "gatehouse_bench_http";
+const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
+const WARMUP_MS = Number(process.env.BENCH_WARMUP_S ?? 3) * 1000;
+const DURATION_MS = Number(process.env.BENCH_DURATION_S ?? 10) * 1000;
+const PASSWORD = "correct horse battery staple, benchmark edition";
+const ADMIN = "bench-admin";
+const SEARCH = "user42";
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+// ---------------------------------------------------------------------------------------------------------------
+// Child processes
+
+async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+interface Child {
+  name: string;
+  process: ChildProcess;
+  port: number;
+  origin: string;
+  stderr: string[];
+}
+
+/**
+ * This process's environment without Gatehouse's own settings (an ADMIN_PASSWORD or TRUST_PROXY of the shell must not
+ * change what is measured); the rest (NODE_OPTIONS, MALLOC_ARENA_MAX, UV_THREADPOOL_SIZE, …) reaches the children.
+ */
+function inheritedEnv(): Record<string, string> {
+  const own = ["NODE_ENV", "PORT", "BASE_URL", "DATABASE_URL", "DATA_DIR", "APP_SECRET", "LOG_LEVEL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "TRUST_PROXY"];
+  return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !own.includes(e[0])));
+}
+
+/** Starts `node --import tsx <script>` with `env` and PORT=`port`, and waits until `readyPath` answers 200. */
+/** How `npm start` runs Gatehouse (package.json): the heap cap and glibc's mmap threshold for argon2's buffers. */
+const AS_NPM_START = { nodeFlags: ["--max-old-space-size=128"], env: { MALLOC_MMAP_THRESHOLD_: "1048576" } };
+
+async function startChild(
+  name: string,
+  script: string,
+  port: number,
+  env: Record<string, string>,
+  readyPath: string,
+  nodeFlags: string[] = [],
+): Promise<Child> {
+  const child = spawn(process.execPath, [...nodeFlags, "--import", "tsx", script], {
+    cwd: root,
+    env: { ...inheritedEnv(), ...env, PORT: String(port) },
+    stdio: ["ignore", "inherit", "pipe"],
+  });
+  const stderr: string[] = [];
+  child.stderr?.setEncoding("utf8");
+  child.stderr?.on("data", (chunk: string) => {
+    stderr.push(chunk);
+    process.stderr.write(`[${name}] ${chunk}`);
+  });
+  const origin = `http://127.0.0.1:${port}`;
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready: ${stderr.join("")}`);
+    try {
+      const res = await request(origin, "GET", readyPath);
+      if (res.status === 200) break;
+    } catch {
+      // Not listening yet.
+    }
+    if (Date.now() > deadline) throw new Error(`${name} was not ready within 60 s`);
+    await sleep(200);
+  }
+  return { name, process: child, port, origin, stderr };
+}
+
+/** VmHWM (peak resident set) and VmRSS of a running process, in MB (10^6 bytes; /proc counts KiB), from /proc. */
+function memoryOf(pid: number): { peak: number; now: number } {
+  const status = readFileSync(`/proc/${pid}/status`, "utf8");
+  const mb = (field: string) => (Number(new RegExp(`^${field}:\\s+(\\d+) kB`, "m").exec(status)?.[1] ?? Number.NaN) * 1024) / 1e6;
+  return { peak: mb("VmHWM"), now: mb("VmRSS") };
+}
+
+async function stopChild(child: Child): Promise<void> {
+  if (child.process.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.process.once("exit", resolve));
+  child.process.kill("SIGTERM");
+  await Promise.race([exited, sleep(25_000)]);
+  if (child.process.exitCode === null) child.process.kill("SIGKILL");
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HTTP client: one keep-alive agent, as many sockets as virtual clients
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+
+interface Answer {
+  status: number;
+  headers: http.IncomingHttpHeaders;
+  body: string;
+}
+
+function request(origin: string, method: string, pathAndQuery: string, headers: Record<string, string> = {}, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(pathAndQuery, origin);
+    const req = http.request(
+      { agent, host: url.hostname, port: url.port, method, path: url.pathname + url.search, headers: body === undefined ? headers : { ...headers, "content-length": Buffer.byteLength(body) } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on("data", (chunk: Buffer) => chunks.push(chunk));
+        res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString("utf8") }));
+        res.on("error", reject);
+      },
+    );
+    req.setTimeout(60_000, () => req.destroy(new Error(`${method} ${pathAndQuery}: no answer within 60 s`)));
+    req.on("error", reject);
+    req.end(body);
+  });
+}
+
+/** The session cookie (name=value) a response sets, or `fallback`. */
+function sessionCookie(res: Answer, fallback = ""): string {
+  const set = res.headers["set-cookie"]?.find((c) => c.startsWith("gatehouse.sid="));
+  return set ? (set.split(";")[0] ?? fallback) : fallback;
+}
+
+/** A browser's sign-in: the form (its cookie and CSRF token), then the POST, which alone is timed. */
+async function signIn(origin: string, username: string): Promise<{ cookie: string; postMs: number }> {
+  const page = await request(origin, "GET", "/login");
+  const token = /name="_csrf" value="([^"]+)"/.exec(page.body)?.[1];
+  const cookie = sessionCookie(page);
+  if (page.status !== 200 || !token || !cookie) throw new Error(`GET /login answered ${page.status} without a token or cookie`);
+  const form = new URLSearchParams({ _csrf: token, username, password: PASSWORD }).toString();
+  const start = performance.now();
+  const res = await request(origin, "POST", "/login", { cookie, origin, "content-type": "application/x-www-form-urlencoded" }, form);
+  const postMs = performance.now() - start;
+  if (res.status !== 303 || res.headers.location !== "/") throw new Error(`POST /login as ${username} answered ${res.status} (location ${res.headers.location})`);
+  return { cookie: sessionCookie(res, cookie), postMs };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Load: CONCURRENCY virtual clients, a warm-up, then a fixed time
+
+interface Result {
+  label: string;
+  requests: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  /** CPU milliseconds per measured request, by process group, and the share of the machine other processes took. */
+  cpu: { perRequest: Record<string, number>; machineBusy: number; others: number };
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** CPU time (user + system) of a process in ms, from /proc/<pid>/stat (USER_HZ = 100 on Linux); 0 once it is gone. */
+function cpuMsOf(pid: number): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return 0;
+  }
+}
+
+/** Busy CPU time of the whole machine in ms, all cores together. */
+function machineBusyMs(): number {
+  return os.cpus().reduce((sum, c) => sum + c.times.user + c.times.nice + c.times.sys + c.times.irq, 0);
+}
+
+/** The local ports of a process's TCP sockets (its connections to Postgres among them), from /proc. */
+function tcpPortsOf(pid: number): Set<number> {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const target = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode) inodes.add(inode);
+    } catch {
+      // Closed meanwhile.
+    }
+  }
+  const ports = new Set<number>();
+  for (const table of ["/proc/net/tcp", "/proc/net/tcp6"]) {
+    for (const line of readFileSync(table, "utf8").split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields[9] && inodes.has(fields[9])) ports.add(Number.parseInt(fields[1]?.split(":")[1] ?? "", 16));
+    }
+  }
+  return ports;
+}
+
+/** The processes whose CPU is counted, by group: listed again at the start and the end of the window. */
+type Watched = Record<string, () => Promise<number[]>>;
+
+async function cpuSnapshot(watched: Watched): Promise<{ busy: number; groups: Record<string, Map<number, number>> }> {
+  const groups: Record<string, Map<number, number>> = {};
+  for (const [name, pids] of Object.entries(watched)) groups[name] = new Map((await pids()).map((pid) => [pid, cpuMsOf(pid)]));
+  return { busy: machineBusyMs(), groups };
+}
+
+/**
+ * Runs `step(client)` in a loop on every virtual client: WARMUP_MS unmeasured, then (once every client is done
+ * warming up) DURATION_MS measured. A step returns the milliseconds to record (its timed part). Every step started in
+ * the measured window counts, and the rate is their number over the time from the window's start to the last one's end.
+ * The CPU of the watched processes is read at both ends of the window.
+ */
+async function load(
+  label: string,
+  watched: Watched,
+  step: (client: number) => Promise<number>,
+  { concurrency = CONCURRENCY, warmupMs = WARMUP_MS, durationMs = DURATION_MS } = {},
+): Promise<Result> {
+  const clients = Array.from({ length: concurrency }, (_, i) => i);
+  const warmEnd = performance.now() + warmupMs;
+  await Promise.all(
+    clients.map(async (i) => {
+      while (performance.now() < warmEnd) await step(i);
+    }),
+  );
+  const before = await cpuSnapshot(watched);
+  const samples: number[] = [];
+  const start = performance.now();
+  const end = start + durationMs;
+  await Promise.all(
+    clients.map(async (i) => {
+      while (performance.now() < end) samples.push(await step(i));
+    }),
+  );
+  const elapsedMs = performance.now() - start;
+  const after = await cpuSnapshot(watched);
+  const perRequest: Record<string, number> = {};
+  let ours = 0;
+  for (const [name, pids] of Object.entries(after.groups)) {
+    // A process that started inside the window counts whole; one that ended inside it is lost (Postgres backends rarely do).
+    let ms = 0;
+    for (const [pid, cpu] of pids) ms += cpu - (before.groups[name]?.get(pid) ?? 0);
+    ours += ms;
+    perRequest[name] = ms / samples.length;
+  }
+  const capacity = elapsedMs * os.availableParallelism();
+  const busy = after.busy - before.busy;
+  const sorted = samples.sort((x, y) => x - y);
+  return {
+    label,
+    requests: samples.length,
+    perSecond: samples.length / (elapsedMs / 1000),
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    cpu: { perRequest, machineBusy: busy / capacity, others: Math.max(0, busy - ours) / capacity },
+  };
+}
+
+/** A GET that must answer 200, timed. */
+async function timedGet(origin: string, pathAndQuery: string, cookie?: string): Promise<number> {
+  const start = performance.now();
+  const res = await request(origin, "GET", pathAndQuery, cookie ? { cookie } : {});
+  const ms = performance.now() - start;
+  if (res.status !== 200) throw new Error(`GET ${pathAndQuery} answered ${res.status}`);
+  return ms;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+
+const children: Child[] = [];
+let db: Db | undefined;
+const dataDir = await mkdtemp(path.join(os.tmpdir(), "gatehouse-bench-http-"));
+try {
+  // Kept open to the end: it lists the Postgres server's processes, whose CPU each scenario counts.
+  db = await freshSchema(SCHEMA, 2);
+  const version = (await db.raw("SHOW server_version")).rows[0].server_version as string;
+  console.log(
+    `machine: ${os.availableParallelism()} cores (${os.cpus()[0]?.model ?? "?"}), ${(os.totalmem() / 2 ** 30).toFixed(0)} GiB; node ${process.version}; PostgreSQL ${version}`,
+  );
+  console.log(
+    `load: ${CONCURRENCY} concurrent virtual clients on keep-alive connections from this process, ${WARMUP_MS / 1000} s warm-up (not measured) then ${DURATION_MS / 1000} s per scenario; ` +
+      "server, floors, Postgres and this load generator share the 2 cores",
+  );
+  const hash = await hashPassword(PASSWORD);
+  await seedAccess(db, { passwordHash: hash });
+  await db("users").insert({ username: ADMIN, username_key: ADMIN, full_name: "Bench Administrator", is_admin: true, password_hash: hash });
+
+  // (c)'s accounts: non-administrators whose grants reach 50 to 200 systems (a full first page, an ordinary account).
+  const candidates = await db("user_group_grants").distinct("user_id").whereNot("user_id", HEAVY).orderBy("user_id").limit(200);
+  const pageUsers: { id: number; username: string; total: number }[] = [];
+  for (const { user_id } of candidates as { user_id: string }[]) {
+    const { total } = await accessibleSystems(db, Number(user_id), { limit: 1 });
+    if (total >= 50 && total <= 200) pageUsers.push({ id: Number(user_id), username: `user${user_id}`, total });
+    if (pageUsers.length === CONCURRENCY) break;
+  }
+  if (pageUsers.length < CONCURRENCY) throw new Error(`only ${pageUsers.length} users with 50 to 200 systems`);
+  const heavyTotal = (await accessibleSystems(db, HEAVY, { limit: 1 })).total;
+  const totals = pageUsers.map((u) => u.total);
+  console.log(
+    `(c) accounts: ${CONCURRENCY} users with ${Math.min(...totals)} to ${Math.max(...totals)} systems each; (c') user${HEAVY} with ${heavyTotal}; ` +
+      `all ${USERS.toLocaleString("en")} users share one argon2id hash (m=${ARGON2_OPTIONS.memoryCost} KiB, t=${ARGON2_OPTIONS.timeCost}, p=${ARGON2_OPTIONS.parallelism})`,
+  );
+
+  const databaseUrl = schemaUrl(SCHEMA);
+  const floors = await startChild("floors", "bench/floors.ts", await freePort(), { DATABASE_URL: databaseUrl, NODE_ENV: "production" }, "/hello");
+  children.push(floors);
+  const appPort = await freePort();
+  const gatehouse = await startChild(
+    "gatehouse",
+    "src/main.ts",
+    appPort,
+    {
+      DATABASE_URL: databaseUrl,
+      NODE_ENV: "production",
+      LOG_LEVEL: "warn",
+      APP_SECRET: randomBytes(32).toString("base64url"),
+      BASE_URL: `http://127.0.0.1:${appPort}`,
+      DATA_DIR: dataDir,
+      ...AS_NPM_START.env,
+    },
+    "/readyz",
+    AS_NPM_START.nodeFlags,
+  );
+  children.push(gatehouse);
+  const origin = gatehouse.origin;
+  console.log(`Gatehouse pid ${gatehouse.process.pid} at ${origin} (NODE_ENV=production, LOG_LEVEL=warn); floors pid ${floors.process.pid} at ${floors.origin}`);
+
+  // Sessions for (c), (c') and (d): one sign-in per virtual client, its cookie reused.
+  const pageCookies: string[] = [];
+  for (const u of pageUsers) pageCookies.push((await signIn(origin, u.username)).cookie);
+  const heavyCookies: string[] = [];
+  for (let i = 0; i < CONCURRENCY; i++) heavyCookies.push((await signIn(origin, `user${HEAVY}`)).cookie);
+  const adminCookies: string[] = [];
+  for (let i = 0; i < CONCURRENCY; i++) adminCookies.push((await signIn(origin, ADMIN)).cookie);
+
+  // The pages are what the scenarios claim: 50 rows each.
+  const rows = async (pathAndQuery: string, cookie: string, pattern: RegExp) => {
+    const res = await request(origin, "GET", pathAndQuery, { cookie });
+    if (res.status !== 200) throw new Error(`GET ${pathAndQuery} answered ${res.status}`);
+    return { rows: res.body.match(pattern)?.length ?? 0, bytes: Buffer.byteLength(res.body) };
+  };
+  const systemsPage = await rows("/systems", pageCookies[0]!, /<tr><th scope="row">/g);
+  const heavyPage = await rows("/systems", heavyCookies[0]!, /<tr><th scope="row">/g);
+  const usersPage = await rows(`/admin/users?q=${SEARCH}`, adminCookies[0]!, /href="\/admin\/users\/\d+"/g);
+  const matches = 1 + 10 + 100 + 1000; // user42, user420…429, user4200…4299, user42000…42999
+  console.log(
+    `pages: /systems ${systemsPage.rows} rows (${(systemsPage.bytes / 1024).toFixed(0)} KiB), heavy ${heavyPage.rows} rows; /admin/users?q=${SEARCH} ${usersPage.rows} user links of ${matches} matches (${(usersPage.bytes / 1024).toFixed(0)} KiB)`,
+  );
+  if (systemsPage.rows !== 50 || heavyPage.rows !== 50 || usersPage.rows < 50) throw new Error("a page does not show the 50 rows the scenario needs");
+
+  const statsDb = db;
+  // The server's own backends (by their client port: other suites may share this Postgres) and the background processes.
+  const postgresPids = async (server: Child) => {
+    const ports = tcpPortsOf(server.process.pid!);
+    const { rows } = await statsDb.raw("SELECT pid, client_port, backend_type FROM pg_stat_activity");
+    return (rows as { pid: number; client_port: number | null; backend_type: string }[])
+      .filter((r) => r.backend_type !== "client backend" || (r.client_port !== null && ports.has(r.client_port)))
+      .map((r) => r.pid);
+  };
+  const run = async (label: string, server: Child, step: (client: number) => Promise<number>, options?: Parameters<typeof load>[3]) => {
+    const watched = { [server.name]: async () => [server.process.pid!], postgres: () => postgresPids(server), "load generator": async () => [process.pid] };
+    const result = await load(label, watched, step, options);
+    console.log(
+      `${label.padEnd(58)} ${result.perSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1).padStart(6)} ms  p99 ${result.p99.toFixed(1).padStart(6)} ms  (n=${result.requests})`,
+    );
+    const perRequest = Object.entries(result.cpu.perRequest).map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`);
+    console.log(
+      `${"".padEnd(4)}CPU per request: ${perRequest.join(", ")}; machine busy ${(result.cpu.machineBusy * 100).toFixed(0)}%, other processes ${(result.cpu.others * 100).toFixed(0)}%`,
+    );
+    return result;
+  };
+
+  console.log("");
+  await run("(a) floor: Express, tiny text", floors, () => timedGet(floors.origin, "/hello"));
+  let userCounter = 0;
+  const b = await run("(b) floor: Express + one users row by id (knex)", floors, () => timedGet(floors.origin, `/user/${(userCounter++ % USERS) + 1}`));
+  const c = await run("(c) /systems, 50 rows, users with 50-200 systems", gatehouse, (i) => timedGet(origin, "/systems", pageCookies[i]));
+  await run(`(c') /systems, 50 rows, user with ${heavyTotal} systems`, gatehouse, (i) => timedGet(origin, "/systems", heavyCookies[i]));
+  const d = await run(`(d) /admin/users?q=${SEARCH} (${matches} of ${USERS + 1} users)`, gatehouse, (i) =>
+    timedGet(origin, `/admin/users?q=${SEARCH}`, adminCookies[i]),
+  );
+  // The latency one person sees on an otherwise idle server: one client, one request after the other.
+  const alone = { concurrency: 1, warmupMs: 1000, durationMs: Math.min(DURATION_MS, 5000) };
+  await run("(c) /systems, one client alone", gatehouse, () => timedGet(origin, "/systems", pageCookies[0]), alone);
+  const dAlone = await run(`(d) /admin/users?q=${SEARCH}, one client alone`, gatehouse, () => timedGet(origin, `/admin/users?q=${SEARCH}`, adminCookies[0]), alone);
+  // Each sign-in is a different account (user1, user2, …): success clears that account's counter anyway, and the
+  // client address's counter takes back every successful attempt, so no throttle or lock takes part.
+  let signInCounter = 0;
+  const e = await run(`(e) POST /login, fresh sign-in each (${CONCURRENCY} concurrent)`, gatehouse, async () => {
+    const username = `user${(signInCounter++ % USERS) + 1}`;
+    return (await signIn(origin, username)).postMs;
+  });
+  console.log(
+    "(e) counts whole sign-ins (GET /login + POST /login) for the rate and the CPU, the POST alone for the latency. " +
+      "CPU: /proc, per measured request; postgres is the backends serving that process plus Postgres's background processes; 'other processes' is the rest of the machine's busy time (100% = all cores)",
+  );
+
+  const appMemory = memoryOf(gatehouse.process.pid!);
+  const floorsMemory = memoryOf(floors.process.pid!);
+  console.log(`Gatehouse process RSS: peak (VmHWM) ${appMemory.peak.toFixed(0)} MB, at the end ${appMemory.now.toFixed(0)} MB; floors process peak ${floorsMemory.peak.toFixed(0)} MB`);
+  console.log(`c/b (req/s) ${(c.perSecond / b.perSecond).toFixed(2)}   d/b (req/s) ${(d.perSecond / b.perSecond).toFixed(2)}`);
+
+  const target = (ok: boolean, text: string) => console.log(`${ok ? "PASS" : "FAIL"}  ${text}`);
+  console.log("\ntargets (issue 8):");
+  target(c.perSecond / b.perSecond >= 0.5, `c/b >= 0.5: ${(c.perSecond / b.perSecond).toFixed(2)}`);
+  target(d.p50 < 50, `(d) p50 < 50 ms at ${CONCURRENCY} concurrent: ${d.p50.toFixed(1)} ms`);
+  target(dAlone.p50 < 50, `(d) p50 < 50 ms, one client alone: ${dAlone.p50.toFixed(1)} ms`);
+  target(appMemory.peak < 250, `Gatehouse peak RSS < 250 MB: ${appMemory.peak.toFixed(0)} MB`);
+  target(e.p99 < 500, `sign-in p99 < 500 ms at ${CONCURRENCY} concurrent: ${e.p99.toFixed(0)} ms`);
+} finally {
+  for (const child of children) await stopChild(child);
+  agent.destroy();
+  await db?.destroy();
+  await rm(dataDir, { recursive: true, force: true });
+  if (process.env.BENCH_KEEP_SCHEMA !== "1") await resetSchema(SCHEMA, false);
+}
