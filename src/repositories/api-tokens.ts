@@ -103,6 +103,12 @@ export async function listUserApiTokens(db: Queryable, userId: number): Promise<
   return (rows as ApiTokenRow[]).map(toRecord);
 }
 
+/** Whether the account has an active token of this name (without regard to case). */
+export async function hasActiveTokenNamed(db: Queryable, userId: number, name: string): Promise<boolean> {
+  const row = await db("api_tokens").select("id").where({ user_id: userId }).andWhereRaw(ACTIVE).andWhereRaw("lower(name) = lower(?)", [name]).first();
+  return row !== undefined;
+}
+
 export async function countActiveUserApiTokens(db: Queryable, userId: number): Promise<number> {
   const row = await db("api_tokens").where({ user_id: userId }).andWhereRaw(ACTIVE).count<{ count: string }[]>("* as count").first();
   return Number(row?.count ?? 0);

@@ -38,6 +38,7 @@ export const API_TOKEN_EXPIRY_CHOICES = [
 ] as const;
 export const DEFAULT_API_TOKEN_EXPIRY = "90";
 
+export const TOKEN_NAME_TAKEN = "You already have an active token with this name. Choose another name, or revoke the old token first.";
 export const NOT_YOUR_TOKEN = "That API token is not one of yours, or it no longer exists.";
 
 /** A token's label: required, trimmed, 1–64 code points, one line, no direction-changing characters. */
@@ -116,6 +117,8 @@ export async function createApiToken(
     if (!(await tokens.lockTokenOwner(trx, userId))) throw new NotFoundError();
     const owner = await users.findUserById(trx, userId);
     if (!owner || owner.disabled) throw new NotFoundError();
+    // A double click must not leave a second secret that nobody was shown: names are unique among active tokens.
+    if (await tokens.hasActiveTokenNamed(trx, userId, parsed.data)) throw new ConflictError(TOKEN_NAME_TAKEN, { name: TOKEN_NAME_TAKEN });
     const active = await tokens.countActiveUserApiTokens(trx, userId);
     if (active >= MAX_ACTIVE_API_TOKENS)
       throw new ConflictError(

@@ -1,7 +1,7 @@
 import { type Request, type Response, Router } from "express";
 import { z } from "zod";
 import type { Db } from "../../db/index.ts";
-import { ValidationError } from "../../errors.ts";
+import { ConflictError, ValidationError } from "../../errors.ts";
 import { idParam } from "../../lib/fields.ts";
 import { flash } from "../../lib/flash.ts";
 import { openSecret, sealSecret } from "../../lib/secret-box.ts";
@@ -92,6 +92,11 @@ interface TokenToShow {
  * The Profile's API tokens: create (the token is shown once, on the next page), revoke. `renderForm` shows the
  * Profile again with this section's errors and the typed values.
  */
+/** Whether the session, as stored now, holds a just-created token not yet shown. */
+function tokenWaitingToShow(req: Request): Promise<boolean> {
+  return new Promise((resolve) => req.session.reload((err) => resolve(!err && Boolean(req.session.apiTokenToShow))));
+}
+
 export function profileApiTokensRouter({ db, keys, mailOutbox, logger }: RouteDeps, renderForm: FormRenderer): Router {
   const router = Router();
   router.use("/profile/api-tokens", requireSignedIn);
@@ -106,10 +111,16 @@ export function profileApiTokensRouter({ db, keys, mailOutbox, logger }: RouteDe
       if (!(await verifyCurrentPassword(db, user, body.currentPassword, keys))) throw new ValidationError({ currentPassword: "Password is not correct." });
     }
     const choice = API_TOKEN_EXPIRY_CHOICES.find((c) => c.value === body.expiresInDays);
-    const { token, record, noticeId } = await createApiToken(db, keys, signedInActor(req), user.id, {
-      name: body.name,
-      expiresInDays: choice?.days ?? null,
-    });
+    let created: Awaited<ReturnType<typeof createApiToken>>;
+    try {
+      created = await createApiToken(db, keys, signedInActor(req), user.id, { name: body.name, expiresInDays: choice?.days ?? null });
+    } catch (error) {
+      // A double click: the first request made the token and put it in the session to show. This one leads there
+      // too (the session as stored now, since the first may have saved it after this request read it).
+      if (error instanceof ConflictError && error.fields.name && (await tokenWaitingToShow(req))) return res.redirect(303, "/profile/api-tokens/new");
+      throw error;
+    }
+    const { token, record, noticeId } = created;
     // The notice goes now if it can; otherwise the outbox retries it. The new token's page does not wait for it.
     if (noticeId !== null) mailOutbox.deliverNow(noticeId).catch((err: unknown) => logger.warn({ err }, "API token notice not sent yet"));
     // Sealed in the session until the next page shows it: the session row never holds the token in the clear.
