@@ -63,17 +63,24 @@ function wantsJson(req: Request): boolean {
   return req.accepts(["html", "json"]) === "json";
 }
 
+/**
+ * What the stack threw as the AppError to answer with, for the pages and the API alike: a bad id in the address is
+ * not found, an unknown error is logged and becomes a 500, an unavailable service is logged as a warning.
+ */
+export function answerFor(error: unknown, req: Request, logger: Logger): AppError {
+  let known = classifyError(error);
+  if (known instanceof ValidationError && known.fields.__params) known = new NotFoundError();
+  if (!known) {
+    logger.error({ err: error, reqId: req.id }, "unhandled error");
+    return new AppError(500, "internal", "Something went wrong on our side. It has been logged; try again.");
+  }
+  if (known.status === 503) logger.warn({ err: error, reqId: req.id }, "service unavailable");
+  return known;
+}
+
 export function errorHandler(logger: Logger) {
   return async (error: unknown, req: Request, res: Response, _next: NextFunction): Promise<void> => {
-    let known = classifyError(error);
-    if (known instanceof ValidationError && known.fields.__params) known = new NotFoundError();
-
-    if (!known) {
-      logger.error({ err: error, reqId: req.id }, "unhandled error");
-      known = new AppError(500, "internal", "Something went wrong on our side. It has been logged; try again.");
-    } else if (known.status === 503) {
-      logger.warn({ err: error, reqId: req.id }, "service unavailable");
-    }
+    let known = answerFor(error, req, logger);
     if (res.headersSent) return void res.end();
 
     if (known instanceof TooManyRequestsError) res.set("Retry-After", String(known.retryAfterSeconds));

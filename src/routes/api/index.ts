@@ -1,6 +1,6 @@
 import { type NextFunction, type Request, type Response, Router } from "express";
 import { AppError, NotFoundError, StaleWriteError, ValidationError } from "../../errors.ts";
-import { classifyError } from "../../middleware/error-handler.ts";
+import { answerFor } from "../../middleware/error-handler.ts";
 import { requireApiToken } from "../../middleware/api-token-auth.ts";
 import type { Logger } from "../../lib/logger.ts";
 import type { RouteDeps } from "../index.ts";
@@ -32,20 +32,15 @@ export function apiOperations(deps: RouteDeps): Operation[] {
 /** Every error of the API as JSON, whatever the client accepts; bad input is a 400 naming each field. */
 function apiErrorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    let known = classifyError(error);
+    let known = answerFor(error, req, logger);
     // An id that cannot be one, or a record the service did not find: the web's "page" is a record here.
-    if ((known instanceof ValidationError && known.fields.__params) || (known instanceof NotFoundError && known.message === PAGE_NOT_FOUND))
-      known = new NotFoundError("There is no such record: check the id in the address.");
+    if (known instanceof NotFoundError && known.message === PAGE_NOT_FOUND) known = new NotFoundError("There is no such record: check the id in the address.");
     if (known instanceof StaleWriteError) {
       const version = (known.current as { version?: number } | undefined)?.version;
       known = Object.assign(new AppError(409, "stale_write", "Someone else changed this record since the version you sent; nothing was saved."), {
         fields: { version: `The record is now at version ${version}. Read it again, then send your change with that version.` },
       });
     }
-    if (!known) {
-      logger.error({ err: error, reqId: req.id }, "unhandled API error");
-      known = new AppError(500, "internal", "Something went wrong on our side. It has been logged; try again.");
-    } else if (known.status === 503) logger.warn({ err: error, reqId: req.id }, "service unavailable");
     if (res.headersSent) return void res.end();
     const status = known instanceof ValidationError ? 400 : known.status;
     const fields = (known as { fields?: Record<string, string> }).fields;

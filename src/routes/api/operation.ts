@@ -33,22 +33,11 @@ export interface OperationSpec<P extends z.ZodType | undefined, Q extends z.ZodT
 
 /**
  * One operation of the REST API: the route and its OpenAPI description come from this one definition, so the
- * document cannot drift from what the server accepts.
+ * document cannot drift from what the server accepts. The schemas' own types are erased once it is defined.
  */
-export interface Operation {
-  method: Method;
-  path: string;
-  operationId: string;
-  summary: string;
-  description?: string;
-  tag: string;
-  access: Access;
-  params?: z.ZodType;
-  query?: z.ZodType;
-  body?: z.ZodType;
-  responses: Record<number, ApiResponse>;
+export type Operation = Omit<OperationSpec<z.ZodType | undefined, z.ZodType | undefined, z.ZodType | undefined>, "handler"> & {
   handler: (req: Request, res: Response, input: { params: unknown; query: unknown; body: unknown }) => Promise<void>;
-}
+};
 
 export function operation<P extends z.ZodType | undefined = undefined, Q extends z.ZodType | undefined = undefined, B extends z.ZodType | undefined = undefined>(
   spec: OperationSpec<P, Q, B>,
