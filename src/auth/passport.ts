@@ -1,7 +1,9 @@
+import type { Request } from "express";
 import { Passport } from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
 import type { Db } from "../db/index.ts";
 import * as users from "../repositories/users.ts";
+import { accountReadWithSession } from "./session-context.ts";
 import { type DirectoryAccess, signInWithPassword } from "../services/sign-in.ts";
 
 /** What the session keeps of an account: its id and the session version it signed in with. */
@@ -44,8 +46,10 @@ export function createPassport(db: Db, directory: DirectoryAccess): GatehousePas
   });
 
   // Reloads the account on every request: a disable, deletion, demotion or password change takes effect at once.
-  passport.deserializeUser((value: SessionUser, done) => {
-    users.findUserById(db, value.id).then(
+  // The session store has usually read it already, with the session itself.
+  passport.deserializeUser((req: Request, value: SessionUser, done: (err: unknown, user?: Express.User | false) => void) => {
+    const preloaded = accountReadWithSession(req, value.id);
+    (preloaded ? Promise.resolve(preloaded) : users.findUserById(db, value.id)).then(
       (user) => done(null, user && !user.disabled && user.sessionVersion === value.sv ? user : false),
       (err) => done(err),
     );

@@ -1,6 +1,11 @@
+import type { Request } from "express";
 import session from "express-session";
 import type { Db } from "../db/index.ts";
 import * as sessions from "../repositories/sessions.ts";
+import { GENERAL_KEY } from "../services/general-settings.ts";
+import { rememberSessionContext, type SessionContext } from "./session-context.ts";
+
+const CONTEXT = Symbol("sessionContext");
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -38,11 +43,22 @@ export class DbSessionStore extends session.Store {
     if (this.cleanup) clearInterval(this.cleanup);
   }
 
+  /** Reads the account and the General settings with the session (see createSession): one round trip for all three. */
   override get(sid: string, callback: Callback<session.SessionData | null>): void {
-    sessions.findSession(this.db, sid).then(
-      (row) => callback(null, (row?.sess as unknown as session.SessionData) ?? null),
-      (err) => callback(err),
-    );
+    sessions.findSessionWithContext(this.db, sid, GENERAL_KEY).then((row) => {
+      if (!row) return callback(null, null);
+      const context: SessionContext = { user: row.user, generalSettings: row.settings };
+      // Not enumerable: express-session neither copies it into the session nor counts it when judging a change.
+      Object.defineProperty(row.sess, CONTEXT, { value: context, enumerable: false });
+      callback(null, row.sess as unknown as session.SessionData);
+    }, (err) => callback(err));
+  }
+
+  /** express-session builds the request's session here, the one place that sees both the request and what get() read. */
+  override createSession(req: Request, data: session.SessionData): session.Session & session.SessionData {
+    const context = (data as unknown as Record<symbol, SessionContext | undefined>)[CONTEXT];
+    if (context) rememberSessionContext(req, context);
+    return super.createSession(req, data);
   }
 
   override set(sid: string, data: session.SessionData, callback?: Callback): void {

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import type { Config } from "../config.ts";
 import type { Queryable } from "../db/index.ts";
 import { safeReturnTo } from "../lib/return-to.ts";
-import { readGeneralSettings } from "../services/general-settings.ts";
+import { generalSettingsOfRequest } from "../auth/session-context.ts";
 
 declare module "express-session" {
   interface SessionData {
@@ -58,7 +58,7 @@ function remember(recentPages: readonly string[] | undefined, page: string): str
 export function sessionTimeouts(config: Config, db: Queryable) {
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     if (!req.session || !req.user) return next();
-    const { value: limits } = await readGeneralSettings(db, config.session);
+    const { value: limits } = await generalSettingsOfRequest(req, db, config.session);
     const idleMs = limits.idleMinutes * 60_000;
     const absoluteMs = limits.absoluteHours * 3_600_000;
     const now = Date.now();

@@ -128,17 +128,28 @@ export interface AccessibleQuery {
   offset?: number;
 }
 
+/** An account already read in this request and known to be enabled (the signed-in one): its role need not be read again. */
+export interface EnabledAccount {
+  id: number;
+  isAdmin: boolean;
+}
+
 /**
  * The systems a user can access with the effective level of each, in one query; administrators get every
  * system at read/write, disabled accounts nothing. `total` counts all matches, ignoring limit and offset.
+ * Given an id, the account's role and state are read first; given an EnabledAccount, they are taken from it.
  */
 export async function accessibleSystems(
   db: Queryable,
-  userId: number,
+  account: number | EnabledAccount,
   query: AccessibleQuery = {},
 ): Promise<{ systems: AccessibleSystemRow[]; total: number }> {
   const search = query.search ? containsPattern(query.search) : null;
-  const me = await db("users").select("is_admin", "disabled").where({ id: userId }).first<{ is_admin: boolean; disabled: boolean } | undefined>();
+  const userId = typeof account === "number" ? account : account.id;
+  const me =
+    typeof account === "number"
+      ? await db("users").select("is_admin", "disabled").where({ id: userId }).first<{ is_admin: boolean; disabled: boolean } | undefined>()
+      : { is_admin: account.isAdmin, disabled: false };
   if (!me || me.disabled) return { systems: [], total: 0 };
   const page = { user: userId, search, limit: query.limit ?? 1_000_000, offset: query.offset ?? 0 };
   const matches = "(CAST(:search AS text) IS NULL OR s.name_key LIKE :search OR lower(s.host) LIKE :search)";

@@ -69,6 +69,19 @@ function toUser(row: UserRow): User {
   };
 }
 
+/**
+ * An account as one JSON value of the row aliased `alias` (NULL when there is none), for a statement that reads it
+ * beside something else (the session it belongs to): `userFromJson` turns it back into a User.
+ */
+export function userJsonSql(alias: string): string {
+  return `CASE WHEN ${alias}.id IS NULL THEN NULL ELSE json_build_object(${USER_COLUMNS.map((c) => `'${c}', ${alias}.${c}`).join(", ")}) END`;
+}
+
+export function userFromJson(value: unknown): User | undefined {
+  if (value === null || value === undefined) return undefined;
+  return toUser((typeof value === "string" ? JSON.parse(value) : value) as UserRow);
+}
+
 export async function countUsers(db: Queryable): Promise<number> {
   const row = await db("users").count<{ count: string }[]>("* as count").first();
   return Number(row?.count ?? 0);

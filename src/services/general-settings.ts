@@ -5,7 +5,8 @@ import * as settings from "../repositories/settings.ts";
 import type { Actor } from "../types/user.ts";
 import { diffFields, recordAudit } from "./audit.ts";
 
-const GENERAL_KEY = "general";
+/** Where the settings document is kept (the session store reads it with each session). */
+export const GENERAL_KEY = "general";
 
 const STALE_SETTINGS = "Someone else saved these settings after you opened them. Review the current values and save again.";
 
@@ -90,8 +91,16 @@ export async function readGeneralSettings(
   db: Queryable,
   session: Config["session"] = SESSION_DEFAULTS,
 ): Promise<{ value: GeneralSettings; version: number }> {
-  const stored = await settings.readSettings<Partial<Record<keyof GeneralSettings, unknown>>>(db, GENERAL_KEY);
-  return { value: effective(stored?.value, generalDefaults(session)), version: stored?.version ?? 0 };
+  return generalSettingsFrom(await settings.readSettings(db, GENERAL_KEY), session);
+}
+
+/** The settings in force given the stored document under GENERAL_KEY, read by the caller (undefined: never saved). */
+export function generalSettingsFrom(
+  stored: settings.StoredSettings<unknown> | undefined,
+  session: Config["session"] = SESSION_DEFAULTS,
+): { value: GeneralSettings; version: number } {
+  const document = stored?.value as Partial<Record<keyof GeneralSettings, unknown>> | null | undefined;
+  return { value: effective(document ?? undefined, generalDefaults(session)), version: stored?.version ?? 0 };
 }
 
 /** The sign-in throttle's thresholds now in force (services/sign-in.ts). */

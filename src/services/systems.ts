@@ -1,7 +1,7 @@
 import type { Db, Queryable } from "../db/index.ts";
 import { type ConflictError, NotFoundError, StaleWriteError } from "../errors.ts";
 import { type AccessLoss, previewAccessLoss } from "../repositories/access-loss.ts";
-import { accessibleSystems } from "../repositories/effective-access.ts";
+import { accessibleSystems, type EnabledAccount } from "../repositories/effective-access.ts";
 import { groupsOfSystem } from "../repositories/system-groups.ts";
 import * as systems from "../repositories/systems.ts";
 import type { System } from "../types/catalog.ts";
@@ -24,8 +24,8 @@ export function findSystemById(db: Queryable, id: number): Promise<System | unde
  * One page of the systems an account can access, with its effective level on each (every system at read/write
  * for an administrator): what /systems lists.
  */
-export function listAccessibleSystems(db: Queryable, userId: number, query: { search: string; limit: number; offset: number }) {
-  return accessibleSystems(db, userId, query);
+export function listAccessibleSystems(db: Queryable, account: EnabledAccount, query: { search: string; limit: number; offset: number }) {
+  return accessibleSystems(db, account, query);
 }
 
 export async function createSystem(db: Db, actor: Actor, fields: systems.SystemFields): Promise<System> {

@@ -41,7 +41,7 @@ export function systemOperations({ db }: RouteDeps): Operation[] {
       query: ListQuery,
       responses: { 200: { description: "One page of systems, by name.", schema: pageOf(SystemSummaryView) } },
       handler: async (req, res, { query }) => {
-        const { systems, total } = await listAccessibleSystems(db, req.user!.id, { search: query.q, ...pageWindow(query) });
+        const { systems, total } = await listAccessibleSystems(db, req.user!, { search: query.q, ...pageWindow(query) });
         sendPage(res, SystemSummaryView, systems.map((s) => ({ ...s, permission: PERMISSION_BY_LEVEL[s.level] })), total, query);
       },
     }),

@@ -8,9 +8,8 @@ import { formView } from "../../middleware/form-view.ts";
 import { requireSignedIn } from "../../middleware/require-auth.ts";
 import { input, validate } from "../../middleware/validate.ts";
 import { presentAccess } from "../../presenters/access.ts";
-import { accessibleSystems } from "../../repositories/effective-access.ts";
 import { findSystem } from "../../repositories/systems.ts";
-import { updateSystem } from "../../services/systems.ts";
+import { listAccessibleSystems, updateSystem } from "../../services/systems.ts";
 import { PERMISSION_BY_LEVEL } from "../../types/access.ts";
 import type { System } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
@@ -62,7 +61,7 @@ export function systemsRouter({ db }: RouteDeps): Router {
 
   router.get("/systems", validate({ query: ListQuery }), async (req, res) => {
     const { query } = input<unknown, z.infer<typeof ListQuery>>(res);
-    const { systems, total } = await accessibleSystems(db, req.user!.id, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
+    const { systems, total } = await listAccessibleSystems(db, req.user!, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
     const link = (page: number) => `/systems?${new URLSearchParams({ ...(query.q ? { q: query.q } : {}), page: String(page) })}`;
     res.render("systems/list", {
       title: "Systems",
