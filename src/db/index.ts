@@ -7,6 +7,15 @@ export type Db = Knex;
 /** A connection or an open transaction: repository functions accept either. */
 export type Queryable = Knex | Knex.Transaction;
 
+/**
+ * Query options that name a statement: each pooled connection then parses and plans it once and Postgres keeps the
+ * plan, instead of planning it at every call (planning was twice the execution time of the /systems query). Only for
+ * statements whose text never changes; PGlite ignores the name.
+ */
+export function preparedStatement(name: string): { name: string } {
+  return { name };
+}
+
 export interface DbOptions {
   databaseUrl: string | undefined;
   /** Where the embedded database keeps its files; `undefined` keeps it in memory (tests). */

@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.ts";
+import { preparedStatement, type Queryable } from "../db/index.ts";
 import { containsPattern } from "./search-pattern.ts";
 import type { GrantSource, PermissionLevel } from "../types/access.ts";
 
@@ -160,7 +160,7 @@ export async function accessibleSystems(
         `SELECT s.id, s.name, s.host, s.description, 2 AS level, count(*) OVER () AS total
            FROM systems s WHERE ${matches} ORDER BY s.name_key, s.id LIMIT :limit OFFSET :offset`,
         page,
-      )
+      ).options(preparedStatement("accessible-systems-admin"))
     : await db.raw(
         `WITH levels AS (SELECT x.system_id, max(x.permission) AS level FROM (${CONTRIBUTIONS_OF_USER}) x GROUP BY x.system_id)
          SELECT s.id, s.name, s.host, s.description, l.level, count(*) OVER () AS total
@@ -169,7 +169,7 @@ export async function accessibleSystems(
           ORDER BY s.name_key, s.id
           LIMIT :limit OFFSET :offset`,
         page,
-      );
+      ).options(preparedStatement("accessible-systems"));
   const rows = result.rows as { id: string; name: string; host: string; description: string; level: number; total: string }[];
   return {
     systems: rows.map((r) => ({ id: Number(r.id), name: r.name, host: r.host, description: r.description, level: Number(r.level) as 1 | 2 })),

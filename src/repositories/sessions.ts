@@ -1,4 +1,4 @@
-import type { Queryable } from "../db/index.ts";
+import { preparedStatement, type Queryable } from "../db/index.ts";
 import type { User } from "../types/user.ts";
 import type { StoredSettings } from "./settings.ts";
 import { userFromJson, userJsonSql } from "./users.ts";
@@ -26,7 +26,7 @@ export async function findSessionWithContext(db: Queryable, sid: string, setting
        LEFT JOIN settings st ON st.key = ?
       WHERE s.sid = ? AND s.expires_at > now()`,
     [settingsKey, sid],
-  );
+  ).options(preparedStatement("session-with-context"));
   const row = (rows as Record<string, unknown>[])[0];
   if (!row) return undefined;
   const parse = (value: unknown) => (typeof value === "string" ? JSON.parse(value) : value);
