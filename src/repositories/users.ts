@@ -285,15 +285,6 @@ export interface UserListQuery {
 export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
   if (query.search) return searchUsers(db, query);
   const base = db("users");
-  if (query.search) {
-    const pattern = containsPattern(query.search);
-    base.where((w) =>
-      w
-        .whereRaw("username_key LIKE ?", [pattern])
-        .orWhereRaw("lower(full_name) LIKE ?", [pattern])
-        .orWhereRaw("lower(email) LIKE ?", [pattern]),
-    );
-  }
   const column = USER_SORT_COLUMNS[query.sort];
   const [rows, countRow] = await Promise.all([
     base
@@ -317,17 +308,20 @@ async function searchUsers(db: Queryable, query: UserListQuery): Promise<{ users
   const column = USER_SORT_COLUMNS[query.sort];
   const direction = query.direction === "desc" ? "DESC" : "ASC";
   const match = "username_key LIKE :pattern OR lower(full_name) LIKE :pattern OR lower(email) LIKE :pattern";
-  const [rows, count] = await Promise.all([
-    db.raw(
-      `WITH matched AS MATERIALIZED (SELECT id, ${column} AS sort_key FROM users WHERE ${match}),
-            page AS (SELECT id, sort_key FROM matched ORDER BY sort_key ${direction} NULLS LAST, id ${direction} LIMIT :limit OFFSET :offset)
-       SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(", ")} FROM page JOIN users u ON u.id = page.id
-        ORDER BY page.sort_key ${direction} NULLS LAST, page.id ${direction}`,
-      { pattern, limit: query.limit, offset: query.offset },
-    ),
-    db.raw(`SELECT count(*) AS count FROM users WHERE ${match}`, { pattern }),
-  ]);
-  return { users: (rows.rows as UserRow[]).map(toUser), total: Number(count.rows[0]?.count ?? 0) };
+  // The count rides on the page (a window over every match, taken before LIMIT): one pass over the matches, not two.
+  const { rows } = await db.raw(
+    `WITH matched AS MATERIALIZED (SELECT id, ${column} AS sort_key FROM users WHERE ${match}),
+          page AS (SELECT id, sort_key, count(*) OVER () AS total FROM matched
+                    ORDER BY sort_key ${direction} NULLS LAST, id ${direction} LIMIT :limit OFFSET :offset)
+     SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(", ")}, page.total FROM page JOIN users u ON u.id = page.id
+      ORDER BY page.sort_key ${direction} NULLS LAST, page.id ${direction}`,
+    { pattern, limit: query.limit, offset: query.offset },
+  );
+  const page = rows as (UserRow & { total: string })[];
+  if (page[0]) return { users: page.map(toUser), total: Number(page[0].total) };
+  // A page past the last match carries no count.
+  const count = query.offset > 0 ? await db.raw(`SELECT count(*) AS count FROM users WHERE ${match}`, { pattern }) : undefined;
+  return { users: [], total: Number(count?.rows[0]?.count ?? 0) };
 }
 
 export async function findUsersByIds(db: Queryable, ids: number[]): Promise<User[]> {

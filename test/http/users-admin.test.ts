@@ -1111,6 +1111,13 @@ describe("the user list: search, sort, pages", () => {
 
     const searched = await agent.get("/admin/users?q=bulk1");
     expect(pageText(searched.text)).toContain("Page 1 of 1 (20 in all)");
+    // Past the last match the page has no rows to carry the count, and still says how many match.
+    const searchedBeyond = await agent.get("/admin/users?q=bulk1&page=4");
+    expect(tableRows(searchedBeyond.text)).toHaveLength(0);
+    expect(pageText(searchedBeyond.text)).toContain("There is no page 4: the last is page 1.");
+    expect(pageText(searchedBeyond.text)).toContain("(20 in all)");
+    expect(pageText(searchedBeyond.text)).not.toContain("No user matches");
+    expect(searchedBeyond.text).toContain('href="/admin/users?q=bulk1&amp;sort=username&amp;dir=asc&amp;page=1">Go to page 1</a>');
   });
 });
 
