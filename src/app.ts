@@ -1,4 +1,3 @@
-import { randomUUID } from "node:crypto";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -6,7 +5,6 @@ import { csrfSync } from "csrf-sync";
 import express, { type Express, type NextFunction, type Request, type Response } from "express";
 import session from "express-session";
 import helmet from "helmet";
-import { pinoHttp } from "pino-http";
 import { createPassport } from "./auth/passport.ts";
 import { DbSessionStore } from "./auth/session-store.ts";
 import type { Config } from "./config.ts";
@@ -18,6 +16,7 @@ import { adminTwoFactorGate } from "./middleware/admin-two-factor.ts";
 import { errorHandler, notFound } from "./middleware/error-handler.ts";
 import { originCheck } from "./middleware/origin-check.ts";
 import { pendingSignInGate } from "./middleware/pending-sign-in.ts";
+import { requestLog } from "./middleware/request-log.ts";
 import { sessionTimeouts } from "./middleware/session-timeouts.ts";
 import { setupGate } from "./middleware/setup-gate.ts";
 import { presentCurrentUser } from "./presenters/user.ts";
@@ -87,22 +86,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
     next();
   });
 
-  app.use(
-    pinoHttp({
-      logger,
-      genReqId: (_req, res) => {
-        const id = randomUUID();
-        res.setHeader("X-Request-Id", id);
-        return id;
-      },
-      // Query strings can carry codes and tokens; the log keeps the path only.
-      serializers: {
-        req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, path: req.url.split("?")[0] }),
-        res: (res: { statusCode: number }) => ({ status: res.statusCode }),
-      },
-      autoLogging: { ignore: (req) => req.url === "/healthz" || req.url === "/readyz" },
-    }),
-  );
+  app.use(requestLog(logger));
 
   app.use(
     helmet({
