@@ -67,16 +67,17 @@ interface Child {
 
 /**
  * This process's environment without Gatehouse's own settings (an ADMIN_PASSWORD or TRUST_PROXY of the shell must not
- * change what is measured); the rest (NODE_OPTIONS, MALLOC_ARENA_MAX, UV_THREADPOOL_SIZE, …) reaches the children.
+ * change what is measured); the rest (NODE_OPTIONS, UV_THREADPOOL_SIZE, …) reaches the children.
  */
 function inheritedEnv(): Record<string, string> {
   const own = ["NODE_ENV", "PORT", "BASE_URL", "DATABASE_URL", "DATA_DIR", "APP_SECRET", "LOG_LEVEL", "ADMIN_USERNAME", "ADMIN_PASSWORD", "TRUST_PROXY"];
   return Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => e[1] !== undefined && !own.includes(e[0])));
 }
 
+/** How `npm start` runs Gatehouse (package.json): the heap cap and one glibc malloc arena for argon2's buffers. */
+const AS_NPM_START = { nodeFlags: ["--max-old-space-size=128"], env: { MALLOC_ARENA_MAX: "1" } };
+
 /** Starts `node --import tsx <script>` with `env` and PORT=`port`, and waits until `readyPath` answers 200. */
-/** How `npm start` runs Gatehouse (package.json): the heap cap and glibc's mmap threshold for argon2's buffers. */
-const AS_NPM_START = { nodeFlags: ["--max-old-space-size=128"], env: { MALLOC_MMAP_THRESHOLD_: "1048576" } };
 
 async function startChild(
   name: string,
