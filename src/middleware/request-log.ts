@@ -31,7 +31,10 @@ export function requestLog(logger: Logger) {
     let child: Logger | undefined;
     // Made the first time something logs: most requests never do.
     Object.defineProperty(req, "log", { get: () => (child ??= logger.child({ reqId: id })), configurable: true, enumerable: false });
-    if (!logger.isLevelEnabled("info") || UNLOGGED_PATHS.has(req.path)) return next();
+    if (!logger.isLevelEnabled("info") || UNLOGGED_PATHS.has(req.path)) {
+      next();
+      return;
+    }
     const start = performance.now();
     const method = req.method;
     const path = req.originalUrl.split("?")[0];
