@@ -1,13 +1,13 @@
 import { Writable } from "node:stream";
 import pino from "pino";
 import supertest from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Db } from "../../src/db/index.ts";
 import { TestAgent } from "../helpers/agent.ts";
 import { TEST_APP_SECRET } from "../helpers/app.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { insertTestUser } from "../helpers/users.ts";
 
 interface LogLine {
@@ -23,14 +23,10 @@ let db: Db;
 let lines: LogLine[];
 let app: ReturnType<typeof createApp>["app"];
 
-beforeAll(async () => {
-  db = await createTestDb();
+useTestDb((d) => {
+  db = d;
 });
-afterAll(async () => {
-  await db.destroy();
-});
-beforeEach(async () => {
-  await resetDb(db);
+beforeEach(() => {
   lines = [];
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {

@@ -1,23 +1,17 @@
 import type { Knex } from "knex";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { saveGeneralSettings } from "../../src/services/general-settings.ts";
 import { signedInAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { grant, makeSystem } from "../helpers/access.ts";
-import { createTestDb, resetDb } from "../helpers/db.ts";
+import { useTestDb } from "../helpers/db.ts";
 import { pageText } from "../helpers/html.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 let db: Db;
-beforeAll(async () => {
-  db = await createTestDb();
-});
-afterAll(async () => {
-  await db.destroy();
-});
-beforeEach(async () => {
-  await resetDb(db);
+useTestDb((d) => {
+  db = d;
 });
 
 /** The SQL statements `db` runs while `work` does. */
