@@ -102,6 +102,13 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
   for (const format of ["csv", "json"] as const) {
     router.get(`/download.${format}`, invalidFilters, validate({ query: LogQuerySchema }), async (req, res) => {
       const { query } = input<unknown, LogQuery>(res);
+      let recorded = false;
+      // After the copy's last row was read, so that the copy does not contain its own record, and before the response
+      // ends, so that the record is there by the time the file is.
+      const record = async () => {
+        recorded = true;
+        await recordLogDownload(db, actorOf(req), format, query.filter);
+      };
       await streamText(
         res,
         downloadChunks(db, query.filter, format),
@@ -111,9 +118,10 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
           res.set("Content-Disposition", `attachment; filename="${downloadName(format)}"`);
         },
         logger,
+        record,
       );
-      // After the copy, so that the copy does not contain its own record.
-      await recordLogDownload(db, actorOf(req), format, query.filter);
+      // A download the client left part-way is recorded as well.
+      if (!recorded) await record();
     });
   }
 

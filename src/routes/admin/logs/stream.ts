@@ -23,8 +23,17 @@ function drained(res: Response): Promise<boolean> {
  *
  * A failure after the first byte cannot become an error page any more; the response is cut off instead of ended,
  * so the client sees an incomplete download rather than a file that only looks complete.
+ *
+ * `beforeEnd` runs once every chunk is written and before the response ends, so what it does is done by the time
+ * the client holds the whole file; if it fails, the response is cut off like any other failure.
  */
-export async function streamText(res: Response, chunks: AsyncIterable<string>, begin: () => void, logger: Logger): Promise<void> {
+export async function streamText(
+  res: Response,
+  chunks: AsyncIterable<string>,
+  begin: () => void,
+  logger: Logger,
+  beforeEnd?: () => Promise<void>,
+): Promise<void> {
   let gone = false;
   const onClose = () => {
     gone = true;
@@ -38,6 +47,7 @@ export async function streamText(res: Response, chunks: AsyncIterable<string>, b
     }
     if (!gone && !res.destroyed) {
       if (!res.headersSent) begin();
+      await beforeEnd?.();
       res.end();
     }
   } catch (error) {
