@@ -78,7 +78,6 @@ function inheritedEnv(): Record<string, string> {
 const AS_NPM_START = { nodeFlags: ["--max-old-space-size=128"], env: { MALLOC_ARENA_MAX: "1" } };
 
 /** Starts `node --import tsx <script>` with `env` and PORT=`port`, and waits until `readyPath` answers 200. */
-
 async function startChild(
   name: string,
   script: string,
