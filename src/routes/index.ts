@@ -1,10 +1,5 @@
 import { Router } from "express";
-import type { GatehousePassport } from "../auth/passport.ts";
-import type { Config } from "../config.ts";
-import type { Db } from "../db/index.ts";
-import type { SecretKeys } from "../lib/app-secret.ts";
-import type { Logger } from "../lib/logger.ts";
-import type { MailOutbox } from "../services/mail-outbox.ts";
+import type { RouteDeps } from "./deps.ts";
 import { requireSignedIn } from "../middleware/require-auth.ts";
 import { apiDocsRouter } from "./api/index.ts";
 import { adminGroupsRouter } from "./admin/groups/index.ts";
@@ -17,15 +12,6 @@ import { authRouter } from "./auth/index.ts";
 import { profileRouter } from "./profile/index.ts";
 import { setupRouter } from "./setup/index.ts";
 import { systemsRouter } from "./systems/index.ts";
-
-export interface RouteDeps {
-  config: Config;
-  db: Db;
-  passport: GatehousePassport;
-  keys: SecretKeys;
-  mailOutbox: MailOutbox;
-  logger: Logger;
-}
 
 export function appRouter(deps: RouteDeps): Router {
   const router = Router();

@@ -8,7 +8,7 @@ import { findSystemById } from "../../services/systems.ts";
 import { findTeamById } from "../../services/teams.ts";
 import { PERMISSION_BY_LEVEL } from "../../types/access.ts";
 import { actorOf } from "../actor.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { type Operation, operation, pageOf, PageQuery, pageWindow, send, sendPage } from "./operation.ts";
 import { AccessQuery, AccessView, GrantBody, GrantChangeView, GrantPath, GrantView, IdPath } from "./schemas.ts";
 

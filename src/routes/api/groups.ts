@@ -11,7 +11,7 @@ import {
 } from "../../services/system-groups.ts";
 import { findSystemById } from "../../services/systems.ts";
 import { actorOf } from "../actor.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { type Operation, operation, pageOf, PageQuery, pageWindow, send, sendPage } from "./operation.ts";
 import { DeleteQuery, GroupLinkView, GroupSystemPath, GroupSystemView, GroupView, IdPath, ListQuery, NamedBody, NamedUpdateBody } from "./schemas.ts";
 

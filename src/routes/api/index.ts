@@ -3,7 +3,7 @@ import { AppError, NotFoundError, StaleWriteError, ValidationError } from "../..
 import { answerFor } from "../../middleware/error-handler.ts";
 import { requireApiToken } from "../../middleware/api-token-auth.ts";
 import type { Logger } from "../../lib/logger.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { groupOperations } from "./groups.ts";
 import { grantOperations } from "./grants.ts";
 import { mountOperations, type Operation } from "./operation.ts";

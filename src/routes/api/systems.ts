@@ -6,7 +6,7 @@ import { createSystem, deleteSystem, findSystemById, listAccessibleSystems, upda
 import { PERMISSION_BY_LEVEL } from "../../types/access.ts";
 import type { System } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { type Operation, operation, pageOf, pageWindow, send, sendPage } from "./operation.ts";
 import { DeleteQuery, IdPath, ListQuery, SystemCreateBody, SystemSummaryView, SystemUpdateBody, SystemView } from "./schemas.ts";
 

@@ -14,7 +14,7 @@ import {
 } from "../../services/teams.ts";
 import type { Team } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { type Operation, operation, pageOf, PageQuery, pageWindow, send, sendPage } from "./operation.ts";
 import { DeleteQuery, IdPath, ListQuery, MembershipView, MemberView, NamedBody, NamedUpdateBody, TeamMemberPath, TeamView } from "./schemas.ts";
 

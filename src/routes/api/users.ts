@@ -5,7 +5,7 @@ import { createUser, deleteUser, findUser, listUsersPage, setUserDisabled, updat
 import { teamsOfUser } from "../../services/teams.ts";
 import type { User, UserDetails } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { type Operation, operation, pageOf, pageWindow, send, sendPage } from "./operation.ts";
 import { DeleteQuery, IdPath, MeView, UserCreateBody, UserListQuery, UserUpdateBody, UserView } from "./schemas.ts";
 

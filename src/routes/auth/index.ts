@@ -8,14 +8,12 @@ import { recordSignOut } from "../../services/sign-in.ts";
 import type { User } from "../../types/user.ts";
 import { signedInActor } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
 import type { ResetKind } from "../../repositories/password-resets.ts";
 import { passwordResetRoutes } from "./password-reset.ts";
 import { secondFactorRoutes } from "./second-factor.ts";
-import { continueSession, establishSession } from "./session.ts";
-
-export { continueSession, establishSession };
+import { establishSession } from "../../auth/establish-session.ts";
 
 export const SIGN_IN_FAILED = "Invalid username or password.";
 

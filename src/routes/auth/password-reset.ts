@@ -12,7 +12,7 @@ import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import type { User } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 
 const ForgotPasswordSchema = z.strictObject({
   username: usernameField,

@@ -17,8 +17,8 @@ import type { ResetKind } from "../../repositories/password-resets.ts";
 import type { User } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf } from "../form-values.ts";
-import type { RouteDeps } from "../index.ts";
-import { establishSession } from "./session.ts";
+import type { RouteDeps } from "../deps.ts";
+import { establishSession } from "../../auth/establish-session.ts";
 
 /** Wrong codes allowed in one pending sign-in before it starts over (catalogue T2). */
 export const CODES_PER_PENDING_SIGN_IN = 5;

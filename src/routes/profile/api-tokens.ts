@@ -23,7 +23,7 @@ import {
 import { REAUTH_AFTER_MS } from "../../services/email-verification.ts";
 import { verifyCurrentPassword } from "../../services/sign-in.ts";
 import { signedInActor } from "../actor.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 
 const EXPIRY_VALUES = API_TOKEN_EXPIRY_CHOICES.map((c) => c.value) as [string, ...string[]];
 

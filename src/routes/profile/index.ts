@@ -31,10 +31,10 @@ import {
   unusedRecoveryCodeCount,
 } from "../../services/two-factor.ts";
 import { signedInActor } from "../actor.ts";
-import { continueSession, establishSession } from "../auth/index.ts";
+import { continueSession, establishSession } from "../../auth/establish-session.ts";
 import { reportCodeDelivery } from "../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { loadApiTokensView, profileApiTokensRouter } from "./api-tokens.ts";
 import { loadSessionsView, profileSessionsRouter } from "./sessions.ts";
 

@@ -14,8 +14,8 @@ import {
   type SessionSummary,
 } from "../../services/sessions.ts";
 import { signedInActor } from "../actor.ts";
-import { continueSession } from "../auth/index.ts";
-import type { RouteDeps } from "../index.ts";
+import { continueSession } from "../../auth/establish-session.ts";
+import type { RouteDeps } from "../deps.ts";
 
 const SessionParams = z.strictObject({ handle: z.string().regex(/^[0-9a-f]{64}$/) });
 const EmptySchema = z.strictObject({});

@@ -10,7 +10,7 @@ import { createFirstAdministrator } from "../../services/accounts.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 
 const SetupSchema = z.strictObject({
   username: usernameField,

@@ -14,7 +14,7 @@ import { PERMISSION_BY_LEVEL } from "../../types/access.ts";
 import type { System } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
-import type { RouteDeps } from "../index.ts";
+import type { RouteDeps } from "../deps.ts";
 import { IdParams, SystemNotesSchema, searchField } from "../admin/catalog-schemas.ts";
 
 const PER_PAGE = 50;

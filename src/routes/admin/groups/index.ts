@@ -13,7 +13,7 @@ import { addSystemToGroup, createGroup, deleteGroup, removeSystemFromGroup, upda
 import type { SystemGroup } from "../../../types/catalog.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
-import type { RouteDeps } from "../../index.ts";
+import type { RouteDeps } from "../../deps.ts";
 import {
   AddSystemToGroupSchema,
   EmptySchema,

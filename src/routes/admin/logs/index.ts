@@ -8,7 +8,7 @@ import { CATEGORY_OPTIONS, type DownloadFormat, downloadChunks, findLogEntry, li
 import { pruneAuditEvents, RETENTION_DAYS, readLogSettings, saveLogSettings } from "../../../services/log-retention.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
-import type { RouteDeps } from "../../index.ts";
+import type { RouteDeps } from "../../deps.ts";
 import { FILTER_FIELDS, type FilterValues, LogIdParams, type LogQuery, LogQuerySchema, type RetentionBody, RetentionSchema } from "./schemas.ts";
 import { streamText } from "./stream.ts";
 import { countText, LOGS_PATH, logsHref, presentLogEntry, presentLogRow } from "./view-models.ts";

@@ -21,7 +21,7 @@ import {
 } from "../../../services/mail-settings.ts";
 import { actorOf, signedInActor } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
-import type { RouteDeps } from "../../index.ts";
+import type { RouteDeps } from "../../deps.ts";
 import { ldapSettingsRouter } from "./ldap.ts";
 import {
   DEFAULT_SMTP_PORT,

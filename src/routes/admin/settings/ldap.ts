@@ -27,7 +27,7 @@ import {
 } from "../../../services/ldap-settings.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
-import type { RouteDeps } from "../../index.ts";
+import type { RouteDeps } from "../../deps.ts";
 import {
   CA_MAX_BYTES,
   DefaultTeamSchema,

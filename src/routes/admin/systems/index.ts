@@ -16,7 +16,7 @@ import { createSystem, deleteSystem, updateSystem } from "../../../services/syst
 import type { System } from "../../../types/catalog.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
-import type { RouteDeps } from "../../index.ts";
+import type { RouteDeps } from "../../deps.ts";
 import { IdParams, SystemFieldsSchema, SystemUpdateSchema, searchField, VersionOnlySchema } from "../catalog-schemas.ts";
 
 const PER_PAGE = 50;

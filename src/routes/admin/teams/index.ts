@@ -17,7 +17,7 @@ import { addTeamMember, createTeam, deleteTeam, removeTeamMember, updateTeam } f
 import type { Team } from "../../../types/catalog.ts";
 import { actorOf } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
-import type { RouteDeps } from "../../index.ts";
+import type { RouteDeps } from "../../deps.ts";
 import { AddMemberSchema, EmptySchema, IdParams, MemberParams, TeamFieldsSchema, TeamUpdateSchema, VersionOnlySchema } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
 

@@ -1,5 +1,5 @@
 import type { Request } from "express";
-import type { User } from "../../types/user.ts";
+import type { User } from "../types/user.ts";
 
 /** Marks the session as signed in by `user`: a new session id (fixation), and the clocks for the timeouts. */
 export function establishSession(req: Request, user: User): Promise<void> {

@@ -1,0 +1,16 @@
+import type { GatehousePassport } from "../auth/passport.ts";
+import type { Config } from "../config.ts";
+import type { Db } from "../db/index.ts";
+import type { SecretKeys } from "../lib/app-secret.ts";
+import type { Logger } from "../lib/logger.ts";
+import type { MailOutbox } from "../services/mail-outbox.ts";
+
+/** What every router is built from: the configuration and the long-lived services of one process. */
+export interface RouteDeps {
+  config: Config;
+  db: Db;
+  passport: GatehousePassport;
+  keys: SecretKeys;
+  mailOutbox: MailOutbox;
+  logger: Logger;
+}
