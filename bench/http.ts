@@ -32,7 +32,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import type { Db } from "../src/db/index.ts";
 import { accessibleSystems } from "../src/repositories/effective-access.ts";
-import { ARGON2_OPTIONS, hashPassword } from "../src/services/password-hasher.ts";
+import { ARGON2_OPTIONS, hashPassword } from "../src/services/passwords.ts";
 import { freshSchema, HEAVY, resetSchema, schemaUrl, seedAccess, USERS } from "./seed-access.ts";
 
 const SCHEMA = "gatehouse_bench_http";

@@ -9,7 +9,7 @@ import { createTestApp } from "../test/helpers/app.ts";
 import { TestAgent } from "../test/helpers/agent.ts";
 import { createDb } from "../src/db/index.ts";
 import { migrateLatest } from "../src/db/migrate.ts";
-import { ARGON2_OPTIONS } from "../src/services/password-hasher.ts";
+import { ARGON2_OPTIONS } from "../src/services/passwords.ts";
 import { buildUser, DEFAULT_PASSWORD } from "../test/helpers/factories.ts";
 
 const rounds = Number(process.argv[2] ?? 40);

@@ -9,9 +9,7 @@ import type { SecretKeys } from "../lib/app-secret.ts";
 import { assertEmailFree, EMAIL_TAKEN, queueVerificationCode } from "./email-verification.ts";
 import { isUniqueViolation } from "./errors-map.ts";
 import { assertMailConfigured } from "./mail-settings.ts";
-import { hashPassword } from "./password-hasher.ts";
-import { passwordProblem } from "./password-policy.ts";
-import { verifyCurrentPassword } from "./sign-in.ts";
+import { newPasswordHash, verifyCurrentPassword } from "./passwords.ts";
 
 const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAdmin", "authSource", "disabled"] as const;
 
@@ -33,12 +31,6 @@ async function usernameTaken(db: Queryable, username: string): Promise<ConflictE
   return new ConflictError(`A user named "${existing?.username ?? username}" already exists.`, {
     username: `The username "${username}" is already taken${clash} (names are compared without regard to case, width or surrounding spaces).`,
   });
-}
-
-export async function newPasswordHash(password: string, context: { username: string; email: string | null }, field: string) {
-  const problem = passwordProblem(password, context);
-  if (problem) throw new ValidationError({ [field]: problem });
-  return hashPassword(password);
 }
 
 /** Runs inside the transaction that may remove `userId` from the active administrators. */

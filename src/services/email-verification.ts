@@ -9,7 +9,7 @@ import { recordAudit } from "./audit.ts";
 import { isUniqueViolation } from "./errors-map.ts";
 import { assertMailConfigured } from "./mail-settings.ts";
 import { CODE_MESSAGES, checkEmailCode, issueCode, reserveCodeSend } from "./one-time-codes.ts";
-import { verifyCurrentPassword } from "./sign-in.ts";
+import { verifyCurrentPassword } from "./passwords.ts";
 
 /** security.md §1.1: sensitive changes need the password again when the sign-in is older than this. */
 export const REAUTH_AFTER_MS = 15 * 60_000;

@@ -10,7 +10,7 @@ import * as resets from "../repositories/password-resets.ts";
 import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users.ts";
 import type { Actor, User } from "../types/user.ts";
-import { newPasswordHash } from "./accounts.ts";
+import { newPasswordHash } from "./passwords.ts";
 import { recordAudit, SECRET_MASK } from "./audit.ts";
 import { revokeTokensWith } from "./api-tokens.ts";
 

@@ -1,5 +1,5 @@
 import type { Db } from "../db/index.ts";
-import { ServiceUnavailableError, TooManyRequestsError, ValidationError } from "../errors.ts";
+import { ServiceUnavailableError, TooManyRequestsError, } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { Logger } from "../lib/logger.ts";
@@ -12,45 +12,17 @@ import type { ResetKind } from "../repositories/password-resets.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
 import { useResetAtSignIn } from "./password-reset.ts";
 import { directoryServers } from "./ldap-settings.ts";
-import { hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./password-hasher.ts";
-import { DEFAULT_LOCKOUT, type LockoutThresholds, readLockoutThresholds } from "./general-settings.ts";
-
-/**
- * DESIGN §3.6 / security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. These two
- * are the defaults; General settings can change them (accountWaits takes the thresholds in force).
- */
-export const ACCOUNT_POLICY = {
-  windowSeconds: 12 * 3600,
-  delayFrom: DEFAULT_LOCKOUT.delayFrom,
-  lockAt: DEFAULT_LOCKOUT.lockAt,
-  lockSeconds: 3600,
-  maxDelaySeconds: 15 * 60,
-} as const;
+import { ACCOUNT_POLICY, accountWaits, DIRECTORY_UNAVAILABLE, hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
+import { readLockoutThresholds } from "./general-settings.ts";
 
 /** Per client address: 30 failed attempts per 15 minutes; successful sign-ins do not count. */
 export const IP_POLICY = { windowSeconds: 15 * 60, maxFailures: 30 } as const;
-
-/** The wait after `count` consecutive failures under `thresholds`: a minute more per failure from delayFrom, an hour's lock at lockAt. */
-export function accountWaits(thresholds: LockoutThresholds): (count: number) => number {
-  return (count) => {
-    if (count >= thresholds.lockAt) return ACCOUNT_POLICY.lockSeconds;
-    if (count < thresholds.delayFrom) return 0;
-    return Math.min((count - thresholds.delayFrom + 1) * 60, ACCOUNT_POLICY.maxDelaySeconds);
-  };
-}
-
-/** The wait under the default thresholds. */
-export function accountWaitSeconds(count: number): number {
-  return accountWaits(ACCOUNT_POLICY)(count);
-}
 
 /** `passwordReset`: signed in with a reset code or temporary password, so a new password must be chosen first. */
 export type SignInResult = { ok: true; user: User; passwordReset?: ResetKind } | { ok: false };
 
 type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | `directory_${string}`;
 
-export const DIRECTORY_UNAVAILABLE =
-  "The directory (LDAP) is not answering, so directory accounts cannot sign in right now. Try again in a few minutes; accounts with a local password can still sign in.";
 
 /** What sign-in needs to ask the directory: the keys that open bind passwords, and a log for operators. */
 export interface DirectoryAccess {
@@ -209,43 +181,4 @@ export async function unlockAccount(db: Db, actor: Actor, user: User): Promise<v
 export async function isAccountLocked(db: Db, user: User): Promise<Date | null> {
   const counter = await failures.readFailureCounter(db, "account", nameKey(user.username), ACCOUNT_POLICY.windowSeconds);
   return counter.blockedUntil && counter.blockedUntil > new Date() ? counter.blockedUntil : null;
-}
-
-/**
- * Checks the password of an account that is already signed in (to change it, say), under the same per-account
- * throttle as sign-in: a stolen session cannot guess the password at argon2 speed.
- */
-export async function verifyCurrentPassword(db: Db, user: User, password: string, keys?: SecretKeys): Promise<boolean> {
-  const accountKey = nameKey(user.username);
-  const slot = await db.transaction(async (trx) =>
-    failures.reserveAttempt(trx, "account", accountKey, {
-      windowSeconds: ACCOUNT_POLICY.windowSeconds,
-      blockSecondsByCount: accountWaits(await readLockoutThresholds(trx)),
-    }),
-  );
-  if (!slot) {
-    const counter = await failures.readFailureCounter(db, "account", accountKey, ACCOUNT_POLICY.windowSeconds);
-    const minutes = Math.max(1, Math.ceil(((counter.blockedUntil?.getTime() ?? Date.now()) - Date.now()) / 60_000));
-    throw new ValidationError(
-      { currentPassword: `Too many wrong passwords. Try again in ${minutes === 1 ? "a minute" : `${minutes} minutes`}.` },
-      "Too many wrong passwords.",
-      429,
-    );
-  }
-  let valid: boolean;
-  if (user.authSource === "ldap") {
-    // An LDAP account re-authenticates with its directory password, and only as its own directory entry.
-    const servers = keys && password ? await directoryServers(db, keys) : [];
-    const answer = servers.length > 0 ? await signInWithDirectory(servers, user.username, password) : undefined;
-    if (answer?.status === "unavailable") {
-      await failures.releaseAttempt(db, "account", accountKey);
-      throw new ServiceUnavailableError(DIRECTORY_UNAVAILABLE);
-    }
-    valid = answer?.status === "ok" && answer.entry.externalId === (await users.findExternalId(db, user.id));
-  } else {
-    const hash = await users.findPasswordHash(db, user.id);
-    valid = hash !== null && (await verifyPassword(hash, password));
-  }
-  if (valid) await failures.clearFailures(db, "account", accountKey);
-  return valid;
 }

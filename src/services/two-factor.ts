@@ -24,7 +24,7 @@ import {
   SIX_DIGITS,
   throttleKey,
 } from "./one-time-codes.ts";
-import { verifyCurrentPassword } from "./sign-in.ts";
+import { verifyCurrentPassword } from "./passwords.ts";
 
 /** RFC 6238 as security.md §1.1 sets it: SHA-1, 6 digits, 30 s steps, one step either side, 20-byte secrets. */
 const TOTP = { period: 30, digits: 6 as const, algorithm: "sha1" as const, toleranceSeconds: 30, secretBytes: 20 };

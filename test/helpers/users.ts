@@ -1,6 +1,6 @@
 import type { Db } from "../../src/db/index.ts";
 import { insertUser } from "../../src/repositories/users.ts";
-import { hashPassword } from "../../src/services/password-hasher.ts";
+import { hashPassword } from "../../src/services/passwords.ts";
 import type { User, UserDetails } from "../../src/types/user.ts";
 import { DEFAULT_PASSWORD } from "./factories.ts";
 

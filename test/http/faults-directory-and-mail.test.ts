@@ -6,7 +6,7 @@ import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { addLdapServer, readLdapOptions, saveLdapOptions } from "../../src/services/ldap-settings.ts";
 import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { FORGOT_PASSWORD_ANSWER } from "../../src/services/password-reset.ts";
-import { DIRECTORY_UNAVAILABLE } from "../../src/services/sign-in.ts";
+import { DIRECTORY_UNAVAILABLE } from "../../src/services/passwords.ts";
 import { flashText, rowCount } from "../helpers/access.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestAppParts } from "../helpers/app.ts";

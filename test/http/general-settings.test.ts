@@ -11,7 +11,7 @@ import {
   readLockoutThresholds,
   saveGeneralSettings,
 } from "../../src/services/general-settings.ts";
-import { ACCOUNT_POLICY, accountWaits } from "../../src/services/sign-in.ts";
+import { ACCOUNT_POLICY, accountWaits } from "../../src/services/passwords.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";

@@ -14,7 +14,7 @@ import {
   readLdapOptions,
   saveLdapOptions,
 } from "../../src/services/ldap-settings.ts";
-import { DIRECTORY_UNAVAILABLE } from "../../src/services/sign-in.ts";
+import { DIRECTORY_UNAVAILABLE } from "../../src/services/passwords.ts";
 import { grant, makeSystem, makeTeam } from "../helpers/access.ts";
 import { TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";

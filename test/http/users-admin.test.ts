@@ -8,7 +8,7 @@ import { countUserSessions } from "../../src/repositories/sessions.ts";
 import { countUsers, findUserById, findUserByUsername, setDisabled } from "../../src/repositories/users.ts";
 import { deleteUser, LAST_ADMIN_MESSAGE, setUserDisabled, updateUser } from "../../src/services/accounts.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
-import { ACCOUNT_POLICY, accountWaitSeconds } from "../../src/services/sign-in.ts";
+import { ACCOUNT_POLICY, accountWaitSeconds } from "../../src/services/passwords.ts";
 import type { User } from "../../src/types/user.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import { codePointLength, nameKey, optionalEmailField, textField, usernameField } from "../../src/lib/fields.ts";
 import { safeReturnTo } from "../../src/lib/return-to.ts";
 import { passwordProblem } from "../../src/services/password-policy.ts";
-import { accountWaitSeconds } from "../../src/services/sign-in.ts";
+import { accountWaitSeconds } from "../../src/services/passwords.ts";
 
 describe("nameKey", () => {
   it("gives one key for case, spacing and width variants (L3, A9)", () => {

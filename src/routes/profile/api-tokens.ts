@@ -21,7 +21,7 @@ import {
   revokeApiToken,
 } from "../../services/api-tokens.ts";
 import { REAUTH_AFTER_MS } from "../../services/email-verification.ts";
-import { verifyCurrentPassword } from "../../services/sign-in.ts";
+import { verifyCurrentPassword } from "../../services/passwords.ts";
 import { signedInActor } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
 

@@ -18,7 +18,7 @@ import {
 } from "../../services/email-verification.ts";
 import { readGeneralSettings } from "../../services/general-settings.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
-import { verifyCurrentPassword } from "../../services/sign-in.ts";
+import { verifyCurrentPassword } from "../../services/passwords.ts";
 import {
   confirmTotpEnrolment,
   describeEnrolment,
