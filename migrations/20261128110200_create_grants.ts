@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 
 /**
- * One table per (subject, target) pair, so that each of the resolver's four sources (DESIGN §3.2: A user→system,
+ * One table per (subject, target) pair, so that each of the resolver's four sources (docs/domain.md, "Grants and the resolver": A user→system,
  * B user→group, C team→system, D team→group) is one primary-key lookup. Permission: 1 = read, 2 = read/write,
  * so the most permissive grant is max(permission).
  */

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 
 /**
- * The single (user, system) check of the resolver (DESIGN §3.2) as a PL/pgSQL function: PL/pgSQL keeps its query
+ * The single (user, system) check of the resolver (docs/domain.md, "Grants and the resolver") as a PL/pgSQL function: PL/pgSQL keeps its query
  * plan for the session, so the hot check skips the planning that a four-way query pays on every call.
  * Returns NULL when the user or the system does not exist, 0 for no access, 1 read, 2 read/write.
  */

@@ -25,7 +25,7 @@ export async function up(knex: Knex): Promise<void> {
   await knex.raw(
     "ALTER TABLE users ADD CONSTRAINT users_totp_secret_check CHECK (two_factor_method IS DISTINCT FROM 'totp' OR totp_secret IS NOT NULL)",
   );
-  // Catalogue E7: one account per address, compared without regard to case. Addresses were not unique before:
+  // docs/security.md E7: one account per address, compared without regard to case. Addresses were not unique before:
   // the oldest account keeps a shared address, the others lose it, and the audit trail says which.
   await knex.raw(`
     WITH ranked AS (

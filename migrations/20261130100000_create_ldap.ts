@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 
 /**
- * LDAP (DESIGN §3.4): the directory servers, tried in `position` order; the default teams of LDAP-created
+ * LDAP (docs/domain.md, "LDAP"): the directory servers, tried in `position` order; the default teams of LDAP-created
  * accounts; directory group → team mappings; and the directory's stable id on LDAP accounts, so an account
  * is keyed by (auth source, entryUUID) and a renamed directory user stays the same account.
  * The switches (user creation, removing unmapped teams) live in `settings` under the key "ldap".

@@ -1,7 +1,7 @@
 import type { Knex } from "knex";
 
 /**
- * One-time ways back into a local account (DESIGN §3.5): an emailed reset code (30 minutes) and a temporary
+ * One-time ways back into a local account (docs/domain.md, "Passwords and reset"): an emailed reset code (30 minutes) and a temporary
  * password from the command line or an administrator (6 hours). Only a SHA-256 of each is stored; a new one
  * replaces the account's older ones; each works once and leads straight to choosing a new password.
  */

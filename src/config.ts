@@ -40,7 +40,7 @@ const EnvSchema = z
   });
 
 /**
- * Session timeouts when General settings were never saved (DESIGN §3.6, security.md §1.1): idle 30 minutes,
+ * Session timeouts when General settings were never saved (docs/domain.md, "Sessions and throttling"; docs/security.md §1.1): idle 30 minutes,
  * 12 hours after sign-in. The saved General settings take over from these.
  */
 export const SESSION_DEFAULTS: Config["session"] = Object.freeze({ idleMinutes: 30, absoluteHours: 12 });

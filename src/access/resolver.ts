@@ -14,7 +14,7 @@ import {
 import type { User } from "../types/user.ts";
 
 /**
- * The permission resolver of DESIGN §3.2. Disabled accounts have no access; administrators have read/write on
+ * The permission resolver (docs/domain.md, "Grants and the resolver"). Disabled accounts have no access; administrators have read/write on
  * every system; everyone else has the most permissive of their grants from the four sources A–D.
  * Computed on every request from the database, never cached.
  */

@@ -2,7 +2,7 @@ import type { Request } from "express";
 import { Passport } from "passport";
 import { Strategy as LocalStrategy } from "passport-local";
 import type { Db } from "../db/index.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import { accountReadWithSession } from "./session-context.ts";
 import { type DirectoryAccess, signInWithPassword } from "../services/sign-in.ts";
 
@@ -15,7 +15,7 @@ interface SessionUser {
 export type GatehousePassport = InstanceType<typeof Passport>;
 
 /**
- * One sign-in form for every account (DESIGN §3.4): the "local" strategy checks a local account's own password,
+ * One sign-in form for every account (docs/domain.md, "LDAP"): the "local" strategy checks a local account's own password,
  * and hands an LDAP account, or an unknown name while LDAP is configured, to the directory.
  */
 export function createPassport(db: Db, directory: DirectoryAccess): GatehousePassport {

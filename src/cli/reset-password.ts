@@ -2,13 +2,13 @@ import { ConfigError } from "../config.ts";
 import { AppError } from "../errors.ts";
 import { migrateLatest } from "../db/migrate.ts";
 import { usernameField } from "../lib/fields.ts";
-import { findUserByUsername } from "../repositories/users.ts";
+import { findUserByUsername } from "../repositories/users/index.ts";
 import { SYSTEM_ACTOR } from "../services/audit.ts";
 import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../services/password-reset.ts";
 import { openConfiguredDb } from "./database.ts";
 
 /**
- * Break-glass (DESIGN §3.5): `npm run reset-password -- <username>` prints a temporary password, valid 6 hours
+ * Break-glass (docs/domain.md, "Passwords and reset"): `npm run reset-password -- <username>` prints a temporary password, valid 6 hours
  * and changed at its first use, and lifts the account's sign-in lock. Audited as done from the command line.
  */
 function fail(message: string): never {

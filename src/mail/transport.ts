@@ -20,7 +20,7 @@ export interface OutgoingMail {
 
 /**
  * nodemailer's defaults (2 min to connect, 10 min of socket silence) would hold a request as long as a stuck
- * server likes; security.md §2.6 sets 10 s, 10 s and 30 s.
+ * server likes; docs/security.md §2.6 sets 10 s, 10 s and 30 s.
  */
 export const SMTP_TIMEOUTS = { connectionTimeout: 10_000, greetingTimeout: 10_000, socketTimeout: 30_000 } as const;
 
@@ -28,7 +28,7 @@ const HEADER_BREAK = /[\r\n\0]/;
 /** One bare address: what every form allows. Anything else (a group, a list) could send the mail elsewhere. */
 const SINGLE_ADDRESS = /^[^\s@"<>(),;:\\[\]]+@[^\s@"<>(),;:\\[\]]+$/u;
 
-/** A refusal of the message itself: never retried (catalogue E6, whatever path wrote the row). */
+/** A refusal of the message itself: never retried (docs/security.md E6, whatever path wrote the row). */
 export class UnsendableMailError extends Error {
   readonly responseCode = 554;
 }

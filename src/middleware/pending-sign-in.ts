@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 
-/** A pending sign-in lasts this long (catalogue T3); then it is forgotten and the password step starts again. */
+/** A pending sign-in lasts this long (docs/security.md T3); then it is forgotten and the password step starts again. */
 export const PENDING_SIGN_IN_MS = 5 * 60_000;
 
 /** Choosing a new password after a reset code lasts this long; then the code is spent and a new one is needed. */

@@ -66,7 +66,7 @@ export function sessionTimeouts(config: Config, db: Queryable) {
     const lastSeen = req.session.lastSeenAt ?? now;
     const idleExpired = idleMs > 0 && now - lastSeen > idleMs;
     if (idleExpired || now - authAt > absoluteMs) {
-      // A form sent after expiry (catalogue S5) goes to sign-in, which says why and leads back to the form's page.
+      // A form sent after expiry (docs/security.md S5) goes to sign-in, which says why and leads back to the form's page.
       // JSON clients (the idle warning's keepalive) are answered by what follows: a 401 or 403 they act on.
       const formPage =
         !SAFE_METHODS.has(req.method) && req.accepts(["html", "json"]) === "html"

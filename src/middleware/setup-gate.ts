@@ -1,6 +1,6 @@
 import type { NextFunction, Request, Response } from "express";
 import type { Db } from "../db/index.ts";
-import { anyUserExists } from "../repositories/users.ts";
+import { isSetUp } from "../services/installation.ts";
 
 const OPEN_WHILE_EMPTY = ["/setup", "/healthz", "/readyz"];
 
@@ -12,7 +12,7 @@ export function setupGate(db: Db) {
   let setUp = false;
   return async (req: Request, res: Response, next: NextFunction): Promise<void> => {
     if (setUp || OPEN_WHILE_EMPTY.includes(req.path)) return next();
-    setUp = await anyUserExists(db);
+    setUp = await isSetUp(db);
     if (setUp) return next();
     if (req.accepts(["html", "json"]) === "json") {
       res.status(503).json({ error: { code: "setup_required", message: "Create the first administrator at /setup." } });

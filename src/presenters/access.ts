@@ -1,4 +1,4 @@
-import type { AccessLoss } from "../repositories/access-loss.ts";
+import type { AccessLoss } from "../types/access.ts";
 import type { ContributingGrant, EffectiveAccess } from "../types/access.ts";
 
 export interface GrantExplanationView {
@@ -13,7 +13,7 @@ export interface AccessView {
   grants: GrantExplanationView[];
 }
 
-/** Source A–D in words (UI.md): from the user's own point of view, or an administrator's looking at that user. */
+/** Source A–D in words (docs/domain.md, "Grants and the resolver"): from the user's own point of view, or an administrator's looking at that user. */
 export function describeGrant(grant: ContributingGrant, perspective: "self" | "admin"): string {
   const who = perspective === "self" ? "you, " : "";
   switch (grant.source) {

@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.ts";
+import type { AccessLoss } from "../types/access.ts";
 
 /** What is about to be removed: a team (with its memberships and grants), a group, or a system. */
 export type Removal =
@@ -7,17 +8,8 @@ export type Removal =
   | { kind: "system"; id: number }
   | { kind: "membership"; teamId: number; userId: number };
 
-export interface AccessLoss {
-  userId: number;
-  username: string;
-  systemId: number;
-  systemName: string;
-  /** Level now and level after the removal (0 = no access). */
-  before: 1 | 2;
-  after: 0 | 1;
-}
 
-/** Contributions (DESIGN §3.2 sources A–D) of every user in the `users` subquery. */
+/** Contributions (sources A–D of docs/domain.md, "Grants and the resolver") of every user in the `users` subquery. */
 const CONTRIBUTIONS_OF_USERS = (users: string) => `
   SELECT g.user_id, g.system_id, g.permission, CAST(NULL AS bigint) AS team_id, CAST(NULL AS bigint) AS group_id
     FROM user_system_grants g WHERE g.user_id IN (${users})

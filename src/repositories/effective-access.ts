@@ -3,7 +3,7 @@ import { containsPattern } from "./search-pattern.ts";
 import type { GrantSource, PermissionLevel } from "../types/access.ts";
 
 /**
- * The resolver's SQL (DESIGN §3.2). Each source is one indexed join:
+ * The resolver's SQL (docs/domain.md, "Grants and the resolver"). Each source is one indexed join:
  *   A user_system_grants · B user_group_grants ⋈ system_group_members ·
  *   C team_members ⋈ team_system_grants · D team_members ⋈ team_group_grants ⋈ system_group_members.
  * Administrators and disabled accounts are decided here too, so a caller never forgets them.

@@ -1,21 +1,11 @@
 import type { Queryable } from "../db/index.ts";
+import type { LdapServerSettings } from "../types/ldap-server.ts";
 
 /** A directory server as stored: the bind password still sealed. */
-export interface LdapServerRecord {
+export interface LdapServerRecord extends LdapServerSettings {
   id: number;
   position: number;
-  url: string;
-  startTls: boolean;
-  caCertificate: string;
-  verifyCertificate: boolean;
-  baseDn: string;
-  groupSearchBase: string;
-  userIdField: string;
-  groupIdField: string;
-  bindDn: string;
   sealedBindPassword: string | null;
-  emailAttribute: string;
-  fullNameAttribute: string;
   version: number;
 }
 
@@ -207,4 +197,9 @@ export async function teamIdsForGroups(db: Queryable, groupKeys: string[]): Prom
   if (groupKeys.length === 0) return [];
   const rows = await db("ldap_group_mappings").distinct("team_id").whereIn("group_key", groupKeys);
   return (rows as { team_id: string | number }[]).map((r) => Number(r.team_id));
+}
+
+/** Makes concurrent adds and edits of directory servers take turns until the transaction ends; reads go on. */
+export async function lockServersForWriting(trx: Queryable): Promise<void> {
+  await trx.raw("LOCK TABLE ldap_servers IN SHARE ROW EXCLUSIVE MODE");
 }

@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.ts";
+import type { ResetKind } from "../types/user.ts";
 
-export type ResetKind = "emailed_code" | "temporary_password";
 
 export interface PasswordReset {
   id: number;

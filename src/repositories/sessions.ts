@@ -1,7 +1,7 @@
 import { preparedStatement, type Queryable } from "../db/index.ts";
 import type { User } from "../types/user.ts";
 import type { StoredSettings } from "./settings.ts";
-import { userFromJson, userJsonSql } from "./users.ts";
+import { userFromJson, userJsonSql } from "./users/index.ts";
 
 export interface StoredSession {
   sess: Record<string, unknown>;

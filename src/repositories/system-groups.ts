@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/index.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { SystemGroup } from "../types/catalog.ts";
+import { namedRowWrites } from "./named-rows.ts";
 import { containsPattern } from "./search-pattern.ts";
 
 interface GroupRow {
@@ -23,7 +24,7 @@ function toGroup(row: GroupRow): SystemGroup {
 
 const SYSTEM_COUNT = "(SELECT count(*) FROM system_group_members m WHERE m.group_id = system_groups.id) AS system_count";
 
-export async function findGroup(db: Queryable, id: number): Promise<SystemGroup | undefined> {
+export async function selectGroup(db: Queryable, id: number): Promise<SystemGroup | undefined> {
   const row = await db("system_groups")
     .select("id", "name", "description", "version", db.raw(SYSTEM_COUNT))
     .where({ id })
@@ -32,7 +33,7 @@ export async function findGroup(db: Queryable, id: number): Promise<SystemGroup 
 }
 
 /** The group whose name is the same as `name` without regard to case, width or spaces at the ends. */
-export async function findGroupByName(db: Queryable, name: string): Promise<SystemGroup | undefined> {
+export async function selectGroupByName(db: Queryable, name: string): Promise<SystemGroup | undefined> {
   const row = await db("system_groups")
     .select("id", "name", "description", "version", db.raw(SYSTEM_COUNT))
     .where({ name_key: nameKey(name) })
@@ -40,39 +41,21 @@ export async function findGroupByName(db: Queryable, name: string): Promise<Syst
   return row ? toGroup(row) : undefined;
 }
 
-export async function insertGroup(db: Queryable, fields: { name: string; description: string }): Promise<SystemGroup | undefined> {
-  const rows = await db("system_groups")
-    .insert({ ...fields, name_key: nameKey(fields.name) })
-    .onConflict("name_key")
-    .ignore()
-    .returning<GroupRow[]>(["id", "name", "description", "version"]);
-  return rows[0] ? toGroup(rows[0]) : undefined;
-}
 
-export async function updateGroup(
-  db: Queryable,
-  id: number,
-  expectedVersion: number,
-  fields: { name: string; description: string },
-): Promise<SystemGroup | undefined> {
-  const rows = await db("system_groups")
-    .where({ id, version: expectedVersion })
-    .update({ ...fields, name_key: nameKey(fields.name), version: db.raw("version + 1"), updated_at: db.fn.now() })
-    .returning<GroupRow[]>(["id", "name", "description", "version"]);
-  return rows[0] ? toGroup(rows[0]) : undefined;
-}
 
-export async function deleteGroup(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  return (await db("system_groups").where({ id, version: expectedVersion }).delete().returning("*")).length > 0;
-}
 
-export async function listGroups(db: Queryable): Promise<SystemGroup[]> {
+const writes = namedRowWrites<GroupRow, SystemGroup, { name: string; description: string }>("system_groups", ["id", "name", "description", "version"], toGroup);
+export const insertGroup = writes.insert;
+export const updateGroupRow = writes.update;
+export const deleteGroupRow = writes.delete;
+
+export async function selectGroups(db: Queryable): Promise<SystemGroup[]> {
   const rows = await db("system_groups").select("id", "name", "description", "version", db.raw(SYSTEM_COUNT)).orderBy("name_key");
   return (rows as GroupRow[]).map(toGroup);
 }
 
 /** One page of groups by name, optionally only those whose name contains `search`. */
-export async function listGroupsPage(
+export async function selectGroupsPage(
   db: Queryable,
   query: { search: string; limit: number; offset: number },
 ): Promise<{ groups: SystemGroup[]; total: number }> {
@@ -86,7 +69,7 @@ export async function listGroupsPage(
 }
 
 /** One page of the systems in a group, by name. */
-export async function groupSystemsPage(
+export async function selectGroupSystemsPage(
   db: Queryable,
   groupId: number,
   page: { limit: number; offset: number },
@@ -99,7 +82,7 @@ export async function groupSystemsPage(
   return { systems: rows.map((r: { id: string; name: string; host: string }) => ({ id: Number(r.id), name: r.name, host: r.host })), total: Number(count?.count ?? 0) };
 }
 
-export async function groupSystems(db: Queryable, groupId: number): Promise<{ id: number; name: string; host: string }[]> {
+export async function selectGroupSystems(db: Queryable, groupId: number): Promise<{ id: number; name: string; host: string }[]> {
   const rows = await db("system_group_members as m")
     .join("systems as s", "s.id", "m.system_id")
     .select("s.id", "s.name", "s.host")
@@ -108,7 +91,7 @@ export async function groupSystems(db: Queryable, groupId: number): Promise<{ id
   return rows.map((r: { id: string; name: string; host: string }) => ({ id: Number(r.id), name: r.name, host: r.host }));
 }
 
-export async function groupsOfSystem(db: Queryable, systemId: number): Promise<{ id: number; name: string }[]> {
+export async function selectGroupsOfSystem(db: Queryable, systemId: number): Promise<{ id: number; name: string }[]> {
   const rows = await db("system_group_members as m")
     .join("system_groups as g", "g.id", "m.group_id")
     .select("g.id", "g.name")
@@ -118,11 +101,11 @@ export async function groupsOfSystem(db: Queryable, systemId: number): Promise<{
 }
 
 /** Idempotent: adding a system that is already in the group changes nothing and reports false. */
-export async function addSystemToGroup(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
+export async function insertGroupSystem(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
   const rows = await db("system_group_members").insert({ group_id: groupId, system_id: systemId }).onConflict(["group_id", "system_id"]).ignore().returning("system_id");
   return rows.length > 0;
 }
 
-export async function removeSystemFromGroup(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
+export async function deleteGroupSystem(db: Queryable, groupId: number, systemId: number): Promise<boolean> {
   return (await db("system_group_members").where({ group_id: groupId, system_id: systemId }).delete().returning("*")).length > 0;
 }

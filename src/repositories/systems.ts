@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.ts";
+import { namedRowWrites } from "./named-rows.ts";
 import { containsPattern } from "./search-pattern.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { System } from "../types/catalog.ts";
@@ -36,44 +37,25 @@ export interface SystemFields {
   notes: string;
 }
 
-export async function findSystem(db: Queryable, id: number): Promise<System | undefined> {
+export async function selectSystem(db: Queryable, id: number): Promise<System | undefined> {
   const row = await db("systems").select(COLUMNS).where({ id }).first<SystemRow | undefined>();
   return row ? toSystem(row) : undefined;
 }
 
-export async function findSystemByName(db: Queryable, name: string): Promise<System | undefined> {
+export async function selectSystemByName(db: Queryable, name: string): Promise<System | undefined> {
   const row = await db("systems").select(COLUMNS).where({ name_key: nameKey(name) }).first<SystemRow | undefined>();
   return row ? toSystem(row) : undefined;
 }
 
-/** Undefined when the name is taken (the unique key decides, so a double submit yields one row). */
-export async function insertSystem(db: Queryable, fields: SystemFields): Promise<System | undefined> {
-  const rows = await db("systems")
-    .insert({ ...fields, name_key: nameKey(fields.name) })
-    .onConflict("name_key")
-    .ignore()
-    .returning<SystemRow[]>(COLUMNS);
-  return rows[0] ? toSystem(rows[0]) : undefined;
-}
 
-export async function updateSystem(db: Queryable, id: number, expectedVersion: number, fields: Partial<SystemFields>): Promise<System | undefined> {
-  const rows = await db("systems")
-    .where({ id, version: expectedVersion })
-    .update({
-      ...fields,
-      ...(fields.name !== undefined ? { name_key: nameKey(fields.name) } : {}),
-      version: db.raw("version + 1"),
-      updated_at: db.fn.now(),
-    })
-    .returning<SystemRow[]>(COLUMNS);
-  return rows[0] ? toSystem(rows[0]) : undefined;
-}
 
-export async function deleteSystem(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  return (await db("systems").where({ id, version: expectedVersion }).delete().returning("*")).length > 0;
-}
 
-export async function listSystems(
+const writes = namedRowWrites<SystemRow, System, SystemFields>("systems", COLUMNS, toSystem);
+export const insertSystem = writes.insert;
+export const updateSystemRow = writes.update;
+export const deleteSystemRow = writes.delete;
+
+export async function selectSystemsPage(
   db: Queryable,
   query: { search: string; limit: number; offset: number },
 ): Promise<{ systems: System[]; total: number }> {
@@ -90,7 +72,7 @@ export async function listSystems(
 }
 
 /** Every system, by name: for pickers. */
-export async function allSystemNames(db: Queryable): Promise<{ id: number; name: string }[]> {
+export async function selectSystemNames(db: Queryable): Promise<{ id: number; name: string }[]> {
   const rows = await db("systems").select("id", "name").orderBy("name_key");
   return rows.map((r: { id: string; name: string }) => ({ id: Number(r.id), name: r.name }));
 }

@@ -1,6 +1,7 @@
 import type { Queryable } from "../db/index.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { Team } from "../types/catalog.ts";
+import { namedRowWrites } from "./named-rows.ts";
 import { containsPattern } from "./search-pattern.ts";
 
 interface TeamRow {
@@ -17,50 +18,32 @@ function toTeam(row: TeamRow): Team {
 
 const MEMBER_COUNT = "(SELECT count(*) FROM team_members tm WHERE tm.team_id = teams.id) AS member_count";
 
-export async function findTeam(db: Queryable, id: number): Promise<Team | undefined> {
+export async function selectTeam(db: Queryable, id: number): Promise<Team | undefined> {
   const row = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).where({ id }).first<TeamRow | undefined>();
   return row ? toTeam(row) : undefined;
 }
 
 /** The team whose name is the same as `name` without regard to case, width or spaces at the ends. */
-export async function findTeamByName(db: Queryable, name: string): Promise<Team | undefined> {
+export async function selectTeamByName(db: Queryable, name: string): Promise<Team | undefined> {
   const row = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).where({ name_key: nameKey(name) }).first<TeamRow | undefined>();
   return row ? toTeam(row) : undefined;
 }
 
-export async function insertTeam(db: Queryable, fields: { name: string; description: string }): Promise<Team | undefined> {
-  const rows = await db("teams")
-    .insert({ ...fields, name_key: nameKey(fields.name) })
-    .onConflict("name_key")
-    .ignore()
-    .returning<TeamRow[]>(["id", "name", "description", "version"]);
-  return rows[0] ? toTeam(rows[0]) : undefined;
-}
 
-export async function updateTeam(
-  db: Queryable,
-  id: number,
-  expectedVersion: number,
-  fields: { name: string; description: string },
-): Promise<Team | undefined> {
-  const rows = await db("teams")
-    .where({ id, version: expectedVersion })
-    .update({ ...fields, name_key: nameKey(fields.name), version: db.raw("version + 1"), updated_at: db.fn.now() })
-    .returning<TeamRow[]>(["id", "name", "description", "version"]);
-  return rows[0] ? toTeam(rows[0]) : undefined;
-}
 
-export async function deleteTeam(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
-  return (await db("teams").where({ id, version: expectedVersion }).delete().returning("*")).length > 0;
-}
 
-export async function listTeams(db: Queryable): Promise<Team[]> {
+const writes = namedRowWrites<TeamRow, Team, { name: string; description: string }>("teams", ["id", "name", "description", "version"], toTeam);
+export const insertTeam = writes.insert;
+export const updateTeamRow = writes.update;
+export const deleteTeamRow = writes.delete;
+
+export async function selectTeams(db: Queryable): Promise<Team[]> {
   const rows = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).orderBy("name_key");
   return (rows as TeamRow[]).map(toTeam);
 }
 
 /** One page of teams by name, optionally only those whose name contains `search`, or only those `memberId` belongs to. */
-export async function listTeamsPage(
+export async function selectTeamsPage(
   db: Queryable,
   query: { search: string; memberId?: number; limit: number; offset: number },
 ): Promise<{ teams: Team[]; total: number }> {
@@ -75,12 +58,12 @@ export async function listTeamsPage(
   return { teams: (rows as TeamRow[]).map(toTeam), total: Number(count?.count ?? 0) };
 }
 
-export async function isTeamMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
+export async function selectIsMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
   return (await db("team_members").select("user_id").where({ team_id: teamId, user_id: userId }).first()) !== undefined;
 }
 
 /** One page of a team's members by username. */
-export async function teamMembersPage(
+export async function selectMembersPage(
   db: Queryable,
   teamId: number,
   page: { limit: number; offset: number },
@@ -96,7 +79,7 @@ export async function teamMembersPage(
   };
 }
 
-export async function teamMembers(db: Queryable, teamId: number): Promise<{ id: number; username: string; fullName: string }[]> {
+export async function selectMembers(db: Queryable, teamId: number): Promise<{ id: number; username: string; fullName: string }[]> {
   const rows = await db("team_members as tm")
     .join("users as u", "u.id", "tm.user_id")
     .select("u.id", "u.username", "u.full_name")
@@ -105,13 +88,13 @@ export async function teamMembers(db: Queryable, teamId: number): Promise<{ id: 
   return rows.map((r: { id: string; username: string; full_name: string }) => ({ id: Number(r.id), username: r.username, fullName: r.full_name }));
 }
 
-export async function teamsOfUser(db: Queryable, userId: number): Promise<{ id: number; name: string }[]> {
+export async function selectTeamsOfUser(db: Queryable, userId: number): Promise<{ id: number; name: string }[]> {
   const rows = await db("team_members as tm").join("teams as t", "t.id", "tm.team_id").select("t.id", "t.name").where("tm.user_id", userId).orderBy("t.name_key");
   return rows.map((r: { id: string; name: string }) => ({ id: Number(r.id), name: r.name }));
 }
 
 /** Idempotent: true only when the membership is new. `byDirectory`: added by an LDAP group mapping. */
-export async function addMember(db: Queryable, teamId: number, userId: number, options: { byDirectory?: boolean } = {}): Promise<boolean> {
+export async function insertMember(db: Queryable, teamId: number, userId: number, options: { byDirectory?: boolean } = {}): Promise<boolean> {
   const rows = await db("team_members")
     .insert({ team_id: teamId, user_id: userId, added_by_directory: options.byDirectory ?? false })
     .onConflict(["team_id", "user_id"])
@@ -121,12 +104,12 @@ export async function addMember(db: Queryable, teamId: number, userId: number, o
 }
 
 /** The teams whose membership of `userId` an LDAP group mapping added (not an administrator). */
-export async function directoryAddedTeamIds(db: Queryable, userId: number): Promise<number[]> {
+export async function selectDirectoryAddedTeamIds(db: Queryable, userId: number): Promise<number[]> {
   const rows = await db("team_members").select("team_id").where({ user_id: userId, added_by_directory: true });
   return (rows as { team_id: string | number }[]).map((r) => Number(r.team_id));
 }
 
 /** Idempotent: removing a member who already left is a no-op reporting false. */
-export async function removeMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
+export async function deleteMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
   return (await db("team_members").where({ team_id: teamId, user_id: userId }).delete().returning("*")).length > 0;
 }

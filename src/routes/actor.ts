@@ -7,6 +7,7 @@ export function actorOf(req: Request): Actor {
     username: req.user?.username ?? null,
     clientIp: req.ip ?? null,
     requestId: req.id ? String(req.id) : null,
+    isAdmin: req.user?.isAdmin ?? false,
     ...(req.apiTokenId !== undefined ? { apiTokenId: req.apiTokenId } : {}),
   };
 }

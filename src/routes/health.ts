@@ -1,5 +1,6 @@
 import { Router } from "express";
 import type { Db } from "../db/index.ts";
+import { databaseAnswers } from "../services/installation.ts";
 
 export function healthRouter(db: Db): Router {
   const router = Router();
@@ -8,12 +9,8 @@ export function healthRouter(db: Db): Router {
   });
   router.get("/readyz", async (_req, res) => {
     res.set("Cache-Control", "no-store");
-    try {
-      await db.raw("select 1");
-      res.json({ status: "ready", database: "ok" });
-    } catch {
-      res.status(503).json({ status: "unavailable", database: "unreachable" });
-    }
+    if (await databaseAnswers(db)) res.json({ status: "ready", database: "ok" });
+    else res.status(503).json({ status: "unavailable", database: "unreachable" });
   });
   return router;
 }

@@ -1,7 +1,8 @@
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, ForbiddenError, NotFoundError, StaleWriteError, ValidationError } from "../errors.ts";
 import * as sessions from "../repositories/sessions.ts";
-import * as users from "../repositories/users.ts";
+import { assertCan, listScope, NO_SUCH_USER } from "../policies/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, User, UserDetails } from "../types/user.ts";
 import { revokeTokensWith } from "./api-tokens.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
@@ -13,13 +14,38 @@ import { newPasswordHash, verifyCurrentPassword } from "./passwords.ts";
 
 const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAdmin", "authSource", "disabled"] as const;
 
-export function findUser(db: Queryable, id: number): Promise<User | undefined> {
-  return users.findUserById(db, id);
+/** An account the actor may read: any for an administrator, their own for anyone else; any other id is not found. */
+export async function readUser(db: Queryable, actor: Actor, id: number): Promise<User> {
+  assertCan(actor, "read", { id });
+  const user = await users.findUserById(db, id);
+  if (!user) throw new NotFoundError(NO_SUCH_USER);
+  return user;
 }
 
-/** One page of accounts, searched and sorted as the Users list does. */
-export function listUsersPage(db: Queryable, query: users.UserListQuery): Promise<{ users: User[]; total: number }> {
-  return users.listUsers(db, query);
+/**
+ * One page of the accounts the actor may see, searched and sorted as the Users list does: every account for an
+ * administrator; for anyone else a list holding only their own.
+ */
+export async function listUsersPage(db: Queryable, actor: Actor, query: users.UserListQuery): Promise<{ users: User[]; total: number }> {
+  if (listScope(actor) === "everyone") return users.listUsers(db, query);
+  const self = actor.id === null ? undefined : await users.findUserById(db, actor.id);
+  return { users: self && query.offset === 0 ? [self] : [], total: self ? 1 : 0 };
+}
+
+/**
+ * The account a sign-in step or password change in progress is for, as it is now. Nobody is signed in yet, so no
+ * policy applies: the caller holds the id in its own session and checks the account's state itself.
+ */
+export function accountInProgress(db: Queryable, userId: number): Promise<User | undefined> {
+  return users.findUserById(db, userId);
+}
+
+/** The account named on a team's "Add member" form; a name nobody has is an error on that field. */
+export async function memberToAdd(db: Queryable, actor: Actor, username: string): Promise<User> {
+  assertCan(actor, "update");
+  const user = await users.findUserByUsername(db, username);
+  if (!user) throw new ValidationError({ username: `No user is named "${username}".` });
+  return user;
 }
 
 export const LAST_ADMIN_MESSAGE = "At least one active administrator must remain.";
@@ -45,7 +71,7 @@ export interface SavedUser {
   verificationMessageId: number | null;
 }
 
-/** An address taken by another account (catalogue E7), or a username taken. */
+/** An address taken by another account (docs/security.md E7), or a username taken. */
 async function uniquenessError(db: Queryable, details: UserDetails, userId: number | undefined): Promise<ConflictError> {
   if (details.email && (await users.findEmailOwner(db, details.email, userId))) return new ConflictError(EMAIL_TAKEN, { email: EMAIL_TAKEN });
   return usernameTaken(db, details.username);
@@ -65,6 +91,7 @@ const LDAP_HAS_NO_PASSWORD =
   "An LDAP account signs in with its directory password; Gatehouse keeps no password for it. Leave Password empty, or choose Local password.";
 
 export async function createUser(db: Db, actor: Actor, input: CreateUserInput): Promise<SavedUser> {
+  assertCan(actor, "create");
   const { details } = input;
   if (details.email) {
     if (input.verifyEmailWith) await assertMailConfigured(db, "email");
@@ -109,6 +136,7 @@ export interface UpdateUserInput {
 }
 
 export async function updateUser(db: Db, actor: Actor, id: number, input: UpdateUserInput): Promise<SavedUser> {
+  assertCan(actor, "update", { id });
   const before = await users.findUserById(db, id);
   if (!before) throw new NotFoundError();
   const { details } = input;
@@ -132,7 +160,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
     return await db.transaction(async (trx) => {
       if (before.isAdmin && !before.disabled && !details.isAdmin) await assertAnotherActiveAdmin(trx, id);
       const after = await users.updateUserDetails(trx, id, input.version, details, {
-        // Any role change (catalogue S7), a new way to sign in, or a new password: sessions end at their next request.
+        // Any role change (docs/security.md S7), a new way to sign in, or a new password: sessions end at their next request.
         bumpSessionVersion: before.isAdmin !== details.isAdmin || before.authSource !== details.authSource || passwordHash !== null,
         // An LDAP account keeps no local password.
         passwordHash: details.authSource === "ldap" ? null : (passwordHash ?? undefined),
@@ -168,6 +196,7 @@ export async function setUserDisabled(
   version: number,
   disabled: boolean,
 ): Promise<User> {
+  assertCan(actor, "disable", { id });
   if (actor.id === id && disabled) throw new ConflictError("You cannot disable your own account.");
   return db.transaction(async (trx) => {
     const before = await users.findUserById(trx, id);
@@ -189,6 +218,7 @@ export async function setUserDisabled(
 }
 
 export async function deleteUser(db: Db, actor: Actor, id: number, version: number): Promise<User> {
+  assertCan(actor, "delete", { id });
   if (actor.id === id) throw new ConflictError("You cannot delete your own account.");
   return db.transaction(async (trx) => {
     const before = await users.findUserById(trx, id);
@@ -261,7 +291,7 @@ export async function createFirstAdministrator(
   const passwordHash = await newPasswordHash(input.password, { username: input.username, email: null }, "password");
   return db.transaction(async (trx) => {
     // Serialises concurrent setups: the second waits, then sees the first account.
-    await trx.raw("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE");
+    await users.lockUsersForWriting(trx);
     if (await users.anyUserExists(trx)) throw new ConflictError("Gatehouse is already set up. Sign in instead.");
     const user = await users.insertUser(trx, {
       username: input.username,

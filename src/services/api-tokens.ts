@@ -7,7 +7,7 @@ import { hashCode } from "../lib/secret-box.ts";
 import { apiTokenCreatedMessage } from "../mail/messages.ts";
 import * as tokens from "../repositories/api-tokens.ts";
 import * as outbox from "../repositories/outbox.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 
@@ -189,7 +189,7 @@ export async function revokeAllApiTokens(db: Db, actor: Actor, userId: number): 
 /**
  * Inside the transaction of a recovery or a lock-out (a completed password reset, a password set by an
  * administrator, a disabled account): every active token of the account stops working, and one event says why.
- * Someone who held the account for a moment must not keep a way in that outlives the recovery (catalogue R8).
+ * Someone who held the account for a moment must not keep a way in that outlives the recovery (docs/security.md R8).
  */
 export async function revokeTokensWith(trx: Queryable, actor: Actor, owner: { id: number; username: string }, reason: string): Promise<number> {
   const revoked = (await tokens.revokeActiveUserApiTokens(trx, owner.id)).map(toView);

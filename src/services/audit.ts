@@ -29,4 +29,4 @@ export function recordAudit(db: Queryable, actor: Actor, event: AuditEventInput)
   return insertAuditEvent(db, actor, event);
 }
 
-export const SYSTEM_ACTOR: Actor = { id: null, username: "system", clientIp: null, requestId: null };
+export const SYSTEM_ACTOR: Actor = { id: null, username: "system", clientIp: null, requestId: null, isAdmin: true };

@@ -1,9 +1,9 @@
 import type { Db, Queryable } from "../db/index.ts";
 import { nameKey, optionalEmailField, textField, usernameField } from "../lib/fields.ts";
-import type { DirectoryEntry } from "../ldap/directory.ts";
+import type { DirectoryEntry } from "../ldap/directory-entry.ts";
 import * as ldap from "../repositories/ldap.ts";
 import * as teams from "../repositories/teams.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { readLdapOptions } from "./ldap-settings.ts";
@@ -45,7 +45,7 @@ async function createAccount(trx: Queryable, actor: Actor, entry: DirectoryEntry
 }
 
 async function addToTeam(trx: Queryable, actor: Actor, user: User, team: { id: number; name: string }, why: "default team" | "group mapping"): Promise<void> {
-  if (!(await teams.addMember(trx, team.id, user.id, { byDirectory: why === "group mapping" }))) return;
+  if (!(await teams.insertMember(trx, team.id, user.id, { byDirectory: why === "group mapping" }))) return;
   await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
     action: "team.member_added",
     target: { type: "team", id: team.id, label: team.name },
@@ -56,19 +56,19 @@ async function addToTeam(trx: Queryable, actor: Actor, user: User, team: { id: n
 /** Adds the teams the person's directory groups map to; with the option on, takes away mapped teams they lost. */
 async function syncMappedTeams(trx: Queryable, actor: Actor, user: User, entry: DirectoryEntry, removeUnmapped: boolean): Promise<void> {
   const mapped = new Set(await ldap.teamIdsForGroups(trx, entry.groups.map(nameKey)));
-  const current = await teams.teamsOfUser(trx, user.id);
+  const current = await teams.selectTeamsOfUser(trx, user.id);
   const currentIds = new Set(current.map((t) => t.id));
   for (const teamId of mapped) {
     if (currentIds.has(teamId)) continue;
-    const team = await teams.findTeam(trx, teamId);
+    const team = await teams.selectTeam(trx, teamId);
     if (team) await addToTeam(trx, actor, user, team, "group mapping");
   }
   if (!removeUnmapped) return;
   // Only memberships a mapping added are taken back: a team joined by hand (or as a default team) stays.
-  const managed = new Set(await teams.directoryAddedTeamIds(trx, user.id));
+  const managed = new Set(await teams.selectDirectoryAddedTeamIds(trx, user.id));
   for (const team of current) {
     if (!managed.has(team.id) || mapped.has(team.id)) continue;
-    if (!(await teams.removeMember(trx, team.id, user.id))) continue;
+    if (!(await teams.deleteMember(trx, team.id, user.id))) continue;
     await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
       action: "team.member_removed",
       target: { type: "team", id: team.id, label: team.name },
@@ -78,7 +78,7 @@ async function syncMappedTeams(trx: Queryable, actor: Actor, user: User, entry: 
 }
 
 /**
- * The account a successful directory sign-in belongs to (DESIGN §3.4), in one transaction: the account linked to
+ * The account a successful directory sign-in belongs to (docs/domain.md, "LDAP"), in one transaction: the account linked to
  * the entry's stable id; else an LDAP account an administrator made ahead under that name, linked now; else, with
  * "Allow LDAP user creation" on, a new one in the default teams. A local account is never signed into or changed.
  * Mapped teams are added at every sign-in.

@@ -3,7 +3,7 @@ import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { emailChangeNoticeMessage, verificationCodeMessage } from "../mail/messages.ts";
 import * as outbox from "../repositories/outbox.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { isUniqueViolation } from "./errors-map.ts";
@@ -11,7 +11,7 @@ import { assertMailConfigured } from "./mail-settings.ts";
 import { CODE_MESSAGES, checkEmailCode, issueCode, reserveCodeSend } from "./one-time-codes.ts";
 import { verifyCurrentPassword } from "./passwords.ts";
 
-/** security.md §1.1: sensitive changes need the password again when the sign-in is older than this. */
+/** docs/security.md §1.1: sensitive changes need the password again when the sign-in is older than this. */
 export const REAUTH_AFTER_MS = 15 * 60_000;
 
 export const EMAIL_TAKEN = "This email address is already used by another account (addresses are compared without regard to case).";
@@ -39,7 +39,7 @@ export type OwnEmailChange =
   | { kind: "pending"; address: string; messageId: number };
 
 /**
- * A new address chosen on one's own profile (catalogue E5): needs the password when the sign-in is older than
+ * A new address chosen on one's own profile (docs/security.md E5): needs the password when the sign-in is older than
  * 15 minutes, stays pending until its code is entered, and the old (verified) address is told and stays in use.
  */
 export async function requestOwnEmailChange(
@@ -86,7 +86,7 @@ export async function requestOwnEmailChange(
   return { kind: "pending", address, messageId };
 }
 
-/** "Send a new code" for the address waiting for one; throttled (catalogue E4). */
+/** "Send a new code" for the address waiting for one; throttled (docs/security.md E4). */
 export async function resendVerificationCode(db: Db, keys: SecretKeys, userId: number, clientIp: string, field: string): Promise<number> {
   const user = await users.findUserById(db, userId);
   if (!user) throw new NotFoundError();

@@ -23,7 +23,7 @@ export async function onForeignKeyViolation<T>(work: () => Promise<T>, whenGone:
 }
 
 /**
- * A name already taken (DESIGN §3.2: unique after trim, NFKC and case folding), naming the one it clashes with.
+ * A name already taken (docs/domain.md, "Teams, systems and system groups": unique after trim, NFKC and case folding), naming the one it clashes with.
  * `existing` is the stored spelling of the other record's name, when it could be read.
  */
 export function nameTakenError(noun: "team" | "group" | "system", typed: string, existing: string | undefined): ConflictError {

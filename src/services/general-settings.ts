@@ -38,7 +38,7 @@ export const GENERAL_NUMBER_FIELDS: Readonly<Record<NumberSetting, { label: stri
 const NUMBER_SETTINGS = Object.keys(GENERAL_NUMBER_FIELDS) as NumberSetting[];
 const ALL_SETTINGS: (keyof GeneralSettings)[] = ["requireAdminTwoFactor", ...NUMBER_SETTINGS];
 
-/** DESIGN §3.6: growing waits from 5 consecutive failures, a temporary lock at 20. */
+/** docs/domain.md, "Sessions and throttling": growing waits from 5 consecutive failures, a temporary lock at 20. */
 export const DEFAULT_LOCKOUT = Object.freeze({ delayFrom: 5, lockAt: 20 });
 
 export interface LockoutThresholds {
@@ -46,7 +46,7 @@ export interface LockoutThresholds {
   lockAt: number;
 }
 
-/** What a setting never saved is: the session timeouts from the configuration, the rest as DESIGN §3.6 says. */
+/** What a setting never saved is: the session timeouts from the configuration, the rest as docs/domain.md ("Sessions and throttling") says. */
 export function generalDefaults(session: Config["session"] = SESSION_DEFAULTS): GeneralSettings {
   return {
     requireAdminTwoFactor: false,

@@ -1,10 +1,15 @@
 import type { Db, Queryable } from "../db/index.ts";
 import { NotFoundError, ValidationError } from "../errors.ts";
+import { assertCan } from "../policies/grants.ts";
+import { NO_SUCH_GROUP } from "../policies/groups.ts";
+import { NO_SUCH_SYSTEM } from "../policies/systems.ts";
+import { NO_SUCH_TEAM } from "../policies/teams.ts";
+import { NO_SUCH_USER } from "../policies/users.ts";
 import * as grants from "../repositories/grants.ts";
-import { findGroup } from "../repositories/system-groups.ts";
-import { findSystem } from "../repositories/systems.ts";
-import { findTeam } from "../repositories/teams.ts";
-import { findUserById } from "../repositories/users.ts";
+import { selectGroup, selectGroups } from "../repositories/system-groups.ts";
+import { selectSystem, selectSystemNames } from "../repositories/systems.ts";
+import { selectTeam } from "../repositories/teams.ts";
+import { findUserById } from "../repositories/users/index.ts";
 import { type GrantPermission, LEVEL_BY_PERMISSION, PERMISSION_BY_LEVEL } from "../types/access.ts";
 import type { Actor } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
@@ -12,8 +17,16 @@ import { onForeignKeyViolation } from "./errors-map.ts";
 
 export type { Subject, Target } from "../repositories/grants.ts";
 
+/** The name of the user, team, system or group, if it exists. */
+async function nameOf(db: Queryable, record: grants.Subject | grants.Target): Promise<string | undefined> {
+  if (record.kind === "user") return (await findUserById(db, record.id))?.username;
+  if (record.kind === "team") return (await selectTeam(db, record.id))?.name;
+  if (record.kind === "system") return (await selectSystem(db, record.id))?.name;
+  return (await selectGroup(db, record.id))?.name;
+}
+
 async function subjectLabel(db: Queryable, subject: grants.Subject): Promise<string> {
-  const found = subject.kind === "user" ? (await findUserById(db, subject.id))?.username : (await findTeam(db, subject.id))?.name;
+  const found = await nameOf(db, subject);
   if (found === undefined) throw new NotFoundError();
   return found;
 }
@@ -23,7 +36,7 @@ function targetGone(target: grants.Target, field: string): ValidationError {
 }
 
 async function targetLabel(db: Queryable, target: grants.Target, field: string): Promise<string> {
-  const found = target.kind === "system" ? (await findSystem(db, target.id))?.name : (await findGroup(db, target.id))?.name;
+  const found = await nameOf(db, target);
   if (found === undefined) throw targetGone(target, field);
   return found;
 }
@@ -45,6 +58,16 @@ export async function grantsOfTeamForAudit(db: Queryable, teamId: number) {
   return list;
 }
 
+const MISSING = { user: NO_SUCH_USER, team: NO_SUCH_TEAM, system: NO_SUCH_SYSTEM, group: NO_SUCH_GROUP } as const;
+
+/** The name of the user, team, system or group a grant is for or on; a 404 naming its kind when there is none. */
+export async function existingGrantParty(db: Queryable, actor: Actor, record: grants.Subject | grants.Target): Promise<string> {
+  assertCan(actor, "manage");
+  const found = await nameOf(db, record);
+  if (found === undefined) throw new NotFoundError(MISSING[record.kind]);
+  return found;
+}
+
 function auditTarget(subject: grants.Subject, label: string) {
   return { type: subject.kind, id: subject.id, label };
 }
@@ -54,6 +77,7 @@ function auditTarget(subject: grants.Subject, label: string) {
  * (a double submit stays one grant); use `changeGrant` to change the permission.
  */
 export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+  assertCan(actor, "manage");
   const field = target.kind === "system" ? "systemId" : "groupId";
   return onForeignKeyViolation(
     () =>
@@ -76,9 +100,20 @@ export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, ta
 }
 
 /** The grants a user or team holds, on systems and on groups, each by target name. */
-export async function grantsHeldBy(db: Queryable, subject: grants.Subject): Promise<{ systems: grants.GrantRow[]; groups: grants.GrantRow[] }> {
+export async function grantsHeldBy(
+  db: Queryable,
+  actor: Actor,
+  subject: grants.Subject,
+): Promise<{ systems: grants.GrantRow[]; groups: grants.GrantRow[] }> {
+  assertCan(actor, "manage");
   const [systems, groups] = await Promise.all([grants.grantsOf(db, subject, "system"), grants.grantsOf(db, subject, "group")]);
   return { systems, groups };
+}
+
+/** The grants a user or team holds, with every system and group a new grant could be on: its page's grant sections. */
+export async function grantsWithChoices(db: Queryable, actor: Actor, subject: grants.Subject) {
+  const [held, systems, groups] = await Promise.all([grantsHeldBy(db, actor, subject), selectSystemNames(db), selectGroups(db)]);
+  return { systemGrants: held.systems, groupGrants: held.groups, systems, groups };
 }
 
 /**
@@ -86,6 +121,7 @@ export async function grantsHeldBy(db: Queryable, subject: grants.Subject): Prom
  * changed. `created` when there was no grant before.
  */
 export async function setGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+  assertCan(actor, "manage");
   const field = target.kind === "system" ? "systemId" : "groupId";
   return onForeignKeyViolation(
     () =>
@@ -109,6 +145,7 @@ export async function setGrant(db: Db, actor: Actor, subject: grants.Subject, ta
 }
 
 export async function changeGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+  assertCan(actor, "manage");
   return db.transaction(async (trx) => {
     const subjectName = await subjectLabel(trx, subject);
     const targetName = await targetLabel(trx, target, "permission");
@@ -127,10 +164,11 @@ export async function changeGrant(db: Db, actor: Actor, subject: grants.Subject,
 
 /** Removing a grant that is already gone is a no-op. */
 export async function removeGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target) {
+  assertCan(actor, "manage");
   return db.transaction(async (trx) => {
     const subjectName = await subjectLabel(trx, subject);
     const before = await grants.deleteGrant(trx, subject, target);
-    const targetName = target.kind === "system" ? (await findSystem(trx, target.id))?.name : (await findGroup(trx, target.id))?.name;
+    const targetName = await nameOf(trx, target);
     if (before !== undefined)
       await recordAudit(trx, actor, {
         action: "grant.removed",

@@ -3,12 +3,14 @@ import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
 import { openSecret, sealSecret } from "../lib/secret-box.ts";
-import { type CheckResult, checkServer, type DirectoryServer } from "../ldap/directory.ts";
+import type { DirectoryServer } from "../ldap/connection.ts";
+import { type CheckResult, checkServer } from "../ldap/server-check.ts";
 import * as ldap from "../repositories/ldap.ts";
 import * as settings from "../repositories/settings.ts";
 import * as teams from "../repositories/teams.ts";
 import type { Actor } from "../types/user.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
+import { type AuditedSettings, writeAuditedSettings } from "./audited-settings.ts";
 
 const OPTIONS_KEY = "ldap";
 const SETTINGS_TARGET = { type: "settings", id: "ldap", label: "LDAP" } as const;
@@ -40,10 +42,15 @@ export async function listLdapServers(db: Queryable): Promise<LdapServerView[]> 
   return (await ldap.listServers(db)).map(view);
 }
 
-export async function findLdapServer(db: Queryable, id: number): Promise<LdapServerView> {
+/** The stored server, or a 404 when there is none with that id (any more). */
+async function storedServer(db: Queryable, id: number): Promise<ldap.LdapServerRecord> {
   const record = await ldap.findServer(db, id);
   if (!record) throw new NotFoundError();
-  return view(record);
+  return record;
+}
+
+export async function findLdapServer(db: Queryable, id: number): Promise<LdapServerView> {
+  return view(await storedServer(db, id));
 }
 
 export async function isLdapConfigured(db: Queryable): Promise<boolean> {
@@ -86,7 +93,7 @@ const RETYPE_BIND_PASSWORD = "Type the Bind password again: the URL or Bind DN c
  * sees the first (and the positions they take stay distinct).
  */
 async function assertNotListedYet(trx: Queryable, input: Pick<LdapServerInput, "url" | "baseDn" | "userIdField">, exceptId?: number): Promise<void> {
-  await trx.raw("LOCK TABLE ldap_servers IN SHARE ROW EXCLUSIVE MODE");
+  await ldap.lockServersForWriting(trx);
   const servers = await ldap.listServers(trx);
   const index = servers.findIndex(
     (s) =>
@@ -122,8 +129,7 @@ export async function updateLdapServer(
   input: LdapServerInput,
 ): Promise<LdapServerView> {
   return db.transaction(async (trx) => {
-    const before = await ldap.findServer(trx, id);
-    if (!before) throw new NotFoundError();
+    const before = await storedServer(trx, id);
     await assertNotListedYet(trx, input, id);
     if (before.sealedBindPassword && input.bindDn && storedPasswordFor(before, input) === null && !input.removeBindPassword)
       throw new ValidationError({ bindPassword: RETYPE_BIND_PASSWORD });
@@ -175,9 +181,7 @@ export async function testLdapServer(db: Queryable, keys: SecretKeys, target: { 
     const fields = fieldsFrom(keys, target.input, storedPasswordFor(stored, target.input));
     return checkServer(opened(keys, { ...fields, id: target.id ?? 0, position: 0, version: 0 }), username);
   }
-  const record = await ldap.findServer(db, target.id);
-  if (!record) throw new NotFoundError();
-  return checkServer(opened(keys, record), username);
+  return checkServer(opened(keys, await storedServer(db, target.id)), username);
 }
 
 // Options ----------------------------------------------------------------------------------------------------
@@ -196,16 +200,18 @@ export async function readLdapOptions(db: Queryable): Promise<{ value: LdapOptio
   return { value: { ...DEFAULT_LDAP_OPTIONS, ...(stored?.value ?? {}) }, version: stored?.version ?? 0 };
 }
 
+const OPTIONS_DOCUMENT: AuditedSettings<LdapOptions> = {
+  key: OPTIONS_KEY,
+  label: SETTINGS_TARGET.label,
+  action: "settings.ldap_changed",
+  fields: ["allowUserCreation", "removeUnmappedTeams"],
+  staleMessage: STALE_OPTIONS,
+};
+
 export async function saveLdapOptions(db: Db, actor: Actor, expectedVersion: number, value: LdapOptions): Promise<void> {
   await db.transaction(async (trx) => {
     const before = await readLdapOptions(trx);
-    const written = await settings.writeSettings(trx, OPTIONS_KEY, expectedVersion, value);
-    if (!written) throw new ConflictError(STALE_OPTIONS);
-    await recordAudit(trx, actor, {
-      action: "settings.ldap_changed",
-      target: SETTINGS_TARGET,
-      details: { changes: diffFields(before.value, value, ["allowUserCreation", "removeUnmappedTeams"]) },
-    });
+    await writeAuditedSettings(trx, actor, OPTIONS_DOCUMENT, expectedVersion, before.value, value);
   });
 }
 
@@ -220,7 +226,7 @@ export function listLdapGroupMappings(db: Queryable): Promise<ldap.GroupMapping[
 }
 
 async function requireTeam(db: Queryable, teamId: number, field: string) {
-  const team = await teams.findTeam(db, teamId);
+  const team = await teams.selectTeam(db, teamId);
   if (!team) throw new ValidationError({ [field]: "Choose a team from the list; that one no longer exists." });
   return team;
 }
@@ -236,7 +242,7 @@ export async function addLdapDefaultTeam(db: Db, actor: Actor, teamId: number): 
 
 export async function removeLdapDefaultTeam(db: Db, actor: Actor, teamId: number): Promise<{ removed: boolean }> {
   return db.transaction(async (trx) => {
-    const team = await teams.findTeam(trx, teamId);
+    const team = await teams.selectTeam(trx, teamId);
     const removed = await ldap.removeDefaultTeam(trx, teamId);
     if (removed)
       await recordAudit(trx, actor, { action: "settings.ldap_default_team_removed", target: SETTINGS_TARGET, details: { team: { id: teamId, name: team?.name ?? null } } });

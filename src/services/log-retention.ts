@@ -1,10 +1,11 @@
 import type { Db, Queryable } from "../db/index.ts";
-import { ConflictError, ValidationError } from "../errors.ts";
+import { ValidationError } from "../errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { deleteAuditEventsBefore } from "../repositories/audit-events.ts";
 import * as settings from "../repositories/settings.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit, SYSTEM_ACTOR } from "./audit.ts";
+import { recordAudit, SYSTEM_ACTOR } from "./audit.ts";
+import { type AuditedSettings, writeAuditedSettings } from "./audited-settings.ts";
 
 const LOGS_KEY = "logs";
 
@@ -31,6 +32,14 @@ export async function readLogSettings(db: Queryable): Promise<{ value: LogSettin
   return { value: { retentionDays: isRetention(days) ? days : RETENTION_DAYS.default }, version: stored?.version ?? 0 };
 }
 
+const LOGS_DOCUMENT: AuditedSettings<LogSettings> = {
+  key: LOGS_KEY,
+  label: "Logs",
+  action: "settings.logs_updated",
+  fields: ["retentionDays"],
+  staleMessage: STALE_SETTINGS,
+};
+
 /** Saves the retention if nobody saved since `expectedVersion`, and audits the change as settings.logs_updated. */
 export async function saveLogSettings(db: Db, actor: Actor, expectedVersion: number, value: LogSettings): Promise<LogSettings> {
   if (!isRetention(value.retentionDays))
@@ -39,13 +48,7 @@ export async function saveLogSettings(db: Db, actor: Actor, expectedVersion: num
     });
   return db.transaction(async (trx) => {
     const before = await readLogSettings(trx);
-    const saved = await settings.writeSettings(trx, LOGS_KEY, expectedVersion, value);
-    if (!saved) throw new ConflictError(STALE_SETTINGS);
-    await recordAudit(trx, actor, {
-      action: "settings.logs_updated",
-      target: { type: "settings", id: LOGS_KEY, label: "Logs" },
-      details: { changes: diffFields<LogSettings>(before.value, value, ["retentionDays"]) },
-    });
+    await writeAuditedSettings(trx, actor, LOGS_DOCUMENT, expectedVersion, before.value, value);
     return value;
   });
 }

@@ -49,15 +49,21 @@ export function formatFrom(from: { name: string; address: string }): string {
   return from.name ? `${from.name} <${from.address}>` : from.address;
 }
 
+/** Where and as whom the stored settings send: what the page shows, the outbox uses and the audit compares. */
+function serverOf(v: StoredSmtp): Pick<SmtpConnection, "host" | "port" | "security" | "authUser"> {
+  return { host: v.host, port: v.port, security: v.security, authUser: v.authUser };
+}
+
+function fromOf(v: StoredSmtp): { name: string; address: string } {
+  return { name: v.fromName, address: v.fromAddress };
+}
+
 function view(stored: settings.StoredSettings<StoredSmtp>): SmtpSettingsView {
   const v = stored.value;
   return {
-    host: v.host,
-    port: v.port,
-    security: v.security,
-    authUser: v.authUser,
+    ...serverOf(v),
     hasAuthPass: v.authPassSealed !== null,
-    from: formatFrom({ name: v.fromName, address: v.fromAddress }),
+    from: formatFrom(fromOf(v)),
     version: stored.version,
   };
 }
@@ -82,12 +88,9 @@ export async function smtpConnection(db: Queryable, keys: SecretKeys): Promise<S
   if (!stored) return undefined;
   const v = stored.value;
   return {
-    host: v.host,
-    port: v.port,
-    security: v.security,
-    authUser: v.authUser,
+    ...serverOf(v),
     authPass: v.authPassSealed ? openSecret(keys.storage, v.authPassSealed) : "",
-    from: { name: v.fromName, address: v.fromAddress },
+    from: fromOf(v),
   };
 }
 
@@ -125,10 +128,7 @@ export async function saveSmtpSettings(
     };
     const saved = await settings.writeSettings(trx, SMTP_KEY, expectedVersion, value);
     if (!saved) throw new ConflictError(STALE_SETTINGS);
-    const shown = (v: StoredSmtp | undefined) =>
-      v
-        ? { host: v.host, port: v.port, security: v.security, authUser: v.authUser, from: formatFrom({ name: v.fromName, address: v.fromAddress }) }
-        : {};
+    const shown = (v: StoredSmtp | undefined) => (v ? { ...serverOf(v), from: formatFrom(fromOf(v)) } : {});
     const changes: Record<string, unknown> = diffFields(shown(before?.value), shown(value), ["host", "port", "security", "authUser", "from"]);
     if (input.authPass !== undefined && (input.authPass !== "" || before?.value.authPassSealed))
       changes.authPass = { from: before?.value.authPassSealed ? SECRET_MASK : null, to: authPassSealed ? SECRET_MASK : null };

@@ -6,7 +6,7 @@ import { hashCode, sameHash } from "../lib/secret-box.ts";
 import * as codes from "../repositories/email-codes.ts";
 import * as failures from "../repositories/login-failures.ts";
 
-/** security.md §1.1: 6 digits, 10 minutes, single use, dead after 5 wrong tries, resends ≥60 s apart and ≤5 an hour. */
+/** docs/security.md §1.1: 6 digits, 10 minutes, single use, dead after 5 wrong tries, resends ≥60 s apart and ≤5 an hour. */
 export const CODE_POLICY = {
   validSeconds: 10 * 60,
   failuresPerCode: 5,
@@ -38,7 +38,7 @@ function minutesText(seconds: number): string {
 }
 
 /**
- * Catalogue E4: at most one code a minute per account, and five an hour per account and per client address.
+ * docs/security.md E4: at most one code a minute per account, and five an hour per account and per client address.
  * (The minute rule is not applied per address: colleagues behind one office address would refuse each other.)
  * Refuses with a calm message against `field` (status 429); counts the send when it is allowed.
  */
@@ -82,7 +82,7 @@ export function throttleKey(userId: number, purpose: codes.CodePurpose): string 
 }
 
 /**
- * Checks an emailed code against the newest one of the account, purpose and address (catalogue E3: a code is
+ * Checks an emailed code against the newest one of the account, purpose and address (docs/security.md E3: a code is
  * bound to all three). Wrong codes count against the code and against the account; a right one is used once.
  * `onSuccess` runs in the same transaction as the code's use.
  */

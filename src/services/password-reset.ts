@@ -8,13 +8,13 @@ import * as failures from "../repositories/login-failures.ts";
 import * as outbox from "../repositories/outbox.ts";
 import * as resets from "../repositories/password-resets.ts";
 import * as sessions from "../repositories/sessions.ts";
-import * as users from "../repositories/users.ts";
-import type { Actor, User } from "../types/user.ts";
+import * as users from "../repositories/users/index.ts";
+import type { Actor, ResetKind, User } from "../types/user.ts";
 import { newPasswordHash } from "./passwords.ts";
 import { recordAudit, SECRET_MASK } from "./audit.ts";
 import { revokeTokensWith } from "./api-tokens.ts";
 
-/** DESIGN §3.5: a reset code lasts 30 minutes, a temporary password 6 hours. */
+/** docs/domain.md, "Passwords and reset": a reset code lasts 30 minutes, a temporary password 6 hours. */
 export const RESET_CODE_VALID_SECONDS = 30 * 60;
 export const TEMPORARY_PASSWORD_VALID_SECONDS = 6 * 3600;
 /** Forgot-password requests per client address and hour, matched or not (so the limit tells nothing). */
@@ -23,7 +23,7 @@ const REQUESTS_PER_ADDRESS = { windowSeconds: 3600, maxFailures: 10 } as const;
 const MAILS_PER_ACCOUNT = { windowSeconds: 3600, maxFailures: 5 } as const;
 const RESEND_SECONDS = 60;
 
-/** The one answer to every forgot-password request (catalogue R1): it says nothing about what matched. */
+/** The one answer to every forgot-password request (docs/security.md R1): it says nothing about what matched. */
 export const FORGOT_PASSWORD_ANSWER =
   "If the username and email address belong to an account with that verified address, a reset code is on its way. It is valid for 30 minutes. Check your inbox, and your spam folder.";
 
@@ -32,7 +32,7 @@ function tokenHash(token: string): string {
   return createHash("sha256").update(token, "utf8").digest("base64url");
 }
 
-/** 32 random bytes (catalogue R2's bar), base64url: 43 characters, pasted by the link into the password field. */
+/** 32 random bytes (docs/security.md §1.1, Reset codes), base64url: 43 characters, pasted by the link into the password field. */
 function newResetCode(): string {
   return randomBytes(32).toString("base64url");
 }
@@ -49,13 +49,13 @@ function userTarget(user: User) {
   return { type: "user", id: user.id, label: user.username } as const;
 }
 
-/** The link in the reset mail: the configured base URL (never the request's Host, catalogue R5) and the code in the fragment, which no server or log ever sees. */
+/** The link in the reset mail: the configured base URL (never the request's Host, docs/security.md R5) and the code in the fragment, which no server or log ever sees. */
 export function resetLink(baseUrl: string, username: string, code: string): string {
   return `${baseUrl}/login#${new URLSearchParams({ reset: code, username }).toString()}`;
 }
 
 /**
- * Forgot password (DESIGN §3.5): when the username and the verified email address match a local account, a
+ * Forgot password (docs/domain.md, "Passwords and reset"): when the username and the verified email address match a local account, a
  * reset code is mailed. The caller answers FORGOT_PASSWORD_ANSWER whatever happened; the outcome is audited.
  * Returns the outbox message to send, if any.
  */
@@ -110,7 +110,7 @@ export async function requestPasswordReset(
 }
 
 /**
- * Break-glass (DESIGN §3.5): a temporary password, valid 6 hours and changed at its first use; the account's
+ * Break-glass (docs/domain.md, "Passwords and reset"): a temporary password, valid 6 hours and changed at its first use; the account's
  * sign-in lock is lifted. Never for an LDAP account, whose password lives in the directory.
  */
 export async function issueTemporaryPassword(db: Db, actor: Actor, userId: number): Promise<{ user: User; password: string }> {
@@ -133,7 +133,7 @@ export async function issueTemporaryPassword(db: Db, actor: Actor, userId: numbe
 
 /**
  * At sign-in, after the account's own password did not match: the account's active reset code or temporary
- * password, used up on the spot (single use, catalogue R3).
+ * password, used up on the spot (single use, docs/security.md R3).
  */
 export async function useResetAtSignIn(db: Queryable, user: User, typed: string): Promise<resets.PasswordReset | undefined> {
   if (user.authSource !== "local") return undefined;
@@ -144,10 +144,10 @@ export async function useResetAtSignIn(db: Queryable, user: User, typed: string)
 
 /**
  * The new password after a reset code or temporary password (and the code step, with 2FA). Every session of the
- * account ends and every other reset is void (catalogue R8); the person then signs in with the new password, so
+ * account ends and every other reset is void (docs/security.md R8); the person then signs in with the new password, so
  * 2FA applies again (R7). Returns the notice to send, if the account has a verified address.
  */
-export async function completePasswordReset(db: Db, actor: Actor, input: { userId: number; kind: resets.ResetKind; newPassword: string }): Promise<number | null> {
+export async function completePasswordReset(db: Db, actor: Actor, input: { userId: number; kind: ResetKind; newPassword: string }): Promise<number | null> {
   const user = await users.findUserById(db, input.userId);
   if (!user || user.disabled) throw new NotFoundError();
   if (user.authSource !== "local") throw new ForbiddenError("This account's password is managed by the directory (LDAP).");

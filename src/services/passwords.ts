@@ -5,15 +5,15 @@ import type { Db } from "../db/index.ts";
 import { ServiceUnavailableError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
-import { signInWithDirectory } from "../ldap/directory.ts";
+import { signInWithDirectory } from "../ldap/sign-in.ts";
 import * as failures from "../repositories/login-failures.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { User } from "../types/user.ts";
 import { DEFAULT_LOCKOUT, type LockoutThresholds, readLockoutThresholds } from "./general-settings.ts";
 import { directoryServers } from "./ldap-settings.ts";
 import { passwordProblem } from "./password-policy.ts";
 
-/** OWASP's argon2id floor (DESIGN §3.5). Changing these makes sign-in rehash stored passwords. */
+/** OWASP's argon2id floor (docs/domain.md, "Passwords and reset"). Changing these makes sign-in rehash stored passwords. */
 export const ARGON2_OPTIONS = { type: argon2.argon2id, memoryCost: 19_456, timeCost: 2, parallelism: 1 } as const;
 
 // One hash per core at a time: more only wait for a core while holding 19 MiB each, and every libuv thread that
@@ -56,7 +56,7 @@ export async function newPasswordHash(password: string, context: { username: str
 }
 
 /**
- * DESIGN §3.6 / security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. These two
+ * docs/domain.md, "Sessions and throttling" / docs/security.md §1.1: per-account growing waits from 5 failures, a temporary lock at 20. These two
  * are the defaults; General settings can change them (accountWaits takes the thresholds in force).
  */
 export const ACCOUNT_POLICY = {

@@ -2,7 +2,7 @@ import type { Db } from "../db/index.ts";
 import { ConflictError, ValidationError } from "../errors.ts";
 import { usernameField } from "../lib/fields.ts";
 import type { Logger } from "../lib/logger.ts";
-import { anyUserExists } from "../repositories/users.ts";
+import { anyUserExists } from "../repositories/users/index.ts";
 import { createFirstAdministrator } from "./accounts.ts";
 import { SYSTEM_ACTOR } from "./audit.ts";
 

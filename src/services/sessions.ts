@@ -3,13 +3,13 @@ import type { Config } from "../config.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
 import * as sessions from "../repositories/sessions.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { readGeneralSettings } from "./general-settings.ts";
 
 /**
- * One's own sessions on the Profile (DESIGN §3.6, ASVS 7.5.2) and an administrator ending a user's sessions
+ * One's own sessions on the Profile (docs/domain.md, "Sessions and throttling"; ASVS 7.5.2) and an administrator ending a user's sessions
  * (ASVS 7.4.5). A session is named in pages and URLs by a handle, a hash of its id, never by the id itself: the
  * id is the secret half of the session cookie and stays out of HTML, logs and browser history.
  */

@@ -3,12 +3,12 @@ import { ServiceUnavailableError, TooManyRequestsError, } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
 import type { Logger } from "../lib/logger.ts";
-import { signInWithDirectory } from "../ldap/directory.ts";
+import { signInWithDirectory } from "../ldap/sign-in.ts";
 import * as failures from "../repositories/login-failures.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
-import type { ResetKind } from "../repositories/password-resets.ts";
+import type { ResetKind } from "../types/user.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
 import { useResetAtSignIn } from "./password-reset.ts";
 import { directoryServers } from "./ldap-settings.ts";
@@ -118,7 +118,7 @@ export async function signInWithPassword(
     return fail("locked", credentials?.user);
   }
 
-  // A local account is only ever checked against its own password: never against the directory (catalogue L11).
+  // A local account is only ever checked against its own password: never against the directory (docs/security.md L11).
   if (credentials?.user.authSource !== "local") {
     const servers = directory ? await directoryServers(db, directory.keys) : [];
     if (servers.length === 0) {

@@ -1,112 +1,86 @@
 import type { Db, Queryable } from "../db/index.ts";
-import { type ConflictError, NotFoundError, StaleWriteError, ValidationError } from "../errors.ts";
-import { type AccessLoss, previewAccessLoss } from "../repositories/access-loss.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import { assertCan, NO_SUCH_GROUP } from "../policies/groups.ts";
 import * as groups from "../repositories/system-groups.ts";
-import { findSystem } from "../repositories/systems.ts";
+import { selectSystem, selectSystemNames } from "../repositories/systems.ts";
 import type { SystemGroup } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit, unchanged } from "./audit.ts";
-import { isUniqueViolation, nameTakenError, onForeignKeyViolation } from "./errors-map.ts";
+import { recordAudit } from "./audit.ts";
+import { type CatalogStore, existingRecord, guardedRecords } from "./catalog-records.ts";
+import { onForeignKeyViolation } from "./errors-map.ts";
 import { grantsOnForAudit } from "./grants.ts";
 
-const AUDITED = ["name", "description"] as const;
+type GroupFields = { name: string; description: string };
 
-async function nameTaken(db: Queryable, name: string): Promise<ConflictError> {
-  return nameTakenError("group", name, (await groups.findGroupByName(db, name))?.name);
-}
+export const GROUP_STORE: CatalogStore<SystemGroup, GroupFields> = {
+  kind: "group",
+  missing: NO_SUCH_GROUP,
+  audited: ["name", "description"],
+  select: groups.selectGroup,
+  selectByName: groups.selectGroupByName,
+  insert: groups.insertGroup,
+  update: groups.updateGroupRow,
+  delete: groups.deleteGroupRow,
+};
 
 const SYSTEM_GONE = { systemId: "Choose a system from the list; that one no longer exists." };
 
-export function findGroupById(db: Queryable, id: number): Promise<SystemGroup | undefined> {
-  return groups.findGroup(db, id);
+/** Every group, by name: for the administrators' pickers. */
+export function listAllGroups(db: Queryable, actor: Actor): Promise<SystemGroup[]> {
+  assertCan(actor, "list");
+  return groups.selectGroups(db);
 }
 
-export function listGroupsPage(db: Queryable, query: { search: string; limit: number; offset: number }) {
-  return groups.listGroupsPage(db, query);
+export function findGroupById(db: Queryable, actor: Actor, id: number): Promise<SystemGroup | undefined> {
+  assertCan(actor, "read");
+  return groups.selectGroup(db, id);
 }
 
-export function groupsContainingSystem(db: Queryable, systemId: number): Promise<{ id: number; name: string }[]> {
-  return groups.groupsOfSystem(db, systemId);
+/** The group, or a 404 naming it. */
+export function existingGroup(db: Queryable, actor: Actor, id: number): Promise<SystemGroup> {
+  assertCan(actor, "read");
+  return existingRecord(db, GROUP_STORE, id);
 }
 
-export function listGroupSystemsPage(db: Queryable, groupId: number, page: { limit: number; offset: number }) {
-  return groups.groupSystemsPage(db, groupId, page);
+export function listGroupsPage(db: Queryable, actor: Actor, query: { search: string; limit: number; offset: number }) {
+  assertCan(actor, "list");
+  return groups.selectGroupsPage(db, query);
 }
 
-export async function createGroup(db: Db, actor: Actor, fields: { name: string; description: string }): Promise<SystemGroup> {
-  return db.transaction(async (trx) => {
-    const group = await groups.insertGroup(trx, fields);
-    if (!group) throw await nameTaken(trx, fields.name);
-    await recordAudit(trx, actor, {
-      action: "group.created",
-      target: { type: "group", id: group.id, label: group.name },
-      details: { changes: diffFields<SystemGroup>({}, group, AUDITED) },
-    });
-    return group;
-  });
+export function listGroupSystemsPage(db: Queryable, actor: Actor, groupId: number, page: { limit: number; offset: number }) {
+  assertCan(actor, "read");
+  return groups.selectGroupSystemsPage(db, groupId, page);
 }
 
-export async function updateGroup(
-  db: Db,
-  actor: Actor,
-  id: number,
-  version: number,
-  fields: { name: string; description: string },
-): Promise<SystemGroup> {
-  try {
-    return await db.transaction(async (trx) => {
-      const before = await groups.findGroup(trx, id);
-      if (!before) throw new NotFoundError();
-      if (unchanged<SystemGroup>(before, fields, AUDITED)) {
-        // Saving what is already there moves no version on and writes no event; a stale version is still refused.
-        if (before.version !== version) throw new StaleWriteError(before);
-        return before;
-      }
-      const after = await groups.updateGroup(trx, id, version, fields);
-      if (!after) throw new StaleWriteError(before);
-      await recordAudit(trx, actor, {
-        action: "group.updated",
-        target: { type: "group", id, label: after.name },
-        details: { changes: diffFields<SystemGroup>(before, after, AUDITED) },
-      });
-      return after;
-    });
-  } catch (error) {
-    if (isUniqueViolation(error)) throw await nameTaken(db, fields.name);
-    throw error;
-  }
+/** The systems in a group, and those that could be added to it, for its page. */
+export async function groupSystemsWithChoices(db: Queryable, actor: Actor, groupId: number) {
+  assertCan(actor, "read");
+  const [systems, all] = await Promise.all([groups.selectGroupSystems(db, groupId), selectSystemNames(db)]);
+  const inGroup = new Set(systems.map((s) => s.id));
+  return { systems, available: all.filter((s) => !inGroup.has(s.id)) };
 }
 
-export async function deleteGroup(db: Db, actor: Actor, id: number, version: number): Promise<{ group: SystemGroup; lost: AccessLoss[] }> {
-  return db.transaction(async (trx) => {
-    const before = await groups.findGroup(trx, id);
-    if (!before) throw new NotFoundError();
-    const lost = await previewAccessLoss(trx, { kind: "group", id });
-    const systems = (await groups.groupSystems(trx, id)).map((s) => ({ id: s.id, name: s.name }));
-    const grants = await grantsOnForAudit(trx, { kind: "group", id });
-    if (!(await groups.deleteGroup(trx, id, version))) throw new StaleWriteError(before);
-    await recordAudit(trx, actor, {
-      action: "group.deleted",
-      target: { type: "group", id, label: before.name },
-      details: { changes: diffFields<SystemGroup>(before, {}, AUDITED), usersLosingAccess: [...new Set(lost.map((l) => l.username))], systems, grants },
-    });
-    return { group: before, lost };
-  });
-}
+/** Create, change and delete a group, and what its deletion would cost; its links and grants go with it, its systems stay. */
+export const groupRecords = guardedRecords(GROUP_STORE, assertCan, async (trx, id) => ({
+  systems: (await groups.selectGroupSystems(trx, id)).map((s) => ({ id: s.id, name: s.name })),
+  grants: await grantsOnForAudit(trx, { kind: "group", id }),
+}));
+export const { create: createGroup, update: updateGroup, remove: deleteGroup } = groupRecords;
 
 /**
  * Adds a system to a group; adding it twice changes nothing and writes no second event. A system that does not
  * exist, or was deleted meanwhile, is an error on the systemId field; a group that is gone is a 404.
  */
 export async function addSystemToGroup(db: Db, actor: Actor, groupId: number, systemId: number): Promise<{ added: boolean; systemName: string }> {
+  assertCan(actor, "add-system");
   return onForeignKeyViolation(
     () =>
       db.transaction(async (trx) => {
-        const group = await groups.findGroup(trx, groupId);
+        const group = await groups.selectGroup(trx, groupId);
         if (!group) throw new NotFoundError();
-        const system = await findSystem(trx, systemId);
+        const system = await selectSystem(trx, systemId);
         if (!system) throw new ValidationError(SYSTEM_GONE);
-        const added = await groups.addSystemToGroup(trx, groupId, systemId);
+        const added = await groups.insertGroupSystem(trx, groupId, systemId);
         if (added)
           await recordAudit(trx, actor, {
             action: "group.system_added",
@@ -115,7 +89,7 @@ export async function addSystemToGroup(db: Db, actor: Actor, groupId: number, sy
           });
         return { added, systemName: system.name };
       }),
-    async () => ((await groups.findGroup(db, groupId)) ? new ValidationError(SYSTEM_GONE) : new NotFoundError()),
+    async () => ((await groups.selectGroup(db, groupId)) ? new ValidationError(SYSTEM_GONE) : new NotFoundError()),
   );
 }
 
@@ -125,11 +99,12 @@ export async function removeSystemFromGroup(
   groupId: number,
   systemId: number,
 ): Promise<{ removed: boolean; systemName: string | null }> {
+  assertCan(actor, "remove-system");
   return db.transaction(async (trx) => {
-    const group = await groups.findGroup(trx, groupId);
+    const group = await groups.selectGroup(trx, groupId);
     if (!group) throw new NotFoundError();
-    const system = await findSystem(trx, systemId);
-    const removed = await groups.removeSystemFromGroup(trx, groupId, systemId);
+    const system = await selectSystem(trx, systemId);
+    const removed = await groups.deleteGroupSystem(trx, groupId, systemId);
     if (removed)
       await recordAudit(trx, actor, {
         action: "group.system_removed",

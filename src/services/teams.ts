@@ -1,101 +1,83 @@
 import type { Db, Queryable } from "../db/index.ts";
-import { type ConflictError, NotFoundError, StaleWriteError, ValidationError } from "../errors.ts";
-import { type AccessLoss, previewAccessLoss } from "../repositories/access-loss.ts";
+import { NotFoundError, ValidationError } from "../errors.ts";
+import { actsAsAdministrator } from "../policies/actor.ts";
+import { assertCan, can, listScope, NO_SUCH_TEAM } from "../policies/teams.ts";
+import { assertCan as assertCanOnUser } from "../policies/users.ts";
+import { previewAccessLoss } from "../repositories/access-loss.ts";
+import type { AccessLoss } from "../types/access.ts";
 import * as teams from "../repositories/teams.ts";
-import { findUserById } from "../repositories/users.ts";
+import { findUserById } from "../repositories/users/index.ts";
 import type { Team } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit, unchanged } from "./audit.ts";
-import { isUniqueViolation, nameTakenError, onForeignKeyViolation } from "./errors-map.ts";
+import { recordAudit } from "./audit.ts";
+import { type CatalogStore, guardedRecords } from "./catalog-records.ts";
+import { onForeignKeyViolation } from "./errors-map.ts";
 import { grantsOfTeamForAudit } from "./grants.ts";
 
-const AUDITED = ["name", "description"] as const;
+type TeamFields = { name: string; description: string };
 
-async function nameTaken(db: Queryable, name: string): Promise<ConflictError> {
-  return nameTakenError("team", name, (await teams.findTeamByName(db, name))?.name);
+export const TEAM_STORE: CatalogStore<Team, TeamFields> = {
+  kind: "team",
+  missing: NO_SUCH_TEAM,
+  audited: ["name", "description"],
+  select: teams.selectTeam,
+  selectByName: teams.selectTeamByName,
+  insert: teams.insertTeam,
+  update: teams.updateTeamRow,
+  delete: teams.deleteTeamRow,
+};
+
+/** Every team, by name: for the administrators' pickers. */
+export function listAllTeams(db: Queryable, actor: Actor): Promise<Team[]> {
+  assertCan(actor, "administer");
+  return teams.selectTeams(db);
 }
 
-/** Every team, by name: for the pickers that offer them. */
-export function listAllTeams(db: Queryable): Promise<Team[]> {
-  return teams.listTeams(db);
+/** Any team, as the administrators' pages and operations read it. */
+export function findTeamById(db: Queryable, actor: Actor, id: number): Promise<Team | undefined> {
+  assertCan(actor, "administer");
+  return teams.selectTeam(db, id);
 }
 
-export function findTeamById(db: Queryable, id: number): Promise<Team | undefined> {
-  return teams.findTeam(db, id);
+/** A team the actor may see (an administrator any, anyone else their own); any other id is not found. */
+export async function readTeam(db: Queryable, actor: Actor, id: number, needs: "read" | "list-members" = "read"): Promise<Team> {
+  const team = await teams.selectTeam(db, id);
+  const isMember = team !== undefined && actor.id !== null && !actsAsAdministrator(actor) ? await teams.selectIsMember(db, id, actor.id) : false;
+  if (!team || !can(actor, "read", { isMember })) throw new NotFoundError(NO_SUCH_TEAM);
+  assertCan(actor, needs, { isMember });
+  return team;
 }
 
-/** One page of teams by name; with `memberId`, only the teams that account belongs to. */
-export function listTeamsPage(db: Queryable, query: { search: string; memberId?: number; limit: number; offset: number }) {
-  return teams.listTeamsPage(db, query);
+/** One page of the teams the actor may see, by name: every team for an administrator, their own for anyone else. */
+export function listTeamsPage(db: Queryable, actor: Actor, query: { search: string; limit: number; offset: number }) {
+  assertCan(actor, "list");
+  return teams.selectTeamsPage(db, { ...query, ...listScope(actor) });
 }
 
-export function listTeamMembersPage(db: Queryable, teamId: number, page: { limit: number; offset: number }) {
-  return teams.teamMembersPage(db, teamId, page);
+/** One page of the members of a team: administrators only (a member sees the team, not who else is in it). */
+export async function listTeamMembersPage(db: Queryable, actor: Actor, teamId: number, page: { limit: number; offset: number }) {
+  await readTeam(db, actor, teamId, "list-members");
+  return teams.selectMembersPage(db, teamId, page);
 }
 
-export function isTeamMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
-  return teams.isTeamMember(db, teamId, userId);
+/** The teams an account belongs to: its own, or anyone's for an administrator. */
+export function teamsOfUser(db: Queryable, actor: Actor, userId: number): Promise<{ id: number; name: string }[]> {
+  assertCanOnUser(actor, "read", { id: userId });
+  return teams.selectTeamsOfUser(db, userId);
 }
 
-export function teamsOfUser(db: Queryable, userId: number): Promise<{ id: number; name: string }[]> {
-  return teams.teamsOfUser(db, userId);
+/** Every member of a team, for its page. */
+export function listTeamMembers(db: Queryable, actor: Actor, teamId: number) {
+  assertCan(actor, "list-members");
+  return teams.selectMembers(db, teamId);
 }
 
-export async function createTeam(db: Db, actor: Actor, fields: { name: string; description: string }): Promise<Team> {
-  return db.transaction(async (trx) => {
-    const team = await teams.insertTeam(trx, fields);
-    if (!team) throw await nameTaken(trx, fields.name);
-    await recordAudit(trx, actor, {
-      action: "team.created",
-      target: { type: "team", id: team.id, label: team.name },
-      details: { changes: diffFields<Team>({}, team, AUDITED) },
-    });
-    return team;
-  });
-}
-
-export async function updateTeam(db: Db, actor: Actor, id: number, version: number, fields: { name: string; description: string }): Promise<Team> {
-  try {
-    return await db.transaction(async (trx) => {
-      const before = await teams.findTeam(trx, id);
-      if (!before) throw new NotFoundError();
-      if (unchanged<Team>(before, fields, AUDITED)) {
-        // Saving what is already there moves no version on and writes no event; a stale version is still refused.
-        if (before.version !== version) throw new StaleWriteError(before);
-        return before;
-      }
-      const after = await teams.updateTeam(trx, id, version, fields);
-      if (!after) throw new StaleWriteError(before);
-      await recordAudit(trx, actor, {
-        action: "team.updated",
-        target: { type: "team", id, label: after.name },
-        details: { changes: diffFields<Team>(before, after, AUDITED) },
-      });
-      return after;
-    });
-  } catch (error) {
-    if (isUniqueViolation(error)) throw await nameTaken(db, fields.name);
-    throw error;
-  }
-}
-
-/** Deletes only the team, its memberships and its grants (DESIGN §3.1); users and systems stay. */
-export async function deleteTeam(db: Db, actor: Actor, id: number, version: number): Promise<{ team: Team; lost: AccessLoss[] }> {
-  return db.transaction(async (trx) => {
-    const before = await teams.findTeam(trx, id);
-    if (!before) throw new NotFoundError();
-    const lost = await previewAccessLoss(trx, { kind: "team", id });
-    const members = (await teams.teamMembers(trx, id)).map((m) => m.username);
-    const grants = await grantsOfTeamForAudit(trx, id);
-    if (!(await teams.deleteTeam(trx, id, version))) throw new StaleWriteError(before);
-    await recordAudit(trx, actor, {
-      action: "team.deleted",
-      target: { type: "team", id, label: before.name },
-      details: { changes: diffFields<Team>(before, {}, AUDITED), usersLosingAccess: [...new Set(lost.map((l) => l.username))], members, grants },
-    });
-    return { team: before, lost };
-  });
-}
+/** Create, change and delete a team, and what its deletion would cost: its memberships and grants go with it (docs/domain.md). */
+export const teamRecords = guardedRecords(TEAM_STORE, assertCan, async (trx, id) => ({
+  members: (await teams.selectMembers(trx, id)).map((m) => m.username),
+  grants: await grantsOfTeamForAudit(trx, id),
+}));
+export const { create: createTeam, update: updateTeam, remove: deleteTeam } = teamRecords;
 
 /**
  * Idempotent: adding a member twice writes one row and one event. `picked` says which side the form chose
@@ -116,16 +98,17 @@ export async function addTeamMember(
       ? new ValidationError({ teamId: "Choose a team from the list; that one no longer exists." })
       : new ValidationError({ username: "That user no longer exists; check the username." });
   };
+  assertCan(actor, "add-member");
   // The page's own record is checked first: when it is gone, so is the page.
   const missing = (team: unknown, user: unknown): "team" | "user" | undefined =>
     (picked === "team" ? (["user", "team"] as const) : (["team", "user"] as const)).find((what) => !(what === "team" ? team : user));
   return onForeignKeyViolation(
     () =>
       db.transaction(async (trx) => {
-        const team = await teams.findTeam(trx, teamId);
+        const team = await teams.selectTeam(trx, teamId);
         const user = await findUserById(trx, userId);
         if (!team || !user) throw gone(missing(team, user) ?? "team");
-        const added = await teams.addMember(trx, teamId, userId);
+        const added = await teams.insertMember(trx, teamId, userId);
         if (added)
           await recordAudit(trx, actor, {
             action: "team.member_added",
@@ -135,7 +118,7 @@ export async function addTeamMember(
         return { added, username: user.username, teamName: team.name };
       }),
     // The insert found the team or the user deleted after this transaction read them.
-    async () => gone(missing(await teams.findTeam(db, teamId), await findUserById(db, userId)) ?? "team"),
+    async () => gone(missing(await teams.selectTeam(db, teamId), await findUserById(db, userId)) ?? "team"),
   );
 }
 
@@ -146,12 +129,13 @@ export async function removeTeamMember(
   teamId: number,
   userId: number,
 ): Promise<{ removed: boolean; teamName: string; lost: AccessLoss[] }> {
+  assertCan(actor, "remove-member");
   return db.transaction(async (trx) => {
-    const team = await teams.findTeam(trx, teamId);
+    const team = await teams.selectTeam(trx, teamId);
     if (!team) throw new NotFoundError();
     const lost = await previewAccessLoss(trx, { kind: "membership", teamId, userId });
     const user = await findUserById(trx, userId);
-    const removed = await teams.removeMember(trx, teamId, userId);
+    const removed = await teams.deleteMember(trx, teamId, userId);
     if (removed)
       await recordAudit(trx, actor, {
         action: "team.member_removed",

@@ -10,7 +10,7 @@ import * as failures from "../repositories/login-failures.ts";
 import * as outbox from "../repositories/outbox.ts";
 import * as recovery from "../repositories/recovery-codes.ts";
 import * as sessions from "../repositories/sessions.ts";
-import * as users from "../repositories/users.ts";
+import * as users from "../repositories/users/index.ts";
 import type { Actor, TwoFactorMethod, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { assertMailConfigured } from "./mail-settings.ts";
@@ -26,7 +26,7 @@ import {
 } from "./one-time-codes.ts";
 import { verifyCurrentPassword } from "./passwords.ts";
 
-/** RFC 6238 as security.md §1.1 sets it: SHA-1, 6 digits, 30 s steps, one step either side, 20-byte secrets. */
+/** RFC 6238 as docs/security.md §1.1 sets it: SHA-1, 6 digits, 30 s steps, one step either side, 20-byte secrets. */
 const TOTP = { period: 30, digits: 6 as const, algorithm: "sha1" as const, toleranceSeconds: 30, secretBytes: 20 };
 export const RECOVERY_CODE_COUNT = 10;
 const RECOVERY_ALPHABET = "abcdefghjkmnpqrstuvwxyz23456789";
@@ -79,7 +79,7 @@ export interface TotpEnrolment {
   qrDataUrl: string;
 }
 
-/** A fresh 20-byte secret for every attempt (catalogue T7); nothing is stored until a code confirms it. */
+/** A fresh 20-byte secret for every attempt (docs/security.md T7); nothing is stored until a code confirms it. */
 export async function startTotpEnrolment(keys: SecretKeys, user: User): Promise<TotpEnrolment> {
   const secret = generateSecret({ length: TOTP.secretBytes });
   return describeEnrolment(keys, user, sealSecret(keys.storage, secret));
@@ -95,7 +95,7 @@ export async function describeEnrolment(keys: SecretKeys, user: User, sealedSecr
 
 /**
  * Checks an authenticator code. otplib v13 resolves to an object (never `if (await verify())`), and throws typed
- * errors on malformed input: any of them is an invalid code, never a 500 (catalogue T5, T6).
+ * errors on malformed input: any of them is an invalid code, never a 500 (docs/security.md T5, T6).
  */
 async function totpStep(secret: string, code: string): Promise<number | null> {
   if (!SIX_DIGITS.test(code)) return null;
@@ -114,6 +114,29 @@ async function totpStep(secret: string, code: string): Promise<number | null> {
   }
 }
 
+const VERIFY_EMAIL_FIRST = "Verify your email address before turning on two-factor authentication.";
+
+/**
+ * Sets the method (the write itself refuses an address that is not verified), makes new recovery codes, audits
+ * and tells the owner; returns the codes, shown once.
+ */
+async function turnOn(
+  db: Db,
+  keys: SecretKeys,
+  actor: Actor,
+  user: User,
+  setting: { method: TwoFactorMethod; sealedSecret: string | null; step: number | null; change: string },
+): Promise<string[]> {
+  return db.transaction(async (trx) => {
+    const after = await users.enableTwoFactor(trx, user.id, setting.method, setting.sealedSecret, setting.step);
+    if (!after) throw new ConflictError(VERIFY_EMAIL_FIRST);
+    const codes = await replaceRecoveryCodes(trx, keys, user.id);
+    await recordAudit(trx, actor, { action: "two_factor.enabled", target: targetOf(user), details: { method: setting.method } });
+    await notify(trx, after, setting.change);
+    return codes;
+  });
+}
+
 /** Turns the authenticator on once one code from the new secret is right; returns the recovery codes, shown once. */
 export async function confirmTotpEnrolment(
   db: Db,
@@ -124,21 +147,14 @@ export async function confirmTotpEnrolment(
 ): Promise<string[]> {
   const user = await users.findUserById(db, actor.id);
   if (!user) throw new NotFoundError();
-  if (!user.emailVerified) throw new ConflictError("Verify your email address before turning on two-factor authentication.");
+  if (!user.emailVerified) throw new ConflictError(VERIFY_EMAIL_FIRST);
   const key = throttleKey(user.id, "sign_in");
   if (!(await failures.reserveAttempt(db, "second_factor", key, CODE_FAILURE_POLICY)))
     throw new ValidationError({ code: CODE_MESSAGES.throttled }, CODE_MESSAGES.throttled, 429);
   const step = await totpStep(openSecret(keys.storage, sealedSecret), code);
   if (step === null) throw new ValidationError({ code: "Invalid code. Type the 6 digits your authenticator app shows now." });
   await failures.releaseAttempt(db, "second_factor", key);
-  return db.transaction(async (trx) => {
-    const after = await users.enableTwoFactor(trx, user.id, "totp", sealedSecret, step);
-    if (!after) throw new ConflictError("Verify your email address before turning on two-factor authentication.");
-    const codes = await replaceRecoveryCodes(trx, keys, user.id);
-    await recordAudit(trx, actor, { action: "two_factor.enabled", target: targetOf(user), details: { method: "totp" } });
-    await notify(trx, after, "turned on (authenticator app)");
-    return codes;
-  });
+  return turnOn(db, keys, actor, user, { method: "totp", sealedSecret, step, change: "turned on (authenticator app)" });
 }
 
 /** TrueCommand's method: codes by email, which needs a verified address (and a mail server to send them). */
@@ -146,14 +162,7 @@ export async function enableEmailTwoFactor(db: Db, keys: SecretKeys, actor: Acto
   const user = await users.findUserById(db, actor.id);
   if (!user) throw new NotFoundError();
   await assertMailConfigured(db, "method");
-  return db.transaction(async (trx) => {
-    const after = await users.enableTwoFactor(trx, user.id, "email", null, null);
-    if (!after) throw new ConflictError("Verify your email address before turning on two-factor authentication.");
-    const codes = await replaceRecoveryCodes(trx, keys, user.id);
-    await recordAudit(trx, actor, { action: "two_factor.enabled", target: targetOf(user), details: { method: "email" } });
-    await notify(trx, after, "turned on (email code)");
-    return codes;
-  });
+  return turnOn(db, keys, actor, user, { method: "email", sealedSecret: null, step: null, change: "turned on (email code)" });
 }
 
 // The code step of sign-in ----------------------------------------------------------------------------------
@@ -172,7 +181,7 @@ export async function sendSignInCode(db: Db, keys: SecretKeys, user: User, clien
 /**
  * The second step of sign-in: a code from the account's method, or a recovery code. Every wrong try counts
  * against the account (≤10 per 15 minutes, not reset by signing in again); a replayed authenticator code is
- * refused, audited and reported to the account's owner (catalogue T1).
+ * refused, audited and reported to the account's owner (docs/security.md T1).
  */
 export async function checkSecondFactor(db: Db, keys: SecretKeys, actor: Actor, user: User, rawCode: string): Promise<SecondFactorCheck> {
   const code = rawCode;
@@ -223,7 +232,7 @@ export async function recordSecondFactorFailure(db: Db, actor: Actor, user: User
 // Turning it off, new recovery codes --------------------------------------------------------------------------
 
 /**
- * Catalogue T8: the password, and for an authenticator the current code (or a recovery code) too.
+ * docs/security.md T8: the password, and for an authenticator the current code (or a recovery code) too.
  * Throws a ValidationError naming the field that was wrong.
  */
 async function reauthenticate(db: Db, keys: SecretKeys, actor: Actor, user: User, input: { password: string; code: string }): Promise<void> {

@@ -1,4 +1,4 @@
-import type { ResetKind } from "../repositories/password-resets.ts";
+import type { ResetKind } from "./user.ts";
 import type { TwoFactorMethod, User as GatehouseUser } from "./user.ts";
 
 declare global {
@@ -23,14 +23,14 @@ declare module "express-session" {
     passport?: { user?: { id: number; sv: number } };
     /**
      * Between the password step and the code step: the account is *not* signed in (no passport.user), and
-     * only the code page answers (DESIGN §3.3).
+     * only the code page answers (docs/domain.md, "Two-factor authentication").
      */
     pendingSignIn?: {
       userId: number;
       sessionVersion: number;
       method: TwoFactorMethod;
       startedAt: number;
-      /** Wrong codes in this pending sign-in; at 5 it starts over (catalogue T2). */
+      /** Wrong codes in this pending sign-in; at 5 it starts over (docs/security.md T2). */
       failures: number;
       returnTo: string;
       /** Why the last emailed code could not be sent, to say so on the code page. */

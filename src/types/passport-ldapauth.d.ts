@@ -1,4 +1,4 @@
-// passport-ldapauth ships no types; this covers what src/ldap/directory.ts uses.
+// passport-ldapauth ships no types; this covers what src/ldap/ uses.
 declare module "passport-ldapauth" {
   import type { Request } from "express";
 

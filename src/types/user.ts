@@ -41,4 +41,16 @@ export interface Actor {
   requestId: string | null;
   /** Set when the change came through the REST API: the personal token that made it. */
   apiTokenId?: number;
+  /**
+   * What the policies (src/policies) decide by: an administrator's account, or the installation itself (id null:
+   * the CLI, the environment seed, scheduled jobs). Absent or false: an ordinary account, or nobody signed in.
+   */
+  isAdmin?: boolean;
 }
+
+/** The orders a list of accounts can be sorted in. */
+export const USER_SORT_KEYS = ["username", "name", "email", "role", "lastLogin", "created"] as const;
+export type UserSort = (typeof USER_SORT_KEYS)[number];
+
+/** How a password reset was proven: a code sent by email, or a temporary password an administrator issued. */
+export type ResetKind = "emailed_code" | "temporary_password";

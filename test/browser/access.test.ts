@@ -68,7 +68,7 @@ describe.skipIf(skipBrowserTests)("teams, groups, systems and access in the brow
     }
   }
 
-  /** The flash message that the page after a redirect shows in its role="status" region (UI.md). */
+  /** The flash message that the page after a redirect shows in its role="status" region. */
   async function expectFlash(page: Page, text: string): Promise<void> {
     expect(normalise(await status(page).allTextContents()), `flash on ${page.url()}`).toEqual([text]);
   }

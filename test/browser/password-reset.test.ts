@@ -7,7 +7,7 @@ import { configureSmtp, type ReceivedMail, TestMailServer } from "../helpers/mai
 import { type BrowserHarness, checkPage, signIn, skipBrowserTests, startHarness } from "./browser.ts";
 
 /**
- * Forgot password and break-glass end to end in a real browser (DESIGN §3.5), against the real app and a real
+ * Forgot password and break-glass end to end in a real browser (docs/domain.md, "Passwords and reset"), against the real app and a real
  * SMTP server in this process, which Alert Services points at. The reset mail is sent in the background right
  * after the request; the test waits for it to arrive. Fields are found by label, buttons and links by their
  * text. Axe runs on every page of the flow (light and dark; screenshots as test-results/screenshots/reset-*.png).

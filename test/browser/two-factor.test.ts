@@ -35,7 +35,7 @@ describe.skipIf(skipBrowserTests)("two-factor authentication in the browser", ()
   });
 
   // Every browser context reaches the app from 127.0.0.1, and at most 5 codes an hour go out per client
-  // address (catalogue E4). Each test starts a new hour for that address by moving the window's start back.
+  // address (docs/security.md E4). Each test starts a new hour for that address by moving the window's start back.
   beforeEach(async () => {
     await harness.db("login_failures")
       .where({ scope: "code_send_ip" })

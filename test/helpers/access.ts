@@ -1,9 +1,9 @@
 import type { Db } from "../../src/db/index.ts";
 import { type AuditEvent, listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { insertGrant, type Subject, type Target } from "../../src/repositories/grants.ts";
-import { addSystemToGroup, insertGroup } from "../../src/repositories/system-groups.ts";
+import { insertGroupSystem, insertGroup } from "../../src/repositories/system-groups.ts";
 import { insertSystem } from "../../src/repositories/systems.ts";
-import { addMember, insertTeam } from "../../src/repositories/teams.ts";
+import { insertMember, insertTeam } from "../../src/repositories/teams.ts";
 import type { System, SystemGroup, Team } from "../../src/types/catalog.ts";
 import type { TestAgent } from "./agent.ts";
 import { decodeEntities } from "./html.ts";
@@ -25,14 +25,14 @@ export async function makeSystem(db: Db, fields: Partial<{ name: string; host: s
 export async function makeGroup(db: Db, name = unique("group"), systems: System[] = []): Promise<SystemGroup> {
   const group = await insertGroup(db, { name, description: "" });
   if (!group) throw new Error(`group ${name} not created`);
-  for (const system of systems) await addSystemToGroup(db, group.id, system.id);
+  for (const system of systems) await insertGroupSystem(db, group.id, system.id);
   return group;
 }
 
 export async function makeTeam(db: Db, name = unique("team"), members: { id: number }[] = []): Promise<Team> {
   const team = await insertTeam(db, { name, description: "" });
   if (!team) throw new Error(`team ${name} not created`);
-  for (const member of members) await addMember(db, team.id, member.id);
+  for (const member of members) await insertMember(db, team.id, member.id);
   return team;
 }
 

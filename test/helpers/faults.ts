@@ -1,7 +1,7 @@
 import type { Db } from "../../src/db/index.ts";
 
 /**
- * Database faults injected from outside the application (security.md §4, "crash between the steps of a
+ * Database faults injected from outside the application (docs/security.md §4, "crash between the steps of a
  * multi-row write"), with no hook in production code: a trigger that the test creates on one table raises an
  * error the way Postgres itself would, in the middle of the application's own transaction. The error carries a
  * real SQLSTATE, so the application handles it as it would handle the real thing:

@@ -39,7 +39,7 @@ export const SERVICE_BIND_PASSWORD = "service-secret";
 export const ROOT_DN = `cn=admin,${BASE_DN}`;
 export const ROOT_PASSWORD = "root-secret";
 
-/** The uid made of the characters RFC 4514 makes you escape in a DN (catalogue D3). */
+/** The uid made of the characters RFC 4514 makes you escape in a DN (docs/security.md D3). */
 export const SPECIAL_UID = 'd,e+f=g"h<i>j;k';
 
 export interface FixtureUser {
@@ -346,8 +346,8 @@ export interface TestDirectoryOptions {
   tls?: boolean;
   /**
    * Let a bind with a DN and an empty password succeed as anonymous (slapd `allow bind_anon_dn`), the way Active
-   * Directory answers it (RFC 4513 §5.1.2; security.md §2.1). Default true, so a client that forwards an empty
-   * password would be "signed in": the trap catalogue L1 tests against. false: slapd refuses such binds (53).
+   * Directory answers it (RFC 4513 §5.1.2; docs/security.md §2.1). Default true, so a client that forwards an empty
+   * password would be "signed in": the trap docs/security.md L1 tests against. false: slapd refuses such binds (53).
    */
   allowUnauthenticatedBind?: boolean;
   /** Let anonymous clients read (search) the directory, for "anonymous search" settings. Default false. */
@@ -595,7 +595,7 @@ export class TestDirectory {
   }
 
   /**
-   * A loopback port where a server accepts TCP connections and never answers (catalogue D5). close() destroys
+   * A loopback port where a server accepts TCP connections and never answers (docs/security.md D5). close() destroys
    * the accepted sockets and the server.
    */
   static async silentPort(): Promise<{ url: string; port: number; connections: () => number; close: () => Promise<void> }> {
@@ -623,7 +623,7 @@ export class TestDirectory {
     };
   }
 
-  /** ldap://127.0.0.1:<port> with nothing listening: connections are refused (catalogue D4). */
+  /** ldap://127.0.0.1:<port> with nothing listening: connections are refused (docs/security.md D4). */
   static async refusedUrl(): Promise<string> {
     return `ldap://127.0.0.1:${await freePort()}`;
   }

@@ -1,5 +1,5 @@
 import type { Db } from "../../src/db/index.ts";
-import { insertUser } from "../../src/repositories/users.ts";
+import { insertUser } from "../../src/repositories/users/index.ts";
 import { hashPassword } from "../../src/services/passwords.ts";
 import type { User, UserDetails } from "../../src/types/user.ts";
 import { DEFAULT_PASSWORD } from "./factories.ts";

@@ -22,7 +22,7 @@ import { errorSummary, fieldError, hasAdminNavigation, inputValue, pageText } fr
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 /**
- * The "Admin forms" items of the security catalogue (reference/security.md §3) for teams, systems, groups and
+ * The "Admin forms" items of the security catalogue (docs/security.md §3) for teams, systems, groups and
  * grants, through HTTP on the real app and database: A1, A2, A5, A7, A8, A9–A12 (names), A14, A15, A18,
  * host validation, and the audit trail of every change.
  */
@@ -814,7 +814,7 @@ describe("host of a system", () => {
 });
 
 describe("audit trail of the access feature", () => {
-  it("audit (DESIGN §3.7): every change of systems, groups, teams, memberships and grants writes one event with the changed fields before and after", async () => {
+  it("audit (docs/domain.md, Audit log): every change of systems, groups, teams, memberships and grants writes one event with the changed fields before and after", async () => {
     const { user, adminAgent } = await people();
     const ok = async (res: Promise<{ status: number; text: string }>) => {
       const r = await res;

@@ -9,7 +9,7 @@ import { errorSummary, fieldError, inputValue, pageText } from "../helpers/html.
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 /**
- * Concurrent edits and double submits on teams, groups, systems, memberships and grants (reference/security.md §4):
+ * Concurrent edits and double submits on teams, groups, systems, memberships and grants (docs/security.md §4):
  * idempotent membership adds and removes, optimistic locking with the other change shown and the input kept,
  * one row for a double-submitted create, and no 500 when a delete races a write. Requests run truly in parallel
  * on Postgres; on the embedded database they interleave between transactions. The last block makes the race

@@ -1,8 +1,8 @@
 import supertest from "supertest";
 import { afterAll, beforeAll, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { addMember } from "../../src/repositories/teams.ts";
-import { addSystemToGroup } from "../../src/repositories/system-groups.ts";
+import { insertMember } from "../../src/repositories/teams.ts";
+import { insertGroupSystem } from "../../src/repositories/system-groups.ts";
 import { grant, makeGroup, makeSystem, makeTeam } from "../helpers/access.ts";
 import { signedInAgent } from "../helpers/agent.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
@@ -53,8 +53,8 @@ it("the API's effective access equals the console's for every (user, system) pai
   const systems = await Promise.all(Array.from({ length: 12 }, (_, i) => makeSystem(db, { name: `eq-system-${i}` })));
   const groups = await Promise.all(Array.from({ length: 4 }, (_, i) => makeGroup(db, `eq-group-${i}`)));
   const teams = await Promise.all(Array.from({ length: 5 }, (_, i) => makeTeam(db, `eq-team-${i}`)));
-  for (let i = 0; i < 20; i++) await addMember(db, pick(teams).id, pick(users).id);
-  for (let i = 0; i < 14; i++) await addSystemToGroup(db, pick(groups).id, pick(systems).id);
+  for (let i = 0; i < 20; i++) await insertMember(db, pick(teams).id, pick(users).id);
+  for (let i = 0; i < 14; i++) await insertGroupSystem(db, pick(groups).id, pick(systems).id);
   const grants = 300;
   for (let i = 0; i < grants; i++) {
     const subject = next() < 0.5 ? { kind: "user" as const, id: pick(users).id } : { kind: "team" as const, id: pick(teams).id };
@@ -68,7 +68,7 @@ it("the API's effective access equals the console's for every (user, system) pai
   users.push(reader, writer, await insertTestUser(db, { username: "eq-nobody" }));
   await grant(db, { kind: "user", id: reader.id }, { kind: "system", id: systems[0]!.id }, "read");
   await grant(db, { kind: "user", id: writer.id }, { kind: "group", id: groups[0]!.id }, "read/write");
-  await addSystemToGroup(db, groups[0]!.id, systems[1]!.id);
+  await insertGroupSystem(db, groups[0]!.id, systems[1]!.id);
 
   const app = createTestApp(db);
   const console_ = await signedInAgent(app, admin);

@@ -2,7 +2,7 @@ import type { Express } from "express";
 import supertest from "supertest";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import { authenticateApiToken, MAX_ACTIVE_API_TOKENS } from "../../src/services/api-tokens.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { REAUTH_AFTER_MS } from "../../src/services/email-verification.ts";

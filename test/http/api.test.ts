@@ -693,7 +693,7 @@ describe("API tokens at the API", () => {
   });
 });
 
-describe("the attack catalogue at the API", () => {
+describe("the attack catalogue (docs/security.md §3) at the API", () => {
   it("A13: ids that are not ids are not found, never a 500", async () => {
     for (const id of ["abc", "-1", "0", "1.5", "1e3", "99999999999999999999", "1;DROP", "%00"]) {
       const res = await call({ method: "get", path: `/users/${id}`, as: "admin" });

@@ -1,7 +1,7 @@
 import supertest from "supertest";
 import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { findUserById, findUserByUsername } from "../../src/repositories/users.ts";
+import { findUserById, findUserByUsername } from "../../src/repositories/users/index.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { csrfTokenFrom, signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { useTestDb } from "../helpers/db.ts";

@@ -13,7 +13,7 @@ useTestDb(
   { reset: "once" },
 );
 
-/** security.md §4 "Pool exhaustion or lock wait": lock_timeout, then 503 "try again"; other pages still serve. */
+/** docs/security.md §4 "Lock waits and pool exhaustion": lock_timeout, then 503 "try again"; other pages still serve. */
 describe.skipIf(!usingPostgres)("a table locked by someone else (Postgres only)", () => {
   it("answers 503 after the lock timeout instead of hanging or a 500, and other pages still serve", async () => {
     const admin = await buildAdmin(db, { username: "root" });

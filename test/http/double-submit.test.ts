@@ -10,7 +10,7 @@ import { auditEvents } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 /**
- * security.md §4 "double submit": every create form of the console sent twice, as a double click does (the
+ * docs/security.md §4, "Double submit": every create form of the console sent twice, as a double click does (the
  * same session, the same token, the same fields), both at the same moment and one after the other. Each ends
  * with exactly one row and one audit event; the second answer is either "already exists" naming the field
  * (409/422, the form shown again) or a redirect to what the first one created; never a 500, never two rows.

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import * as outbox from "../../src/repositories/outbox.ts";
-import { findUserById, findUserByUsername } from "../../src/repositories/users.ts";
+import { findUserById, findUserByUsername } from "../../src/repositories/users/index.ts";
 import { EMAIL_TAKEN, REAUTH_AFTER_MS } from "../../src/services/email-verification.ts";
 import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { EMAIL_NOT_CONFIGURED } from "../../src/services/mail-settings.ts";

@@ -17,7 +17,7 @@ import { attemptSignIn, auditEvents, failureRows } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 /**
- * security.md §4 "LDAP down", "LDAP slow" and "SMTP down", under concurrent traffic: twenty requests at once that
+ * docs/security.md §4 "LDAP down or silent" and "SMTP down, slow or refusing", under concurrent traffic: twenty requests at once that
  * mix directory sign-ins, local sign-ins, ordinary pages and mail. The single-request cases are in
  * ldap-sign-in.test.ts (D4, D5), email-verification.test.ts and mail-outbox.test.ts; here the point is that the
  * fault stays with the requests that need the faulty service, and that the rest of the console keeps serving.

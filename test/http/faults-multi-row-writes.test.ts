@@ -1,7 +1,7 @@
 import type { Express } from "express";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { findUserByUsername } from "../../src/repositories/users.ts";
+import { findUserByUsername } from "../../src/repositories/users/index.ts";
 import { createApiToken } from "../../src/services/api-tokens.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { addLdapDefaultTeam, addLdapGroupMapping, addLdapServer, readLdapOptions, saveLdapOptions } from "../../src/services/ldap-settings.ts";
@@ -16,7 +16,7 @@ import { attemptSignIn, auditEvents, failureRow, sessionCountOf } from "../helpe
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 /**
- * security.md §4, "crash between the steps of a multi-row write": a database error in the middle of each
+ * docs/security.md §4, "A crash between the steps of a multi-row write": a database error in the middle of each
  * multi-row write (a user with grants and memberships, a new user and the confirmation code queued for them, a
  * team with members and grants, adding a member, an LDAP account provisioned with its teams, a completed password
  * reset with its session purge) leaves nothing of the operation behind: every table is as it was, row for row. The

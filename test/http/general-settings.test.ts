@@ -105,7 +105,7 @@ describe("the General settings page", () => {
     expect(pageText(page.text)).toContain("0 turns automatic sign-out off");
   });
 
-  it("never-saved settings follow the configuration's timeouts; DESIGN §3.6's thresholds otherwise", async () => {
+  it("never-saved settings follow the configuration's timeouts; the thresholds of docs/domain.md (Sessions and throttling) otherwise", async () => {
     expect(DEFAULT_GENERAL_SETTINGS).toEqual({
       requireAdminTwoFactor: false,
       idleMinutes: 30,

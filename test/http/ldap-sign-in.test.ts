@@ -1,7 +1,7 @@
 import type { Express } from "express";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { signInWithDirectory } from "../../src/ldap/directory.ts";
+import { signInWithDirectory } from "../../src/ldap/sign-in.ts";
 import { SIGN_IN_FAILED } from "../../src/routes/auth/index.ts";
 import { createUser } from "../../src/services/accounts.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
@@ -26,7 +26,7 @@ import { agentSessionCookie, attemptSignIn, auditEvents, failureRow, setSessionC
 import { insertTestAdmin } from "../helpers/users.ts";
 
 /**
- * LDAP sign-in (issue 5, DESIGN §3.4) against a real slapd: catalogue L1, L11 and D1–D10, creation on and off,
+ * LDAP sign-in (issue 5, docs/domain.md, "LDAP") against a real slapd: docs/security.md L1, L11 and D1–D10, creation on and off,
  * default teams and group mappings (and through them the resolver's access), and a directory that is down or silent.
  */
 
@@ -47,7 +47,7 @@ afterAll(async () => {
 });
 beforeEach(async () => {
   app = createTestApp(db);
-  // The local administrator of catalogue L11: the directory has an entry called "admin" too.
+  // The local administrator of docs/security.md L11: the directory has an entry called "admin" too.
   LOCAL_ADMIN_PASSWORD = (await insertTestAdmin(db, { username: "admin" })).password;
   if (directory && !directory.running) await directory.restart();
 });
@@ -233,7 +233,7 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
     });
   });
 
-  describe("catalogue", () => {
+  describe("the attack catalogue (docs/security.md §3)", () => {
     it("L1: a valid LDAP username with an empty password is refused before any bind, and no counter moves", async () => {
       await useDirectory();
       await setOptions({ allowUserCreation: true });

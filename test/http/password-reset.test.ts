@@ -2,7 +2,7 @@ import type { Express, Request, Response } from "express";
 import supertest from "supertest";
 import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import { SIGN_IN_FAILED } from "../../src/routes/auth/index.ts";
 import { createUser } from "../../src/services/accounts.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
@@ -17,8 +17,8 @@ import { agentSessionCookie, attemptSignIn, auditEvents, failureRow, failureRows
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
 /**
- * Forgot password, the emailed reset code used as the password, and choosing a new password (DESIGN §3.5,
- * security.md catalogue R1–R9), over HTTP against the real app, a real database and a real SMTP server in this
+ * Forgot password, the emailed reset code used as the password, and choosing a new password (docs/domain.md, "Passwords and reset";
+ * docs/security.md R1–R9), over HTTP against the real app, a real database and a real SMTP server in this
  * process. The outbox is not started: after a request the test drains it, then reads what arrived over SMTP.
  */
 

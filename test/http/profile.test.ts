@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { countUserSessions } from "../../src/repositories/sessions.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import type { User } from "../../src/types/user.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";

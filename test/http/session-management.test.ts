@@ -4,7 +4,7 @@ import supertest from "supertest";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { describeUserAgent } from "../../src/presenters/user-agent.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import { sessionHandle } from "../../src/services/sessions.ts";
 import { confirmTotpEnrolment, startTotpEnrolment } from "../../src/services/two-factor.ts";
 import { createTestApp } from "../helpers/app.ts";
@@ -529,7 +529,7 @@ describe("S7: the account's sessions end with its rights (session version)", () 
   });
 });
 
-describe("a sign-in waiting for its second step (catalogue: half-open sessions)", () => {
+describe("a sign-in waiting for its second step (docs/security.md §1.2: half-open sessions)", () => {
   /** Alice with an authenticator app; returns its secret. */
   async function aliceWithAuthenticator() {
     const inserted = await insertTestUser(db, { username: "alice", email: "alice@example.test" });

@@ -119,7 +119,7 @@ describe("who may open the settings", () => {
 });
 
 describe("Alert Services form", () => {
-  it("starts empty with the labels of DESIGN §3.3, port 587 and version 0", async () => {
+  it("starts empty with the Alert Services labels (docs/domain.md, Email and verification), port 587 and version 0", async () => {
     const { agent } = await signedInAdmin();
     const res = await agent.get(SMTP);
     expect(h1(res.text)).toBe("Alert Services");
@@ -208,7 +208,7 @@ describe("Alert Services form", () => {
     expect(pageText(typed.text)).toContain("unencrypted");
   });
 
-  describe("refuses CR, LF and NUL in every field (catalogue E6), naming the field and keeping the typed value", () => {
+  describe("refuses CR, LF and NUL in every field (docs/security.md E6), naming the field and keeping the typed value", () => {
     const cases: [field: string, value: string, label: RegExp][] = [
       ["from", "Gatehouse\r\nBcc: victim@example.test <alerts@example.test>", /^From /],
       ["from", "Gate\nhouse <alerts@example.test>", /^From /],

@@ -2,7 +2,7 @@ import type { Express } from "express";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
-import { countUsers, findUserByUsername } from "../../src/repositories/users.ts";
+import { countUsers, findUserByUsername } from "../../src/repositories/users/index.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { createTestDb, resetDb } from "../helpers/db.ts";

@@ -1,7 +1,7 @@
 import argon2 from "argon2";
 import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
-import { findUserByUsername } from "../../src/repositories/users.ts";
+import { findUserByUsername } from "../../src/repositories/users/index.ts";
 import { SIGN_IN_FAILED } from "../../src/routes/auth/index.ts";
 import { IP_POLICY } from "../../src/services/sign-in.ts";
 import { createTestApp } from "../helpers/app.ts";
@@ -369,7 +369,7 @@ describe("L9: returnTo", () => {
   });
 });
 
-describe("per-account throttle (DESIGN §3.6)", () => {
+describe("per-account throttle (docs/domain.md, Sessions and throttling)", () => {
   it("L5: four failures cost nothing; the fifth starts a 1-minute wait that grows a minute per failure", async () => {
     const alice = await buildUser(db, { username: "alice" });
     const agent = new TestAgent(createTestApp(db));

@@ -10,7 +10,7 @@ import { pageText } from "../helpers/html.ts";
 import { attemptSignIn, auditEvents, failureRow, presetFailures } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
 
-/** The administrator's "Issue temporary password" on a user's page (DESIGN §3.5, break-glass). */
+/** The administrator's "Issue temporary password" on a user's page (docs/domain.md, "Passwords and reset", break-glass). */
 
 let db: Db;
 let app: Express;

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { openSecret } from "../../src/lib/secret-box.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import { CODES_PER_PENDING_SIGN_IN } from "../../src/routes/auth/second-factor.ts";
 import { saveGeneralSettings } from "../../src/services/general-settings.ts";
 import { CODE_MESSAGES } from "../../src/services/one-time-codes.ts";

@@ -5,7 +5,7 @@ import { nameKey } from "../../src/lib/fields.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { addFailure } from "../../src/repositories/login-failures.ts";
 import { countUserSessions } from "../../src/repositories/sessions.ts";
-import { countUsers, findUserById, findUserByUsername, setDisabled } from "../../src/repositories/users.ts";
+import { countUsers, findUserById, findUserByUsername, setDisabled } from "../../src/repositories/users/index.ts";
 import { deleteUser, LAST_ADMIN_MESSAGE, setUserDisabled, updateUser } from "../../src/services/accounts.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { ACCOUNT_POLICY, accountWaitSeconds } from "../../src/services/passwords.ts";
@@ -817,7 +817,7 @@ describe("A16: list sorting accepts only allowlisted columns and directions", ()
   });
 });
 
-describe("password policy (DESIGN §3.5) on the user form", () => {
+describe("password policy (docs/domain.md, Passwords and reset) on the user form", () => {
   it("refuses fewer than 12 code points with the reason and the count", async () => {
     const { agent } = await signedInAdmin();
     for (const [password, count] of [
@@ -907,7 +907,7 @@ describe("an administrator editing their own account", () => {
   });
 });
 
-describe("optimistic locking on the user page (security.md §4, concurrent edits)", () => {
+describe("optimistic locking on the user page (docs/security.md §4, concurrent edits)", () => {
   it("a second administrator saving an older version gets 409 with the other change shown and their input kept; saving again applies it", async () => {
     const { agent: alice } = await signedInAdmin("alice");
     const bob = await signedInAgent(app, await insertTestAdmin(db, { username: "bob" }));

@@ -5,7 +5,7 @@ import type { Db } from "../../src/db/index.ts";
 import { createLogger } from "../../src/lib/logger.ts";
 import { API_TOKEN_REQUIRED, requireApiToken } from "../../src/middleware/api-token-auth.ts";
 import { errorHandler } from "../../src/middleware/error-handler.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import { changeOwnPassword, deleteUser, setUserDisabled, updateUser } from "../../src/services/accounts.ts";
 import { completePasswordReset } from "../../src/services/password-reset.ts";
 import { revokeApiToken } from "../../src/services/api-tokens.ts";

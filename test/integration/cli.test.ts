@@ -6,7 +6,7 @@ import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
-import { countUsers, findUserByUsername } from "../../src/repositories/users.ts";
+import { countUsers, findUserByUsername } from "../../src/repositories/users/index.ts";
 import { signedInAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 

@@ -10,7 +10,7 @@ import { pageText } from "../helpers/html.ts";
 import { TcpProxy } from "../helpers/tcp-proxy.ts";
 
 /**
- * security.md §4, "Postgres restart mid-traffic": an app process (src/main.ts) whose database connections are killed
+ * docs/security.md §4, "Postgres restarts mid-traffic": an app process (src/main.ts) whose database connections are killed
  * or cut keeps running, answers 503 (never a 500 with a stack trace) while it lasts, leaves no half-written rows, and
  * serves again once the database is back, without a restart. The app reaches Postgres through a TCP proxy the test
  * controls, so the test can kill exactly the app's backends (and no other test run's) and can cut the network.

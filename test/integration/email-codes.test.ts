@@ -5,7 +5,7 @@ import { ConflictError, ValidationError } from "../../src/errors.ts";
 import { optionalEmailField } from "../../src/lib/fields.ts";
 import { hashCode } from "../../src/lib/secret-box.ts";
 import type { CodePurpose } from "../../src/repositories/email-codes.ts";
-import { findUserById, setPendingEmail } from "../../src/repositories/users.ts";
+import { findUserById, setPendingEmail } from "../../src/repositories/users/index.ts";
 import { createUser } from "../../src/services/accounts.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { assertEmailFree, confirmEmailCode, EMAIL_TAKEN } from "../../src/services/email-verification.ts";
@@ -43,7 +43,7 @@ function wrongFor(code: string): string {
 
 /**
  * An account whose verified address is `old@…` and which asked to change it to `newAddress`: the state a
- * profile change leaves (catalogue E5), with a code issued for the new address.
+ * profile change leaves (docs/security.md E5), with a code issued for the new address.
  */
 async function accountAwaitingCode(name: string, newAddress = `${name}.new@example.com`) {
   const user = await insertTestUser(db, { username: name, email: `${name}.old@example.com` });

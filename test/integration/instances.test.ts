@@ -12,7 +12,7 @@ import { TestMailServer } from "../helpers/mail.ts";
 import { presetFailures } from "../helpers/sign-in.ts";
 
 /**
- * DESIGN §2: app processes are stateless, so several can run behind a load balancer against one Postgres. Two real
+ * README.md, "Running on PostgreSQL": app processes are stateless, so several can run behind a load balancer against one Postgres. Two real
  * processes of src/main.ts (A and B, each with its own pool and its own outbox timer) share one database and one
  * APP_SECRET; a browser sends each request to whichever instance the test names, as a load balancer would.
  * PGlite is one process's database: these tests need TEST_DATABASE_URL (always set under CI=true).
@@ -101,7 +101,7 @@ describe.skipIf(skipInstances)("two instances against one Postgres", () => {
   it("counts failed sign-ins per account across instances: 3 on A and 2 on B start the wait, and the right password is refused on both", async () => {
     const user = await buildUser(db, { username: "grace" });
     const browser = new Browser();
-    // Five failures in all: the per-account wait starts at the fifth (DESIGN §3.6), which neither instance alone reached.
+    // Five failures in all: the per-account wait starts at the fifth (docs/domain.md, "Sessions and throttling"), which neither instance alone reached.
     for (const base of [a.url, a.url, a.url, b.url, b.url]) {
       const res = await browser.attemptSignIn(base, user.username, "not the password");
       expect(res.status).toBe(401);

@@ -377,7 +377,7 @@ describe("MailOutbox against a real SMTP server", () => {
     expect(log).not.toContain("valid for 10 minutes");
   });
 
-  describe("catalogue E6: header injection through addresses and display names", () => {
+  describe("docs/security.md E6: header injection through addresses and display names", () => {
     const INJECTIONS = ["a@b.com\r\nBcc: x@evil.test", "a@b.com\nBcc: x@evil.test", "a@b.com\rBcc: x@evil.test", "a@b.com\u0000x@evil.test"];
 
     function smtpForm(from: string) {

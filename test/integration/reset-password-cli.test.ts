@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDb, type Db } from "../../src/db/index.ts";
 import { migrateLatest } from "../../src/db/migrate.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
-import { findUserByUsername } from "../../src/repositories/users.ts";
+import { findUserByUsername } from "../../src/repositories/users/index.ts";
 import { SIGN_IN_FAILED } from "../../src/routes/auth/index.ts";
 import { createUser } from "../../src/services/accounts.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
@@ -17,7 +17,7 @@ import { pageText } from "../helpers/html.ts";
 import { attemptSignIn, failureRow, presetFailures } from "../helpers/sign-in.ts";
 
 /**
- * `npm run reset-password -- <username>` (break-glass, DESIGN §3.5) as a child process against a real database:
+ * `npm run reset-password -- <username>` (break-glass, docs/domain.md, "Passwords and reset") as a child process against a real database:
  * the Postgres that TEST_DATABASE_URL names (in a schema of its own), or else an embedded database in a temporary
  * DATA_DIR. The accounts are created first; the embedded database admits one process at a time, so the test's own
  * connection is closed while the CLI runs and opened again afterwards. The printed password is then used through

@@ -3,10 +3,10 @@ import { accessLevel, explainAccess, explainAllAccess, explainSystemAccess } fro
 import type { Db } from "../../src/db/index.ts";
 import { accessibleSystems } from "../../src/repositories/effective-access.ts";
 import { insertGrant, type Subject, type Target } from "../../src/repositories/grants.ts";
-import { addSystemToGroup, insertGroup } from "../../src/repositories/system-groups.ts";
+import { insertGroupSystem, insertGroup } from "../../src/repositories/system-groups.ts";
 import { insertSystem } from "../../src/repositories/systems.ts";
-import { addMember, insertTeam, removeMember } from "../../src/repositories/teams.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { insertMember, insertTeam, deleteMember } from "../../src/repositories/teams.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import type { User } from "../../src/types/user.ts";
 import { createTestDb, resetDb } from "../helpers/db.ts";
 import { buildUser } from "../helpers/factories.ts";
@@ -44,11 +44,11 @@ async function world(): Promise<World> {
   const system = (await insertSystem(db, { name: "nas-1", host: "10.0.0.1", description: "", notes: "" }))!.id;
   const other = (await insertSystem(db, { name: "nas-2", host: "10.0.0.2", description: "", notes: "" }))!.id;
   const group = (await insertGroup(db, { name: "prod", description: "" }))!.id;
-  await addSystemToGroup(db, group, system);
+  await insertGroupSystem(db, group, system);
   const teamC = (await insertTeam(db, { name: "storage", description: "" }))!.id;
   const teamD = (await insertTeam(db, { name: "ops", description: "" }))!.id;
-  await addMember(db, teamC, user.id);
-  await addMember(db, teamD, user.id);
+  await insertMember(db, teamC, user.id);
+  await insertMember(db, teamD, user.id);
   return { user, system, other, group, teamC, teamD };
 }
 
@@ -59,7 +59,7 @@ async function grant(subject: Subject, target: Target, level: Level) {
 const combos: [Level, Level, Level, Level][] = [];
 for (const a of [0, 1, 2] as Level[]) for (const b of [0, 1, 2] as Level[]) for (const c of [0, 1, 2] as Level[]) for (const d of [0, 1, 2] as Level[]) combos.push([a, b, c, d]);
 
-describe("the permission resolver over the four sources (DESIGN §3.2)", () => {
+describe("the permission resolver over the four sources (docs/domain.md, Grants and the resolver)", () => {
   let w: World;
   beforeEach(async () => {
     w = await world();
@@ -118,7 +118,7 @@ describe("the permission resolver over the four sources (DESIGN §3.2)", () => {
 
   it("takes the most permissive across several teams and several groups", async () => {
     const group2 = (await insertGroup(db, { name: "backup", description: "" }))!.id;
-    await addSystemToGroup(db, group2, w.system);
+    await insertGroupSystem(db, group2, w.system);
     await grant({ kind: "team", id: w.teamC }, { kind: "group", id: w.group }, 1);
     await grant({ kind: "team", id: w.teamD }, { kind: "group", id: group2 }, 2);
     await grant({ kind: "team", id: w.teamC }, { kind: "system", id: w.system }, 1);
@@ -135,7 +135,7 @@ describe("the permission resolver over the four sources (DESIGN §3.2)", () => {
     await grant({ kind: "user", id: w.user.id }, { kind: "system", id: w.system }, 1);
     await grant({ kind: "team", id: w.teamC }, { kind: "system", id: w.system }, 2);
     expect(await accessLevel(db, w.user.id, w.system)).toBe(2);
-    await removeMember(db, w.teamC, w.user.id);
+    await deleteMember(db, w.teamC, w.user.id);
     expect(await accessLevel(db, w.user.id, w.system)).toBe(1);
     await db("user_system_grants").delete();
     expect(await accessLevel(db, w.user.id, w.system)).toBe(0);

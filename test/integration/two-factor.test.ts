@@ -5,7 +5,7 @@ import { type AppError, ConflictError, ForbiddenError, ValidationError } from ".
 import { openSecret } from "../../src/lib/secret-box.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { upsertSession } from "../../src/repositories/sessions.ts";
-import { findUserById } from "../../src/repositories/users.ts";
+import { findUserById } from "../../src/repositories/users/index.ts";
 import { EMAIL_NOT_CONFIGURED } from "../../src/services/mail-settings.ts";
 import {
   adminDisableTwoFactor,

@@ -3,7 +3,7 @@ import { passwordProblem } from "../../src/services/password-policy.ts";
 
 const TOO_EASY = "This password is too common or too easy to guess; choose another.";
 
-describe("passwordProblem: common passwords stretched to the minimum length (DESIGN §3.5, R9)", () => {
+describe("passwordProblem: common passwords stretched to the minimum length (docs/domain.md, Passwords and reset; docs/security.md R9)", () => {
   it.each([
     "password1234",
     "Password1234!",

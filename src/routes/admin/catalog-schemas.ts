@@ -5,7 +5,7 @@ import { hostField } from "../../lib/host.ts";
 /**
  * Characters that do not show: format controls (zero-width space, soft hyphen, word joiner, …), private-use and
  * unassigned code points, line and paragraph separators, fillers, variation selectors. "prod\u200b" would look
- * like "prod" yet be another name, so names refuse them (security.md A9).
+ * like "prod" yet be another name, so names refuse them (docs/security.md A9).
  */
 const INVISIBLE = /[\p{Cf}\p{Co}\p{Cn}\p{Zl}\p{Zp}\u115F\u1160\u3164\uFFA0\u2800]|\u034F|\p{Variation_Selector}/u;
 /** What emoji need of those: a zero-width joiner between two pictographs, and the emoji presentation selector. */
@@ -37,7 +37,7 @@ export const SystemFieldsSchema = z.strictObject({
 });
 export const SystemUpdateSchema = SystemFieldsSchema.extend({ version: versionField });
 
-/** What a read/write user may change on a system (DESIGN §3.2). */
+/** What a read/write user may change on a system (docs/domain.md, "Grants and the resolver"). */
 export const SystemNotesSchema = z.strictObject({
   description: textField("Description", 1000, { multiline: true }),
   notes: textField("Notes", 10_000, { multiline: true }),

@@ -1,11 +1,6 @@
-import { explainAccess } from "../../access/resolver.ts";
-import { NotFoundError } from "../../errors.ts";
 import { apiAccess } from "../../presenters/api.ts";
-import { findUser } from "../../services/accounts.ts";
-import { grantsHeldBy, removeGrant, setGrant, type Subject } from "../../services/grants.ts";
-import { findGroupById } from "../../services/system-groups.ts";
-import { findSystemById } from "../../services/systems.ts";
-import { findTeamById } from "../../services/teams.ts";
+import { explainAccessOf } from "../../services/effective-access.ts";
+import { existingGrantParty, grantsHeldBy, removeGrant, setGrant, type Subject } from "../../services/grants.ts";
 import { PERMISSION_BY_LEVEL } from "../../types/access.ts";
 import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
@@ -13,25 +8,15 @@ import { type Operation, operation, pageOf, PageQuery, pageWindow, send, sendPag
 import { AccessQuery, AccessView, GrantBody, GrantChangeView, GrantPath, GrantView, IdPath } from "./schemas.ts";
 
 const SUBJECTS = [
-  { kind: "user", path: "users", noun: "user", missing: "There is no such user." },
-  { kind: "team", path: "teams", noun: "team", missing: "There is no such team." },
+  { kind: "user", path: "users", noun: "user" },
+  { kind: "team", path: "teams", noun: "team" },
 ] as const;
 const TARGETS = [
-  { kind: "system", path: "systems", noun: "system", missing: "There is no such system." },
-  { kind: "group", path: "groups", noun: "system group", missing: "There is no such system group." },
+  { kind: "system", path: "systems", noun: "system" },
+  { kind: "group", path: "groups", noun: "system group" },
 ] as const;
 
 export function grantOperations({ db }: RouteDeps): Operation[] {
-  const subjectExists = async (subject: Subject, missing: string) => {
-    const found = subject.kind === "user" ? await findUser(db, subject.id) : await findTeamById(db, subject.id);
-    if (!found) throw new NotFoundError(missing);
-  };
-  const targetName = async (kind: "system" | "group", id: number, missing: string): Promise<string> => {
-    const found = kind === "system" ? await findSystemById(db, id) : await findGroupById(db, id);
-    if (!found) throw new NotFoundError(missing);
-    return found.name;
-  };
-
   const operations: Operation[] = [];
   for (const subjectKind of SUBJECTS) {
     operations.push(
@@ -46,10 +31,10 @@ export function grantOperations({ db }: RouteDeps): Operation[] {
         params: IdPath,
         query: PageQuery,
         responses: { 200: { description: "One page of grants.", schema: pageOf(GrantView) } },
-        handler: async (_req, res, { params, query }) => {
+        handler: async (req, res, { params, query }) => {
           const subject: Subject = { kind: subjectKind.kind, id: params.id };
-          await subjectExists(subject, subjectKind.missing);
-          const held = await grantsHeldBy(db, subject);
+          await existingGrantParty(db, actorOf(req), subject);
+          const held = await grantsHeldBy(db, actorOf(req), subject);
           const all = [
             ...held.systems.map((g) => ({ target: { kind: "system" as const, id: g.targetId, name: g.targetName }, permission: PERMISSION_BY_LEVEL[g.level] })),
             ...held.groups.map((g) => ({ target: { kind: "group" as const, id: g.targetId, name: g.targetName }, permission: PERMISSION_BY_LEVEL[g.level] })),
@@ -77,8 +62,8 @@ export function grantOperations({ db }: RouteDeps): Operation[] {
           responses: { 201: { description: "Granted.", schema: GrantChangeView }, 200: { description: "The grant existed; its permission is now the one sent.", schema: GrantChangeView } },
           handler: async (req, res, { params, body }) => {
             const subject: Subject = { kind: subjectKind.kind, id: params.id };
-            await subjectExists(subject, subjectKind.missing);
-            await targetName(targetKind.kind, params.targetId, targetKind.missing);
+            await existingGrantParty(db, actorOf(req), subject);
+            await existingGrantParty(db, actorOf(req), { kind: targetKind.kind, id: params.targetId });
             const result = await setGrant(db, actorOf(req), subject, { kind: targetKind.kind, id: params.targetId }, body.permission);
             send(res, result.created ? 201 : 200, GrantChangeView, {
               target: { kind: targetKind.kind, id: params.targetId, name: result.targetName },
@@ -100,7 +85,7 @@ export function grantOperations({ db }: RouteDeps): Operation[] {
           responses: { 204: { description: "No grant (any more)." } },
           handler: async (req, res, { params }) => {
             const subject: Subject = { kind: subjectKind.kind, id: params.id };
-            await subjectExists(subject, subjectKind.missing);
+            await existingGrantParty(db, actorOf(req), subject);
             await removeGrant(db, actorOf(req), subject, { kind: targetKind.kind, id: params.targetId });
             res.status(204).end();
           },
@@ -124,14 +109,8 @@ export function grantOperations({ db }: RouteDeps): Operation[] {
       query: AccessQuery,
       responses: { 200: { description: "The permission and its explanation.", schema: AccessView } },
       handler: async (req, res, { query }) => {
-        const me = req.user!;
-        if (!me.isAdmin && me.id !== query.user) throw new NotFoundError("There is no such user.");
-        const [user, system] = await Promise.all([findUser(db, query.user), findSystemById(db, query.system)]);
-        if (!user) throw new NotFoundError("There is no such user.");
-        if (!system) throw new NotFoundError("There is no such system.");
-        const access = await explainAccess(db, user, system.id);
-        if (!me.isAdmin && access.permission === "none") throw new NotFoundError("There is no such system.");
-        send(res, 200, AccessView, apiAccess(user, system, access, me.id === user.id ? "self" : "admin"));
+        const { user, system, access } = await explainAccessOf(db, actorOf(req), query.user, query.system);
+        send(res, 200, AccessView, apiAccess(user, system, access, req.user!.id === user.id ? "self" : "admin"));
       },
     }),
   );

@@ -1,111 +1,49 @@
-import { NotFoundError } from "../../errors.ts";
 import {
   addSystemToGroup,
   createGroup,
   deleteGroup,
-  findGroupById,
+  existingGroup,
   listGroupSystemsPage,
   listGroupsPage,
   removeSystemFromGroup,
   updateGroup,
 } from "../../services/system-groups.ts";
-import { findSystemById } from "../../services/systems.ts";
+import { existingSystem } from "../../services/systems.ts";
 import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
+import { listWindow, namedRecordOperations } from "./named-records.ts";
 import { type Operation, operation, pageOf, PageQuery, pageWindow, send, sendPage } from "./operation.ts";
-import { DeleteQuery, GroupLinkView, GroupSystemPath, GroupSystemView, GroupView, IdPath, ListQuery, NamedBody, NamedUpdateBody } from "./schemas.ts";
+import { GroupLinkView, GroupSystemPath, GroupSystemView, GroupView, IdPath, NamedBody, NamedUpdateBody } from "./schemas.ts";
 
 const TAG = "System groups";
-const NO_GROUP = "There is no such system group.";
 
 /** System groups are an administrator's tool: every operation needs an administrator's token. */
 export function groupOperations({ db }: RouteDeps): Operation[] {
-  const existingGroup = async (id: number) => {
-    const group = await findGroupById(db, id);
-    if (!group) throw new NotFoundError(NO_GROUP);
-    return group;
-  };
-
   return [
-    operation({
-      method: "get",
+    ...namedRecordOperations(db, {
+      tag: TAG,
       path: "/groups",
-      operationId: "listGroups",
-      summary: "List system groups",
-      tag: TAG,
-      access: "admin",
-      query: ListQuery,
-      responses: { 200: { description: "One page of groups, by name.", schema: pageOf(GroupView) } },
-      handler: async (_req, res, { query }) => {
-        const { groups, total } = await listGroupsPage(db, { search: query.q, ...pageWindow(query) });
-        sendPage(res, GroupView, groups, total, query);
+      one: "Group",
+      many: "Groups",
+      view: GroupView,
+      createBody: NamedBody,
+      updateBody: NamedUpdateBody,
+      access: { list: "admin", read: "admin", update: "admin" },
+      docs: {
+        list: { summary: "List system groups", answer: "One page of groups, by name." },
+        create: { summary: "Create a system group", answer: "The new group.", conflict: "A group with that name exists." },
+        read: { summary: "Read a system group", answer: "The group." },
+        update: { summary: "Rename a system group or change its description", answer: "The group as saved.", conflict: "Changed since `version`, or the name is taken." },
+        delete: { summary: "Delete a system group", description: "Its links and the grants on it go with it; the systems stay." },
       },
-    }),
-
-    operation({
-      method: "post",
-      path: "/groups",
-      operationId: "createGroup",
-      summary: "Create a system group",
-      tag: TAG,
-      access: "admin",
-      body: NamedBody,
-      responses: { 201: { description: "The new group.", schema: GroupView }, 409: { description: "A group with that name exists." } },
-      handler: async (req, res, { body }) => {
-        const group = await createGroup(db, actorOf(req), body);
-        res.location(`/api/v1/groups/${group.id}`);
-        send(res, 201, GroupView, group);
+      list: async (db, actor, page) => {
+        const { groups, total } = await listGroupsPage(db, actor, listWindow(page));
+        return { items: groups, total };
       },
-    }),
-
-    operation({
-      method: "get",
-      path: "/groups/:id",
-      operationId: "getGroup",
-      summary: "Read a system group",
-      tag: TAG,
-      access: "admin",
-      params: IdPath,
-      responses: { 200: { description: "The group.", schema: GroupView } },
-      handler: async (_req, res, { params }) => send(res, 200, GroupView, await existingGroup(params.id)),
-    }),
-
-    operation({
-      method: "patch",
-      path: "/groups/:id",
-      operationId: "updateGroup",
-      summary: "Rename a system group or change its description",
-      tag: TAG,
-      access: "admin",
-      params: IdPath,
-      body: NamedUpdateBody,
-      responses: { 200: { description: "The group as saved.", schema: GroupView }, 409: { description: "Changed since `version`, or the name is taken." } },
-      handler: async (req, res, { params, body }) => {
-        const current = await existingGroup(params.id);
-        const group = await updateGroup(db, actorOf(req), params.id, body.version, {
-          name: body.name ?? current.name,
-          description: body.description ?? current.description,
-        });
-        send(res, 200, GroupView, group);
-      },
-    }),
-
-    operation({
-      method: "delete",
-      path: "/groups/:id",
-      operationId: "deleteGroup",
-      summary: "Delete a system group",
-      description: "Its links and the grants on it go with it; the systems stay.",
-      tag: TAG,
-      access: "admin",
-      params: IdPath,
-      query: DeleteQuery,
-      responses: { 204: { description: "Deleted." }, 409: { description: "Changed since `version`." } },
-      handler: async (req, res, { params, query }) => {
-        const current = await existingGroup(params.id);
-        await deleteGroup(db, actorOf(req), params.id, query.version ?? current.version);
-        res.status(204).end();
-      },
+      create: createGroup,
+      read: existingGroup,
+      update: updateGroup,
+      remove: deleteGroup,
     }),
 
     operation({
@@ -118,9 +56,10 @@ export function groupOperations({ db }: RouteDeps): Operation[] {
       params: IdPath,
       query: PageQuery,
       responses: { 200: { description: "One page of systems, by name.", schema: pageOf(GroupSystemView) } },
-      handler: async (_req, res, { params, query }) => {
-        await existingGroup(params.id);
-        const { systems, total } = await listGroupSystemsPage(db, params.id, pageWindow(query));
+      handler: async (req, res, { params, query }) => {
+        const actor = actorOf(req);
+        await existingGroup(db, actor, params.id);
+        const { systems, total } = await listGroupSystemsPage(db, actor, params.id, pageWindow(query));
         sendPage(res, GroupSystemView, systems, total, query);
       },
     }),
@@ -136,9 +75,9 @@ export function groupOperations({ db }: RouteDeps): Operation[] {
       params: GroupSystemPath,
       responses: { 201: { description: "Added.", schema: GroupLinkView }, 200: { description: "Already in the group.", schema: GroupLinkView } },
       handler: async (req, res, { params }) => {
-        const [group, system] = await Promise.all([existingGroup(params.id), findSystemById(db, params.systemId)]);
-        if (!system) throw new NotFoundError("There is no such system.");
-        const { added } = await addSystemToGroup(db, actorOf(req), params.id, params.systemId);
+        const actor = actorOf(req);
+        const [group, system] = await Promise.all([existingGroup(db, actor, params.id), existingSystem(db, actor, params.systemId)]);
+        const { added } = await addSystemToGroup(db, actor, params.id, params.systemId);
         send(res, added ? 201 : 200, GroupLinkView, { group: { id: group.id, name: group.name }, system: { id: system.id, name: system.name }, added });
       },
     }),

@@ -1,119 +1,46 @@
-import type { Request } from "express";
-import { ForbiddenError, NotFoundError } from "../../errors.ts";
-import { findUser } from "../../services/accounts.ts";
+import { readUser } from "../../services/accounts.ts";
 import {
   addTeamMember,
   createTeam,
   deleteTeam,
-  findTeamById,
-  isTeamMember,
   listTeamMembersPage,
   listTeamsPage,
+  readTeam,
   removeTeamMember,
   updateTeam,
 } from "../../services/teams.ts";
-import type { Team } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
+import { listWindow, namedRecordOperations } from "./named-records.ts";
 import { type Operation, operation, pageOf, PageQuery, pageWindow, send, sendPage } from "./operation.ts";
-import { DeleteQuery, IdPath, ListQuery, MembershipView, MemberView, NamedBody, NamedUpdateBody, TeamMemberPath, TeamView } from "./schemas.ts";
-
-const TAG = "Teams";
-const NO_TEAM = "There is no such team.";
-
-/** An administrator reads any team; anyone else only the teams they belong to, and another team is not found. */
-async function readableTeam(req: Request, db: RouteDeps["db"], id: number): Promise<Team> {
-  const me = req.user!;
-  const team = await findTeamById(db, id);
-  if (!team || (!me.isAdmin && !(await isTeamMember(db, id, me.id)))) throw new NotFoundError(NO_TEAM);
-  return team;
-}
+import { IdPath, MembershipView, MemberView, NamedBody, NamedUpdateBody, TeamMemberPath, TeamView } from "./schemas.ts";
 
 export function teamOperations({ db }: RouteDeps): Operation[] {
   return [
-    operation({
-      method: "get",
+    ...namedRecordOperations(db, {
+      tag: "Teams",
       path: "/teams",
-      operationId: "listTeams",
-      summary: "List teams",
-      description: "Administrators get every team; anyone else the teams they belong to.",
-      tag: TAG,
-      access: "token",
-      query: ListQuery,
-      responses: { 200: { description: "One page of teams, by name.", schema: pageOf(TeamView) } },
-      handler: async (req, res, { query }) => {
-        const me = req.user!;
-        const { teams, total } = await listTeamsPage(db, { search: query.q, memberId: me.isAdmin ? undefined : me.id, ...pageWindow(query) });
-        sendPage(res, TeamView, teams, total, query);
+      one: "Team",
+      many: "Teams",
+      view: TeamView,
+      createBody: NamedBody,
+      updateBody: NamedUpdateBody,
+      access: { list: "token", read: "token", update: "admin" },
+      docs: {
+        list: { summary: "List teams", description: "Administrators get every team; anyone else the teams they belong to.", answer: "One page of teams, by name." },
+        create: { summary: "Create a team", answer: "The new team.", conflict: "A team with that name exists." },
+        read: { summary: "Read a team", answer: "The team." },
+        update: { summary: "Rename a team or change its description", answer: "The team as saved.", conflict: "Changed since `version`, or the name is taken." },
+        delete: { summary: "Delete a team", description: "Its memberships and grants go with it; its members and the systems stay." },
       },
-    }),
-
-    operation({
-      method: "post",
-      path: "/teams",
-      operationId: "createTeam",
-      summary: "Create a team",
-      tag: TAG,
-      access: "admin",
-      body: NamedBody,
-      responses: { 201: { description: "The new team.", schema: TeamView }, 409: { description: "A team with that name exists." } },
-      handler: async (req, res, { body }) => {
-        const team = await createTeam(db, actorOf(req), body);
-        res.location(`/api/v1/teams/${team.id}`);
-        send(res, 201, TeamView, team);
+      list: async (db, actor, page) => {
+        const { teams, total } = await listTeamsPage(db, actor, listWindow(page));
+        return { items: teams, total };
       },
-    }),
-
-    operation({
-      method: "get",
-      path: "/teams/:id",
-      operationId: "getTeam",
-      summary: "Read a team",
-      tag: TAG,
-      access: "token",
-      params: IdPath,
-      responses: { 200: { description: "The team.", schema: TeamView } },
-      handler: async (req, res, { params }) => send(res, 200, TeamView, await readableTeam(req, db, params.id)),
-    }),
-
-    operation({
-      method: "patch",
-      path: "/teams/:id",
-      operationId: "updateTeam",
-      summary: "Rename a team or change its description",
-      tag: TAG,
-      access: "admin",
-      params: IdPath,
-      body: NamedUpdateBody,
-      responses: { 200: { description: "The team as saved.", schema: TeamView }, 409: { description: "Changed since `version`, or the name is taken." } },
-      handler: async (req, res, { params, body }) => {
-        const current = await findTeamById(db, params.id);
-        if (!current) throw new NotFoundError(NO_TEAM);
-        const team = await updateTeam(db, actorOf(req), params.id, body.version, {
-          name: body.name ?? current.name,
-          description: body.description ?? current.description,
-        });
-        send(res, 200, TeamView, team);
-      },
-    }),
-
-    operation({
-      method: "delete",
-      path: "/teams/:id",
-      operationId: "deleteTeam",
-      summary: "Delete a team",
-      description: "Its memberships and grants go with it; its members and the systems stay.",
-      tag: TAG,
-      access: "admin",
-      params: IdPath,
-      query: DeleteQuery,
-      responses: { 204: { description: "Deleted." }, 409: { description: "Changed since `version`." } },
-      handler: async (req, res, { params, query }) => {
-        const current = await findTeamById(db, params.id);
-        if (!current) throw new NotFoundError(NO_TEAM);
-        await deleteTeam(db, actorOf(req), params.id, query.version ?? current.version);
-        res.status(204).end();
-      },
+      create: createTeam,
+      read: readTeam,
+      update: updateTeam,
+      remove: deleteTeam,
     }),
 
     operation({
@@ -128,9 +55,7 @@ export function teamOperations({ db }: RouteDeps): Operation[] {
       query: PageQuery,
       responses: { 200: { description: "One page of members, by username.", schema: pageOf(MemberView) } },
       handler: async (req, res, { params, query }) => {
-        await readableTeam(req, db, params.id);
-        if (!req.user!.isAdmin) throw new ForbiddenError("Only administrators can list a team's members.");
-        const { members, total } = await listTeamMembersPage(db, params.id, pageWindow(query));
+        const { members, total } = await listTeamMembersPage(db, actorOf(req), params.id, pageWindow(query));
         sendPage(res, MemberView, members, total, query);
       },
     }),
@@ -146,10 +71,9 @@ export function teamOperations({ db }: RouteDeps): Operation[] {
       params: TeamMemberPath,
       responses: { 201: { description: "Added.", schema: MembershipView }, 200: { description: "Already a member.", schema: MembershipView } },
       handler: async (req, res, { params }) => {
-        const [team, user] = await Promise.all([findTeamById(db, params.id), findUser(db, params.userId)]);
-        if (!team) throw new NotFoundError(NO_TEAM);
-        if (!user) throw new NotFoundError("There is no such user.");
-        const { added } = await addTeamMember(db, actorOf(req), params.id, params.userId, "team");
+        const actor = actorOf(req);
+        const [team, user] = await Promise.all([readTeam(db, actor, params.id), readUser(db, actor, params.userId)]);
+        const { added } = await addTeamMember(db, actor, params.id, params.userId, "team");
         send(res, added ? 201 : 200, MembershipView, { team: { id: team.id, name: team.name }, user: { id: user.id, username: user.username }, added });
       },
     }),

@@ -1,24 +1,14 @@
-import type { Request } from "express";
-import { NotFoundError, ValidationError } from "../../errors.ts";
+import { ValidationError } from "../../errors.ts";
 import { apiUser } from "../../presenters/api.ts";
-import { createUser, deleteUser, findUser, listUsersPage, setUserDisabled, updateUser } from "../../services/accounts.ts";
+import { createUser, deleteUser, listUsersPage, readUser, setUserDisabled, updateUser } from "../../services/accounts.ts";
 import { teamsOfUser } from "../../services/teams.ts";
-import type { User, UserDetails } from "../../types/user.ts";
+import type { UserDetails } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
 import { type Operation, operation, pageOf, pageWindow, send, sendPage } from "./operation.ts";
 import { DeleteQuery, IdPath, MeView, UserCreateBody, UserListQuery, UserUpdateBody, UserView } from "./schemas.ts";
 
 const TAG = "Users";
-
-/** An administrator reads any account; anyone else only their own, and another account is not found (never forbidden). */
-async function readableUser(req: Request, db: RouteDeps["db"], id: number): Promise<User> {
-  const me = req.user!;
-  if (!me.isAdmin && me.id !== id) throw new NotFoundError("There is no such user.");
-  const user = await findUser(db, id);
-  if (!user) throw new NotFoundError("There is no such user.");
-  return user;
-}
 
 export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Operation[] {
   /** The confirmation code for a new address goes out at once; the outbox retries it if the mail server is away. */
@@ -37,7 +27,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       responses: { 200: { description: "The token's owner, with the teams it belongs to.", schema: MeView } },
       handler: async (req, res) => {
         const me = req.user!;
-        send(res, 200, MeView, { ...apiUser(me), teams: await teamsOfUser(db, me.id) });
+        send(res, 200, MeView, { ...apiUser(me), teams: await teamsOfUser(db, actorOf(req), me.id) });
       },
     }),
 
@@ -52,9 +42,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       query: UserListQuery,
       responses: { 200: { description: "One page of users.", schema: pageOf(UserView) } },
       handler: async (req, res, { query }) => {
-        const me = req.user!;
-        if (!me.isAdmin) return sendPage(res, UserView, query.page === 1 ? [apiUser(me)] : [], 1, query);
-        const { users, total } = await listUsersPage(db, { search: query.q, sort: query.sort, direction: query.dir, ...pageWindow(query) });
+        const { users, total } = await listUsersPage(db, actorOf(req), { search: query.q, sort: query.sort, direction: query.dir, ...pageWindow(query) });
         sendPage(res, UserView, users.map(apiUser), total, query);
       },
     }),
@@ -95,7 +83,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       access: "token",
       params: IdPath,
       responses: { 200: { description: "The account.", schema: UserView } },
-      handler: async (req, res, { params }) => send(res, 200, UserView, apiUser(await readableUser(req, db, params.id))),
+      handler: async (req, res, { params }) => send(res, 200, UserView, apiUser(await readUser(db, actorOf(req), params.id))),
     }),
 
     operation({
@@ -112,8 +100,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       responses: { 200: { description: "The account as saved.", schema: UserView }, 409: { description: "Changed by someone else since `version`, or a rule refused it (the last administrator)." } },
       handler: async (req, res, { params, body }) => {
         const { version, disabled, password, ...changes } = body;
-        const current = await findUser(db, params.id);
-        if (!current) throw new NotFoundError("There is no such user.");
+        const current = await readUser(db, actorOf(req), params.id);
         if (disabled !== undefined) {
           if (password !== undefined || Object.values(changes).some((v) => v !== undefined))
             throw new ValidationError({ disabled: "Send disabled on its own, with version; change the other fields in another request." }, undefined, 400);
@@ -145,8 +132,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       query: DeleteQuery,
       responses: { 204: { description: "Deleted." }, 409: { description: "Changed since `version`, or the last administrator, or your own account." } },
       handler: async (req, res, { params, query }) => {
-        const current = await findUser(db, params.id);
-        if (!current) throw new NotFoundError("There is no such user.");
+        const current = await readUser(db, actorOf(req), params.id);
         await deleteUser(db, actorOf(req), params.id, query.version ?? current.version);
         res.status(204).end();
       },

@@ -10,7 +10,7 @@ import { signedInActor } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../deps.ts";
 import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
-import type { ResetKind } from "../../repositories/password-resets.ts";
+import type { ResetKind } from "../../types/user.ts";
 import { passwordResetRoutes } from "./password-reset.ts";
 import { secondFactorRoutes } from "./second-factor.ts";
 import { establishSession } from "../../auth/establish-session.ts";

@@ -5,8 +5,8 @@ import { emailField, passwordField, usernameField } from "../../lib/fields.ts";
 import { flash } from "../../lib/flash.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
-import { findUserById } from "../../repositories/users.ts";
-import type { ResetKind } from "../../repositories/password-resets.ts";
+import { accountInProgress } from "../../services/accounts.ts";
+import type { ResetKind } from "../../types/user.ts";
 import { completePasswordReset, FORGOT_PASSWORD_ANSWER, requestPasswordReset } from "../../services/password-reset.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import type { User } from "../../types/user.ts";
@@ -30,8 +30,8 @@ function regenerate(req: Request): Promise<void> {
 }
 
 /**
- * Forgot password and the page that follows a sign-in with a reset code or temporary password (DESIGN §3.5).
- * That page belongs to a session that is not signed in (security.md §1.2, the "half-open" session): nothing else
+ * Forgot password and the page that follows a sign-in with a reset code or temporary password (docs/domain.md, "Passwords and reset").
+ * That page belongs to a session that is not signed in (docs/security.md §1.2, the "half-open" session): nothing else
  * is reachable until a new password is set, and setting it signs nobody in.
  */
 export function passwordResetRoutes({ db, config, mailOutbox }: RouteDeps) {
@@ -46,7 +46,7 @@ export function passwordResetRoutes({ db, config, mailOutbox }: RouteDeps) {
   const pendingAccount = async (req: Request): Promise<User | undefined> => {
     const pending = req.session.pendingPasswordChange;
     if (!pending) return undefined;
-    const user = await findUserById(db, pending.userId);
+    const user = await accountInProgress(db, pending.userId);
     if (!user || user.disabled || user.sessionVersion !== pending.sessionVersion) {
       delete req.session.pendingPasswordChange;
       return undefined;
@@ -103,7 +103,7 @@ export function passwordResetRoutes({ db, config, mailOutbox }: RouteDeps) {
     async (req, res) => {
       const { body } = input<z.infer<typeof ForgotPasswordSchema>>(res);
       const messageId = await requestPasswordReset(db, actorOf(req), { username: body.username, email: body.email ?? "", baseUrl: config.baseUrl });
-      // Sent in the background whatever matched, so the answer takes the same time either way (catalogue R1).
+      // Sent in the background whatever matched, so the answer takes the same time either way (docs/security.md R1).
       if (messageId !== null) mailOutbox.kick();
       renderForgot(res, 200, { answer: FORGOT_PASSWORD_ANSWER });
     },

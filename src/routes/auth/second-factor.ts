@@ -5,7 +5,7 @@ import { safeReturnTo } from "../../lib/return-to.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
 import { flash } from "../../lib/flash.ts";
-import { findUserById } from "../../repositories/users.ts";
+import { accountInProgress } from "../../services/accounts.ts";
 import {
   checkSecondFactor,
   completeSignIn,
@@ -13,14 +13,14 @@ import {
   SECOND_FACTOR_MESSAGES,
   sendSignInCode,
 } from "../../services/two-factor.ts";
-import type { ResetKind } from "../../repositories/password-resets.ts";
+import type { ResetKind } from "../../types/user.ts";
 import type { User } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf } from "../form-values.ts";
 import type { RouteDeps } from "../deps.ts";
 import { establishSession } from "../../auth/establish-session.ts";
 
-/** Wrong codes allowed in one pending sign-in before it starts over (catalogue T2). */
+/** Wrong codes allowed in one pending sign-in before it starts over (docs/security.md T2). */
 export const CODES_PER_PENDING_SIGN_IN = 5;
 
 const CodeSchema = z.strictObject({ code: z.string().max(200).default("") });
@@ -95,7 +95,7 @@ export function secondFactorRoutes(
   const pendingAccount = async (req: Request): Promise<User | undefined> => {
     const pending = req.session.pendingSignIn;
     if (!pending) return undefined;
-    const user = await findUserById(db, pending.userId);
+    const user = await accountInProgress(db, pending.userId);
     if (!user || user.disabled || user.sessionVersion !== pending.sessionVersion || user.twoFactorMethod !== pending.method) {
       delete req.session.pendingSignIn;
       return undefined;
@@ -127,13 +127,13 @@ export function secondFactorRoutes(
     async (req, res) => {
       const { body } = input<z.infer<typeof CodeSchema>>(res);
       const user = await pendingAccount(req);
-      // Catalogue T4: only the server's pending state leads here; a forged or stale post starts over.
+      // docs/security.md T4: only the server's pending state leads here; a forged or stale post starts over.
       if (!user) return res.redirect(303, "/login");
       const pending = req.session.pendingSignIn!;
       const actor = { ...actorOf(req), id: user.id, username: user.username };
       const result = await checkSecondFactor(db, keys, actor, user, body.code);
       if (result === "ok") {
-        // After a reset code, the code step leads to choosing a new password, not into the console (catalogue R7).
+        // After a reset code, the code step leads to choosing a new password, not into the console (docs/security.md R7).
         if (pending.passwordReset) {
           await beginPasswordChange(req, user, pending.passwordReset);
           return res.redirect(303, "/login/new-password");

@@ -211,7 +211,7 @@ export function profileRouter(deps: RouteDeps): Router {
       if (!(await verifyCurrentPassword(db, user, body.currentPassword, keys))) throw new ValidationError({ currentPassword: "Password is not correct." });
     }
     if (body.method === "email") return showRecoveryCodes(req, res, await enableEmailTwoFactor(db, keys, signedInActor(req)));
-    // Catalogue T7: a fresh secret for every attempt; nothing is stored on the account until a code confirms it.
+    // docs/security.md T7: a fresh secret for every attempt; nothing is stored on the account until a code confirms it.
     const enrolment = await startTotpEnrolment(keys, user);
     req.session.pendingTotp = { sealedSecret: enrolment.sealedSecret, startedAt: Date.now() };
     res.redirect(303, "/profile/2fa/authenticator");

@@ -5,7 +5,7 @@ import { flash } from "../../lib/flash.ts";
 import { passwordField, usernameField } from "../../lib/fields.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
-import { anyUserExists } from "../../repositories/users.ts";
+import { isSetUp } from "../../services/installation.ts";
 import { createFirstAdministrator } from "../../services/accounts.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import { actorOf } from "../actor.ts";
@@ -25,7 +25,7 @@ export function setupRouter({ db }: RouteDeps): Router {
 
   /** Once an account exists, /setup is gone: no form, no validation, no password hashing; just sign in. */
   const onlyBeforeSetup = async (_req: Request, res: Response, next: NextFunction) => {
-    if (await anyUserExists(db)) return res.redirect(303, "/login");
+    if (await isSetUp(db)) return res.redirect(303, "/login");
     next();
   };
 

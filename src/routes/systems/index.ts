@@ -1,15 +1,14 @@
 import { type Request, type Response, Router } from "express";
 import { z } from "zod";
-import { accessLevel, explainAccess } from "../../access/resolver.ts";
-import { ForbiddenError, NotFoundError, StaleWriteError } from "../../errors.ts";
+import { StaleWriteError } from "../../errors.ts";
 import { flash } from "../../lib/flash.ts";
 import { paginationView } from "../../lib/pagination.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { requireSignedIn } from "../../middleware/require-auth.ts";
 import { input, validate } from "../../middleware/validate.ts";
 import { presentAccess } from "../../presenters/access.ts";
-import { findSystem } from "../../repositories/systems.ts";
-import { listAccessibleSystems, updateSystem } from "../../services/systems.ts";
+import { explainOwnAccess } from "../../services/effective-access.ts";
+import { listAccessibleSystems, readSystem, updateSystem } from "../../services/systems.ts";
 import { PERMISSION_BY_LEVEL } from "../../types/access.ts";
 import type { System } from "../../types/catalog.ts";
 import { actorOf } from "../actor.ts";
@@ -28,15 +27,9 @@ export function systemsRouter({ db }: RouteDeps): Router {
   const router = Router();
   router.use("/systems", requireSignedIn);
 
-  /** Loads the system only if the account may at least read it; the level comes from the resolver on every request. */
-  const loadReadable = async (req: Request, res: Response): Promise<{ system: System; level: 1 | 2 }> => {
-    const id = input<unknown, unknown, { id: number }>(res).params.id;
-    const level = await accessLevel(db, req.user!.id, id);
-    if (!level) throw new NotFoundError();
-    const system = await findSystem(db, id);
-    if (!system) throw new NotFoundError();
-    return { system, level };
-  };
+  /** The system, if the account may at least read it (else a 404); the level comes from the resolver on every request. */
+  const loadReadable = (req: Request, res: Response, needs: "read" | "change-notes" = "read") =>
+    readSystem(db, actorOf(req), input<unknown, unknown, { id: number }>(res).params.id, needs);
 
   const renderSystem = async (
     req: Request,
@@ -46,7 +39,7 @@ export function systemsRouter({ db }: RouteDeps): Router {
     status: number,
     form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string | null } = {},
   ) => {
-    const access = await explainAccess(db, req.user!, system.id);
+    const access = await explainOwnAccess(db, actorOf(req), req.user!, system.id);
     res.status(status).render("systems/show", {
       title: system.name,
       system,
@@ -61,7 +54,7 @@ export function systemsRouter({ db }: RouteDeps): Router {
 
   router.get("/systems", validate({ query: ListQuery }), async (req, res) => {
     const { query } = input<unknown, z.infer<typeof ListQuery>>(res);
-    const { systems, total } = await listAccessibleSystems(db, req.user!, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
+    const { systems, total } = await listAccessibleSystems(db, actorOf(req), { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
     const link = (page: number) => `/systems?${new URLSearchParams({ ...(query.q ? { q: query.q } : {}), page: String(page) })}`;
     res.render("systems/list", {
       title: "Systems",
@@ -93,9 +86,9 @@ export function systemsRouter({ db }: RouteDeps): Router {
         message: error instanceof StaleWriteError ? "Someone else changed this system after you opened it; your input is kept. Save again to apply it." : error.message,
       });
     }),
+    // A read-only account is refused before its input is read.
     async (req, res, next) => {
-      const { level } = await loadReadable(req, res);
-      if (level < 2) throw new ForbiddenError("You have read access to this system; changing it needs read/write.");
+      await loadReadable(req, res, "change-notes");
       next();
     },
     validate({ body: SystemNotesSchema }),

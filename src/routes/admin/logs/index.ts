@@ -1,14 +1,17 @@
 import { type Request, type Response, Router } from "express";
-import { type AppError, ConflictError, NotFoundError } from "../../../errors.ts";
+import { type AppError, NotFoundError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
-import { CATEGORY_OPTIONS, type DownloadFormat, downloadChunks, findLogEntry, listLogPage, recordLogDownload } from "../../../services/audit-log.ts";
+import { findLogEntry, listLogPage } from "../../../services/audit-log.ts";
+import { CATEGORY_OPTIONS } from "../../../services/audit-log-actions.ts";
+import { type DownloadFormat, downloadChunks, recordLogDownload } from "../../../services/audit-log-download.ts";
 import { pruneAuditEvents, RETENTION_DAYS, readLogSettings, saveLogSettings } from "../../../services/log-retention.ts";
 import { actorOf } from "../../actor.ts";
-import { fieldErrorsOf, typedValues } from "../../form-values.ts";
+import { fieldErrorsOf } from "../../form-values.ts";
 import type { RouteDeps } from "../../deps.ts";
+import { settingsFormView } from "../settings-form-view.ts";
 import { FILTER_FIELDS, type FilterValues, LogIdParams, type LogQuery, LogQuerySchema, type RetentionBody, RetentionSchema } from "./schemas.ts";
 import { streamText } from "./stream.ts";
 import { countText, LOGS_PATH, logsHref, presentLogEntry, presentLogRow } from "./view-models.ts";
@@ -147,17 +150,13 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
 
   router.post(
     "/retention",
-    formView(async (req, res, error) => {
-      const typed = typedValues(req);
-      if (error instanceof ConflictError) {
+    settingsFormView({
+      current: async () => {
         const current = await readLogSettings(db);
-        return renderRetention(res, 409, {
-          values: { ...typed, version: String(current.version) },
-          message: `${error.message} Your input is kept.`,
-          stale: current.value.retentionDays,
-        });
-      }
-      await renderRetention(res, error.status, { values: typed, errors: fieldErrorsOf(error), message: error.message });
+        return { version: current.version, stale: current.value.retentionDays };
+      },
+      kept: "Your input is kept.",
+      render: (_req, res, status, form) => renderRetention(res, status, form),
     }),
     validate({ body: RetentionSchema }),
     async (req, res) => {

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { codePointLength } from "../../../lib/fields.ts";
-import { CATEGORY_OPTIONS, type LogFilter, type LogPosition, parseCursor } from "../../../services/audit-log.ts";
+import { type LogFilter, type LogPosition, parseCursor } from "../../../services/audit-log.ts";
+import { CATEGORY_OPTIONS } from "../../../services/audit-log-actions.ts";
 import { RETENTION_DAYS } from "../../../services/log-retention.ts";
 import { settingsVersionField } from "../settings/schemas.ts";
 

@@ -1,4 +1,5 @@
-import { type AuditLogEntry, categoryLabel, categoryOf, describeAction, LOG_COUNT_CAP } from "../../../services/audit-log.ts";
+import { type AuditLogEntry, LOG_COUNT_CAP } from "../../../services/audit-log.ts";
+import { categoryLabel, categoryOf, describeAction } from "../../../services/audit-log-actions.ts";
 import { FILTER_FIELDS, type FilterValues } from "./schemas.ts";
 
 const numberFormat = new Intl.NumberFormat("en");

@@ -1,6 +1,6 @@
 import { type Request, type Response, Router } from "express";
 import type { z } from "zod";
-import { ConflictError, ValidationError } from "../../../errors.ts";
+import { ValidationError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
@@ -22,7 +22,8 @@ import {
 import { actorOf, signedInActor } from "../../actor.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../deps.ts";
-import { ldapSettingsRouter } from "./ldap.ts";
+import { settingsFormView } from "../settings-form-view.ts";
+import { ldapSettingsRouter } from "./ldap/index.ts";
 import {
   DEFAULT_SMTP_PORT,
   EmptySchema,
@@ -120,20 +121,10 @@ export function adminSettingsRouter({ config, db, keys, mailOutbox }: RouteDeps)
 
   router.post(
     "/smtp",
-    formView(async (req, res, error) => {
-      const typed = typedValues(req);
-      if (error instanceof ConflictError) {
-        // Someone saved meanwhile: their values are summarised, the typed ones kept, and the form now carries
-        // their version, so saving again applies what was typed.
-        const current = await readSmtpSettings(db);
-        return renderSmtp(req, res, 409, {
-          section: "settings",
-          values: { ...typed, version: String(current?.version ?? 0) },
-          message: `${error.message} Your input is kept; type Auth pass again if you changed it.`,
-          stale: true,
-        });
-      }
-      await renderSmtp(req, res, error.status, { section: "settings", values: typed, errors: fieldErrorsOf(error), message: error.message });
+    settingsFormView({
+      current: async () => ({ version: (await readSmtpSettings(db))?.version ?? 0, stale: true }),
+      kept: "Your input is kept; type Auth pass again if you changed it.",
+      render: (req, res, status, form) => renderSmtp(req, res, status, { section: "settings", ...form }),
     }),
     validate({ body: SmtpSettingsSchema }),
     async (req, res) => {
@@ -216,17 +207,13 @@ export function adminSettingsRouter({ config, db, keys, mailOutbox }: RouteDeps)
 
   router.post(
     "/general",
-    formView(async (req, res, error) => {
-      const typed = typedValues(req);
-      if (error instanceof ConflictError) {
+    settingsFormView({
+      current: async () => {
         const current = await readGeneralSettings(db, config.session);
-        return renderGeneral(res, 409, {
-          values: { ...typed, version: String(current.version) },
-          message: `${error.message} Your choices are kept.`,
-          stale: current.value,
-        });
-      }
-      await renderGeneral(res, error.status, { values: typed, errors: fieldErrorsOf(error), message: error.message });
+        return { version: current.version, stale: current.value };
+      },
+      kept: "Your choices are kept.",
+      render: (_req, res, status, form) => renderGeneral(res, status, form),
     }),
     validate({ body: GeneralSettingsSchema }),
     async (req, res) => {

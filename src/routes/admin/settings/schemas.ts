@@ -6,7 +6,7 @@ import { GENERAL_NUMBER_FIELDS, type GeneralSettings } from "../../../services/g
 import type { SmtpSettingsInput } from "../../../services/mail-settings.ts";
 
 /**
- * Line breaks and NUL would let a value spill into the next SMTP header or command (security.md E6). They are
+ * Line breaks and NUL would let a value spill into the next SMTP header or command (docs/security.md E6). They are
  * refused in the raw value, before any trimming, so "user\r\n" is an error rather than quietly cleaned up.
  */
 export function breaksHeaders(value: string): boolean {

@@ -1,14 +1,15 @@
 import { type Request, type Response, Router } from "express";
 import type { z } from "zod";
-import { type AppError, NotFoundError, StaleWriteError, ValidationError } from "../../../errors.ts";
+import { type AppError, StaleWriteError, ValidationError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
 import { paginationView } from "../../../lib/pagination.ts";
 import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
 import { presentUser } from "../../../presenters/user.ts";
-import * as usersRepo from "../../../repositories/users.ts";
-import { createUser, deleteUser, setUserDisabled, updateUser } from "../../../services/accounts.ts";
+import { presentUserAccess } from "../../../presenters/user-access.ts";
+import { createUser, deleteUser, listUsersPage, readUser, setUserDisabled, updateUser } from "../../../services/accounts.ts";
+import { userAccessOverview } from "../../../services/effective-access.ts";
 import { countLiveSessions, endUserSessionsAsAdmin } from "../../../services/sessions.ts";
 import { countActiveApiTokens, revokeAllApiTokens } from "../../../services/api-tokens.ts";
 import { addTeamMember, removeTeamMember } from "../../../services/teams.ts";
@@ -26,7 +27,6 @@ import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../
 import type { RouteDeps } from "../../deps.ts";
 import { EmptySchema, JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
-import { loadUserAccess } from "./access-view.ts";
 import {
   AUTH_SOURCES,
   type UserCreateBody,
@@ -83,12 +83,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
   const router = Router();
   router.use(requireAdmin);
 
-  const loadUser = async (res: Response): Promise<User> => {
-    const { params } = input<unknown, unknown, UserIdParams>(res);
-    const user = await usersRepo.findUserById(db, params.id);
-    if (!user) throw new NotFoundError();
-    return user;
-  };
+  const loadUser = async (res: Response): Promise<User> => readUser(db, actorOf(res.req), input<unknown, unknown, UserIdParams>(res).params.id);
 
   const renderNew = (res: Response, status: number, values: Record<string, string>, errors: Record<string, string>) =>
     res.status(status).render("admin/users/new", {
@@ -109,7 +104,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     const [lockedUntil, sessionCount, access, apiTokenCount] = await Promise.all([
       isAccountLocked(db, user),
       countLiveSessions(db, user.id, config.session),
-      loadUserAccess(db, user),
+      userAccessOverview(db, actorOf(req), user).then((overview) => presentUserAccess(user, overview)),
       countActiveApiTokens(db, user.id),
     ]);
     res.status(status).render("admin/users/show", {
@@ -157,9 +152,9 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     });
   });
 
-  router.get("/", validate({ query: UserListQuerySchema }), async (_req, res) => {
+  router.get("/", validate({ query: UserListQuerySchema }), async (req, res) => {
     const { query } = input<unknown, z.infer<typeof UserListQuerySchema>>(res);
-    const { users, total } = await usersRepo.listUsers(db, {
+    const { users, total } = await listUsersPage(db, actorOf(req), {
       search: query.q.trim(),
       sort: query.sort,
       direction: query.dir,

@@ -1,13 +1,12 @@
 import { z } from "zod";
 import { checkbox, idParam, optionalEmailField, passwordField, textField, usernameField, versionField } from "../../../lib/fields.ts";
-import { USER_SORT_COLUMNS, type UserSort } from "../../../repositories/users.ts";
+import { USER_SORT_KEYS } from "../../../types/user.ts";
 
-const sortKeys = Object.keys(USER_SORT_COLUMNS) as [UserSort, ...UserSort[]];
 
-/** Unknown sort columns or directions fall back to the default instead of failing (catalogue A16). */
+/** Unknown sort columns or directions fall back to the default instead of failing (docs/security.md A16). */
 export const UserListQuerySchema = z.object({
   q: z.string().max(200).catch("").default(""),
-  sort: z.enum(sortKeys).catch("username").default("username"),
+  sort: z.enum(USER_SORT_KEYS).catch("username").default("username"),
   dir: z.enum(["asc", "desc"]).catch("asc").default("asc"),
   page: z.coerce.number().int().min(1).max(1_000_000).catch(1).default(1),
 });

@@ -1,0 +1,73 @@
+import type { Queryable } from "../../db/index.ts";
+import type { User, UserSort } from "../../types/user.ts";
+import { containsPattern } from "../search-pattern.ts";
+import { toUser, USER_COLUMNS, type UserRow } from "./rows.ts";
+
+/** ORDER BY expressions, never from input: names and emails sort without regard to case, like usernames. */
+const USER_SORT_COLUMNS: Record<UserSort, string> = {
+  username: "username_key",
+  name: "lower(full_name)",
+  email: "lower(email)",
+  role: "is_admin",
+  lastLogin: "last_login_at",
+  created: "created_at",
+};
+
+export interface UserListQuery {
+  search: string;
+  sort: UserSort;
+  direction: "asc" | "desc";
+  limit: number;
+  offset: number;
+}
+
+
+export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+  if (query.search) return searchUsers(db, query);
+  const base = db("users");
+  const column = USER_SORT_COLUMNS[query.sort];
+  const [rows, countRow] = await Promise.all([
+    base
+      .clone()
+      .select(USER_COLUMNS)
+      .orderByRaw(`${column} ${query.direction} NULLS LAST, id ${query.direction}`)
+      .limit(query.limit)
+      .offset(query.offset),
+    base.clone().count<{ count: string }[]>("* as count").first(),
+  ]);
+  return { users: (rows as UserRow[]).map(toUser), total: Number(countRow?.count ?? 0) };
+}
+
+/**
+ * A search: the matches (found through the trigram indexes where Postgres has pg_trgm) are collected first with
+ * their sort key, and only then sorted and paged; otherwise the planner walks the sort index hoping to meet 50
+ * matches soon and reads a third of the table to do it (60 ms at 100,000 accounts).
+ */
+async function searchUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+  const pattern = containsPattern(query.search);
+  const column = USER_SORT_COLUMNS[query.sort];
+  const direction = query.direction === "desc" ? "DESC" : "ASC";
+  const match = "username_key LIKE :pattern OR lower(full_name) LIKE :pattern OR lower(email) LIKE :pattern";
+  // The count rides on the page (a window over every match, taken before LIMIT): one pass over the matches, not two.
+  const { rows } = await db.raw(
+    `WITH matched AS MATERIALIZED (SELECT id, ${column} AS sort_key FROM users WHERE ${match}),
+          page AS (SELECT id, sort_key, count(*) OVER () AS total FROM matched
+                    ORDER BY sort_key ${direction} NULLS LAST, id ${direction} LIMIT :limit OFFSET :offset)
+     SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(", ")}, page.total FROM page JOIN users u ON u.id = page.id
+      ORDER BY page.sort_key ${direction} NULLS LAST, page.id ${direction}`,
+    { pattern, limit: query.limit, offset: query.offset },
+  );
+  const page = rows as (UserRow & { total: string })[];
+  if (page[0]) return { users: page.map(toUser), total: Number(page[0].total) };
+  // A page past the last match carries no count.
+  const count = query.offset > 0 ? await db.raw(`SELECT count(*) AS count FROM users WHERE ${match}`, { pattern }) : undefined;
+  return { users: [], total: Number(count?.rows[0]?.count ?? 0) };
+}
+
+export async function findUsersByIds(db: Queryable, ids: number[]): Promise<User[]> {
+  if (ids.length === 0) return [];
+  const rows = await db("users").select(USER_COLUMNS).whereIn("id", ids).orderBy("username_key");
+  return (rows as UserRow[]).map(toUser);
+}
+
+/** Whose address this is (compared without regard to case), other than `exceptUserId`. */
