@@ -104,3 +104,6 @@ export const versionField = z.coerce
   .int({ error: VERSION_PROBLEM })
   .min(1, { error: VERSION_PROBLEM })
   .max(2_147_483_647, { error: VERSION_PROBLEM });
+
+/** The body of a form that sends nothing but its button (and the CSRF token, taken off before): any field is refused. */
+export const EmptySchema = z.strictObject({});

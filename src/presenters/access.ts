@@ -7,7 +7,7 @@ export interface GrantExplanationView {
   decides: boolean;
 }
 
-export interface AccessView {
+export interface PresentedAccess {
   permission: string;
   summary: string;
   grants: GrantExplanationView[];
@@ -28,7 +28,7 @@ export function describeGrant(grant: ContributingGrant, perspective: "self" | "a
   }
 }
 
-export function presentAccess(access: EffectiveAccess, perspective: "self" | "admin"): AccessView {
+export function presentAccess(access: EffectiveAccess, perspective: "self" | "admin"): PresentedAccess {
   const summary =
     access.basis === "administrator"
       ? perspective === "self"

@@ -1,7 +1,7 @@
 import type { User } from "../types/user.ts";
 import { presentTime, type TimeView } from "./time.ts";
 
-export interface UserView {
+export interface PresentedUser {
   id: number;
   username: string;
   fullName: string;
@@ -21,7 +21,7 @@ export interface UserView {
   displayName: string;
 }
 
-export function presentUser(user: User): UserView {
+export function presentUser(user: User): PresentedUser {
   return {
     id: user.id,
     username: user.username,

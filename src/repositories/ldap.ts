@@ -134,12 +134,12 @@ export async function setServerPosition(db: Queryable, id: number, position: num
 
 // Default teams -----------------------------------------------------------------------------------------------
 
-export interface TeamRef {
+export interface DirectoryTeam {
   id: number;
   name: string;
 }
 
-export async function listDefaultTeams(db: Queryable): Promise<TeamRef[]> {
+export async function listDefaultTeams(db: Queryable): Promise<DirectoryTeam[]> {
   const rows = await db("ldap_default_teams as d").join("teams as t", "t.id", "d.team_id").select("t.id", "t.name").orderBy("t.name_key");
   return (rows as { id: string | number; name: string }[]).map((r) => ({ id: Number(r.id), name: r.name }));
 }

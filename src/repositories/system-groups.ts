@@ -1,53 +1,26 @@
 import type { Queryable } from "../db/index.ts";
-import { nameKey } from "../lib/fields.ts";
 import type { SystemGroup } from "../types/catalog.ts";
-import { namedRowWrites } from "./named-rows.ts";
+import { type NamedRow, namedFields, namedRows } from "./named-rows.ts";
 import { containsPattern } from "./search-pattern.ts";
 
-interface GroupRow {
-  id: string | number;
-  name: string;
-  description: string;
-  version: number;
+interface GroupRow extends NamedRow {
   system_count?: string | number;
 }
 
 function toGroup(row: GroupRow): SystemGroup {
-  return {
-    id: Number(row.id),
-    name: row.name,
-    description: row.description,
-    version: row.version,
-    systemCount: Number(row.system_count ?? 0),
-  };
+  return { ...namedFields(row), systemCount: Number(row.system_count ?? 0) };
 }
 
 const SYSTEM_COUNT = "(SELECT count(*) FROM system_group_members m WHERE m.group_id = system_groups.id) AS system_count";
 
-export async function selectGroup(db: Queryable, id: number): Promise<SystemGroup | undefined> {
-  const row = await db("system_groups")
-    .select("id", "name", "description", "version", db.raw(SYSTEM_COUNT))
-    .where({ id })
-    .first<GroupRow | undefined>();
-  return row ? toGroup(row) : undefined;
-}
-
-/** The group whose name is the same as `name` without regard to case, width or spaces at the ends. */
-export async function selectGroupByName(db: Queryable, name: string): Promise<SystemGroup | undefined> {
-  const row = await db("system_groups")
-    .select("id", "name", "description", "version", db.raw(SYSTEM_COUNT))
-    .where({ name_key: nameKey(name) })
-    .first<GroupRow | undefined>();
-  return row ? toGroup(row) : undefined;
-}
-
-
-
-
-const writes = namedRowWrites<GroupRow, SystemGroup, { name: string; description: string }>("system_groups", ["id", "name", "description", "version"], toGroup);
-export const insertGroup = writes.insert;
-export const updateGroupRow = writes.update;
-export const deleteGroupRow = writes.delete;
+/** The reads and writes of one record at a time, as services/catalog-records.ts uses them. */
+export const groupRows = namedRows<GroupRow, SystemGroup, { name: string; description: string }>({
+  table: "system_groups",
+  columns: (db) => ["id", "name", "description", "version", db.raw(SYSTEM_COUNT)],
+  returning: ["id", "name", "description", "version"],
+  toRecord: toGroup,
+});
+export const { select: selectGroup, selectByName: selectGroupByName, insert: insertGroup, update: updateGroupRow, delete: deleteGroupRow } = groupRows;
 
 export async function selectGroups(db: Queryable): Promise<SystemGroup[]> {
   const rows = await db("system_groups").select("id", "name", "description", "version", db.raw(SYSTEM_COUNT)).orderBy("name_key");

@@ -1,33 +1,19 @@
 import type { Queryable } from "../db/index.ts";
-import { namedRowWrites } from "./named-rows.ts";
+import { type NamedRow, namedFields, namedRows } from "./named-rows.ts";
 import { containsPattern } from "./search-pattern.ts";
-import { nameKey } from "../lib/fields.ts";
 import type { System } from "../types/catalog.ts";
 
 const COLUMNS = ["id", "name", "host", "description", "notes", "version", "created_at", "updated_at"] as const;
 
-interface SystemRow {
-  id: string | number;
-  name: string;
+interface SystemRow extends NamedRow {
   host: string;
-  description: string;
   notes: string;
-  version: number;
   created_at: Date | string;
   updated_at: Date | string;
 }
 
 function toSystem(row: SystemRow): System {
-  return {
-    id: Number(row.id),
-    name: row.name,
-    host: row.host,
-    description: row.description,
-    notes: row.notes,
-    version: row.version,
-    createdAt: new Date(row.created_at),
-    updatedAt: new Date(row.updated_at),
-  };
+  return { ...namedFields(row), host: row.host, notes: row.notes, createdAt: new Date(row.created_at), updatedAt: new Date(row.updated_at) };
 }
 
 export interface SystemFields {
@@ -37,23 +23,9 @@ export interface SystemFields {
   notes: string;
 }
 
-export async function selectSystem(db: Queryable, id: number): Promise<System | undefined> {
-  const row = await db("systems").select(COLUMNS).where({ id }).first<SystemRow | undefined>();
-  return row ? toSystem(row) : undefined;
-}
-
-export async function selectSystemByName(db: Queryable, name: string): Promise<System | undefined> {
-  const row = await db("systems").select(COLUMNS).where({ name_key: nameKey(name) }).first<SystemRow | undefined>();
-  return row ? toSystem(row) : undefined;
-}
-
-
-
-
-const writes = namedRowWrites<SystemRow, System, SystemFields>("systems", COLUMNS, toSystem);
-export const insertSystem = writes.insert;
-export const updateSystemRow = writes.update;
-export const deleteSystemRow = writes.delete;
+/** The reads and writes of one record at a time, as services/catalog-records.ts uses them. */
+export const systemRows = namedRows<SystemRow, System, SystemFields>({ table: "systems", columns: () => COLUMNS, returning: COLUMNS, toRecord: toSystem });
+export const { select: selectSystem, selectByName: selectSystemByName, insert: insertSystem, update: updateSystemRow, delete: deleteSystemRow } = systemRows;
 
 export async function selectSystemsPage(
   db: Queryable,

@@ -1,41 +1,26 @@
 import type { Queryable } from "../db/index.ts";
-import { nameKey } from "../lib/fields.ts";
 import type { Team } from "../types/catalog.ts";
-import { namedRowWrites } from "./named-rows.ts";
+import { type NamedRow, namedFields, namedRows } from "./named-rows.ts";
 import { containsPattern } from "./search-pattern.ts";
 
-interface TeamRow {
-  id: string | number;
-  name: string;
-  description: string;
-  version: number;
+interface TeamRow extends NamedRow {
   member_count?: string | number;
 }
 
 function toTeam(row: TeamRow): Team {
-  return { id: Number(row.id), name: row.name, description: row.description, version: row.version, memberCount: Number(row.member_count ?? 0) };
+  return { ...namedFields(row), memberCount: Number(row.member_count ?? 0) };
 }
 
 const MEMBER_COUNT = "(SELECT count(*) FROM team_members tm WHERE tm.team_id = teams.id) AS member_count";
 
-export async function selectTeam(db: Queryable, id: number): Promise<Team | undefined> {
-  const row = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).where({ id }).first<TeamRow | undefined>();
-  return row ? toTeam(row) : undefined;
-}
-
-/** The team whose name is the same as `name` without regard to case, width or spaces at the ends. */
-export async function selectTeamByName(db: Queryable, name: string): Promise<Team | undefined> {
-  const row = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).where({ name_key: nameKey(name) }).first<TeamRow | undefined>();
-  return row ? toTeam(row) : undefined;
-}
-
-
-
-
-const writes = namedRowWrites<TeamRow, Team, { name: string; description: string }>("teams", ["id", "name", "description", "version"], toTeam);
-export const insertTeam = writes.insert;
-export const updateTeamRow = writes.update;
-export const deleteTeamRow = writes.delete;
+/** The reads and writes of one record at a time, as services/catalog-records.ts uses them. */
+export const teamRows = namedRows<TeamRow, Team, { name: string; description: string }>({
+  table: "teams",
+  columns: (db) => ["id", "name", "description", "version", db.raw(MEMBER_COUNT)],
+  returning: ["id", "name", "description", "version"],
+  toRecord: toTeam,
+});
+export const { select: selectTeam, selectByName: selectTeamByName, insert: insertTeam, update: updateTeamRow, delete: deleteTeamRow } = teamRows;
 
 export async function selectTeams(db: Queryable): Promise<Team[]> {
   const rows = await db("teams").select("id", "name", "description", "version", db.raw(MEMBER_COUNT)).orderBy("name_key");

@@ -26,7 +26,7 @@ export async function readUser(db: Queryable, actor: Actor, id: number): Promise
  * One page of the accounts the actor may see, searched and sorted as the Users list does: every account for an
  * administrator; for anyone else a list holding only their own.
  */
-export async function listUsersPage(db: Queryable, actor: Actor, query: users.UserListQuery): Promise<{ users: User[]; total: number }> {
+export async function listUsersPage(db: Queryable, actor: Actor, query: users.UserPageQuery): Promise<{ users: User[]; total: number }> {
   if (listScope(actor) === "everyone") return users.listUsers(db, query);
   const self = actor.id === null ? undefined : await users.findUserById(db, actor.id);
   return { users: self && query.offset === 0 ? [self] : [], total: self ? 1 : 0 };
@@ -224,7 +224,7 @@ export async function deleteUser(db: Db, actor: Actor, id: number, version: numb
     const before = await users.findUserById(trx, id);
     if (!before) throw new NotFoundError();
     if (before.isAdmin && !before.disabled) await assertAnotherActiveAdmin(trx, id);
-    const deleted = await users.deleteUser(trx, id, version);
+    const deleted = await users.deleteUserRow(trx, id, version);
     if (!deleted) throw new StaleWriteError(before);
     await recordAudit(trx, actor, {
       action: "user.deleted",

@@ -48,20 +48,11 @@ export const apiTokenNameField = textField("Name", 64).superRefine((v, ctx) => {
 
 export type ApiTokenStatus = "active" | "expired" | "revoked";
 
-/** A token as its owner (and the audit log) may see it: never the token or its hash. */
-export interface ApiTokenView {
-  id: number;
-  userId: number;
-  name: string;
-  /** How the token starts: "gh_" and the first 8 characters of its secret part. */
-  prefix: string;
-  createdAt: Date;
-  /** null: never expires. */
-  expiresAt: Date | null;
-  lastUsedAt: Date | null;
-  revokedAt: Date | null;
-  status: ApiTokenStatus;
-}
+/**
+ * A token as its owner (and the audit log) may see it: never the token or its hash. `prefix` is how it starts
+ * after "gh_"; an expiresAt of null never expires.
+ */
+export type ApiTokenView = Omit<tokens.ApiTokenRecord, "expired"> & { status: ApiTokenStatus };
 
 function toView(record: tokens.ApiTokenRecord): ApiTokenView {
   return {

@@ -43,16 +43,24 @@ export async function existingRecord<T extends CatalogRecord, F>(db: Queryable, 
   return record;
 }
 
+/** The audit event of a change to a record: what was done, to which record (by its name now), and what changed. */
+function recordChange<T extends CatalogRecord, F>(
+  trx: Queryable,
+  actor: Actor,
+  store: CatalogStore<T, F>,
+  done: "created" | "updated" | "deleted",
+  record: T,
+  details: Record<string, unknown>,
+) {
+  return recordAudit(trx, actor, { action: `${store.kind}.${done}`, target: { type: store.kind, id: record.id, label: record.name }, details });
+}
+
 /** Creates the record and its audit event in one transaction; a taken name is a 409 naming the existing one. */
 export async function createRecord<T extends CatalogRecord, F>(db: Db, actor: Actor, store: CatalogStore<T, F>, fields: F): Promise<T> {
   return db.transaction(async (trx) => {
     const record = await store.insert(trx, fields);
     if (!record) throw await nameTaken(trx, store, (fields as { name: string }).name);
-    await recordAudit(trx, actor, {
-      action: `${store.kind}.created`,
-      target: { type: store.kind, id: record.id, label: record.name },
-      details: { changes: diffFields<T>({}, record, store.audited) },
-    });
+    await recordChange(trx, actor, store, "created", record, { changes: diffFields<T>({}, record, store.audited) });
     return record;
   });
 }
@@ -80,11 +88,7 @@ export async function updateRecord<T extends CatalogRecord, F>(
       }
       const after = await store.update(trx, id, version, fields);
       if (!after) throw new StaleWriteError(before);
-      await recordAudit(trx, actor, {
-        action: `${store.kind}.updated`,
-        target: { type: store.kind, id, label: after.name },
-        details: { changes: diffFields<T>(before, after, store.audited) },
-      });
+      await recordChange(trx, actor, store, "updated", after, { changes: diffFields<T>(before, after, store.audited) });
       return after;
     });
   } catch (error) {
@@ -110,11 +114,8 @@ export async function deleteRecord<T extends CatalogRecord, F>(
     const lost = await previewAccessLoss(trx, { kind: store.kind, id });
     const details = await related(trx);
     if (!(await store.delete(trx, id, version))) throw new StaleWriteError(before);
-    await recordAudit(trx, actor, {
-      action: `${store.kind}.deleted`,
-      target: { type: store.kind, id, label: before.name },
-      details: { changes: diffFields<T>(before, {}, store.audited), usersLosingAccess: [...new Set(lost.map((l) => l.username))], ...details },
-    });
+    const usersLosingAccess = [...new Set(lost.map((l) => l.username))];
+    await recordChange(trx, actor, store, "deleted", before, { changes: diffFields<T>(before, {}, store.audited), usersLosingAccess, ...details });
     return { record: before, lost };
   });
 }

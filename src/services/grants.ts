@@ -73,10 +73,11 @@ function auditTarget(subject: grants.Subject, label: string) {
 }
 
 /**
- * Grants `permission` on a system or group to a user or team. Granting what already exists changes nothing
- * (a double submit stays one grant); use `changeGrant` to change the permission.
+ * Grants `permission` on a system or group to a user or team, in one transaction with one event for what changed.
+ * An existing grant keeps its permission unless `replace` (an API PUT sets it; the console's Add leaves it, so a
+ * double submit stays one grant). `created` when there was no grant before.
  */
-export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+async function writeGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission, replace: boolean) {
   assertCan(actor, "manage");
   const field = target.kind === "system" ? "systemId" : "groupId";
   return onForeignKeyViolation(
@@ -84,19 +85,34 @@ export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, ta
       db.transaction(async (trx) => {
         const subjectName = await subjectLabel(trx, subject);
         const targetName = await targetLabel(trx, target, field);
-        const added = await grants.insertGrant(trx, subject, target, LEVEL_BY_PERMISSION[permission]);
-        if (added)
+        const level = LEVEL_BY_PERMISSION[permission];
+        const created = await grants.insertGrant(trx, subject, target, level);
+        const before = created || !replace ? undefined : await grants.setGrantLevel(trx, subject, target, level);
+        const from = before === undefined ? null : PERMISSION_BY_LEVEL[before];
+        const changed = created || (replace && from !== permission);
+        if (changed)
           await recordAudit(trx, actor, {
-            action: "grant.added",
+            action: created ? "grant.added" : "grant.changed",
             target: auditTarget(subject, subjectName),
-            details: { [target.kind]: { id: target.id, name: targetName }, permission: { from: null, to: permission } },
+            details: { [target.kind]: { id: target.id, name: targetName }, permission: { from, to: permission } },
           });
-        return { added, targetName };
+        return { created, changed, targetName };
       }),
     // The user, team, system or group was deleted after this transaction read it: the page's subject gone is a 404,
     // the chosen target gone is an error on its field.
     async () => subjectLabel(db, subject).then(() => targetGone(target, field), (error: Error) => error),
   );
+}
+
+/** Grants `permission` unless a grant exists already; use `changeGrant` to change the permission. */
+export async function addGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+  const { created, targetName } = await writeGrant(db, actor, subject, target, permission, false);
+  return { added: created, targetName };
+}
+
+/** Grants `permission`, whether or not a grant exists already. */
+export function setGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
+  return writeGrant(db, actor, subject, target, permission, true);
 }
 
 /** The grants a user or team holds, on systems and on groups, each by target name. */
@@ -114,34 +130,6 @@ export async function grantsHeldBy(
 export async function grantsWithChoices(db: Queryable, actor: Actor, subject: grants.Subject) {
   const [held, systems, groups] = await Promise.all([grantsHeldBy(db, actor, subject), selectSystemNames(db), selectGroups(db)]);
   return { systemGrants: held.systems, groupGrants: held.groups, systems, groups };
-}
-
-/**
- * Grants `permission`, whether or not a grant exists already (an API PUT): one transaction, one event for what
- * changed. `created` when there was no grant before.
- */
-export async function setGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {
-  assertCan(actor, "manage");
-  const field = target.kind === "system" ? "systemId" : "groupId";
-  return onForeignKeyViolation(
-    () =>
-      db.transaction(async (trx) => {
-        const subjectName = await subjectLabel(trx, subject);
-        const targetName = await targetLabel(trx, target, field);
-        const level = LEVEL_BY_PERMISSION[permission];
-        const created = await grants.insertGrant(trx, subject, target, level);
-        const before = created ? undefined : await grants.setGrantLevel(trx, subject, target, level);
-        const from = before === undefined ? null : PERMISSION_BY_LEVEL[before];
-        if (created || from !== permission)
-          await recordAudit(trx, actor, {
-            action: created ? "grant.added" : "grant.changed",
-            target: auditTarget(subject, subjectName),
-            details: { [target.kind]: { id: target.id, name: targetName }, permission: { from, to: permission } },
-          });
-        return { created, changed: created || from !== permission, targetName };
-      }),
-    async () => subjectLabel(db, subject).then(() => targetGone(target, field), (error: Error) => error),
-  );
 }
 
 export async function changeGrant(db: Db, actor: Actor, subject: grants.Subject, target: grants.Target, permission: GrantPermission) {

@@ -217,7 +217,7 @@ export async function saveLdapOptions(db: Db, actor: Actor, expectedVersion: num
 
 // Default teams and group mappings ---------------------------------------------------------------------------
 
-export function listLdapDefaultTeams(db: Queryable): Promise<ldap.TeamRef[]> {
+export function listLdapDefaultTeams(db: Queryable): Promise<ldap.DirectoryTeam[]> {
   return ldap.listDefaultTeams(db);
 }
 

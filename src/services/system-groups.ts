@@ -16,11 +16,7 @@ export const GROUP_STORE: CatalogStore<SystemGroup, GroupFields> = {
   kind: "group",
   missing: NO_SUCH_GROUP,
   audited: ["name", "description"],
-  select: groups.selectGroup,
-  selectByName: groups.selectGroupByName,
-  insert: groups.insertGroup,
-  update: groups.updateGroupRow,
-  delete: groups.deleteGroupRow,
+  ...groups.groupRows,
 };
 
 const SYSTEM_GONE = { systemId: "Choose a system from the list; that one no longer exists." };

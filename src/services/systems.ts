@@ -17,11 +17,7 @@ export const SYSTEM_STORE: CatalogStore<System, systems.SystemFields> = {
   kind: "system",
   missing: NO_SUCH_SYSTEM,
   audited: ["name", "host", "description", "notes"],
-  select: systems.selectSystem,
-  selectByName: systems.selectSystemByName,
-  insert: systems.insertSystem,
-  update: systems.updateSystemRow,
-  delete: systems.deleteSystemRow,
+  ...systems.systemRows,
 };
 
 /** The actor's effective level on one system, from the resolver on every call: 0 when it has none or the system does not exist. */

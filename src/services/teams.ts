@@ -20,11 +20,7 @@ export const TEAM_STORE: CatalogStore<Team, TeamFields> = {
   kind: "team",
   missing: NO_SUCH_TEAM,
   audited: ["name", "description"],
-  select: teams.selectTeam,
-  selectByName: teams.selectTeamByName,
-  insert: teams.insertTeam,
-  update: teams.updateTeamRow,
-  delete: teams.deleteTeamRow,
+  ...teams.teamRows,
 };
 
 /** Every team, by name: for the administrators' pickers. */

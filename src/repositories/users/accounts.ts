@@ -1,7 +1,7 @@
 import type { Queryable } from "../../db/index.ts";
 import { nameKey } from "../../lib/fields.ts";
 import type { User, UserDetails } from "../../types/user.ts";
-import { toUser, USER_COLUMNS, type UserRow } from "./rows.ts";
+import { toUser, updateAccountRow, USER_COLUMNS, type UserRow } from "./rows.ts";
 
 export async function countUsers(db: Queryable): Promise<number> {
   const row = await db("users").count<{ count: string }[]>("* as count").first();
@@ -79,9 +79,10 @@ export async function updateUserDetails(
   details: UserDetails,
   options: { bumpSessionVersion: boolean; passwordHash?: string | null },
 ): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id, version: expectedVersion })
-    .update({
+  return updateAccountRow(
+    db,
+    { id, version: expectedVersion },
+    {
       ...(options.passwordHash !== undefined ? { password_hash: options.passwordHash } : {}),
       username: details.username,
       username_key: nameKey(details.username),
@@ -98,12 +99,9 @@ export async function updateUserDetails(
       auth_source: details.authSource,
       // A directory link belongs to LDAP accounts only: switching to a local password drops it.
       external_id: db.raw("CASE WHEN ? = 'ldap' THEN external_id END", [details.authSource]),
-      version: db.raw("version + 1"),
-      session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+    options.bumpSessionVersion,
+  );
 }
 
 export async function updateProfile(
@@ -111,17 +109,15 @@ export async function updateProfile(
   id: number,
   profile: { fullName: string; title: string; phone: string },
 ): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id })
-    .update({
+  return updateAccountRow(
+    db,
+    { id },
+    {
       full_name: profile.fullName,
       title: profile.title,
       phone: profile.phone,
-      version: db.raw("version + 1"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+  );
 }
 
 export async function setPasswordHash(
@@ -130,16 +126,14 @@ export async function setPasswordHash(
   passwordHash: string,
   options: { bumpSessionVersion: boolean },
 ): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id })
-    .update({
+  return updateAccountRow(
+    db,
+    { id },
+    {
       password_hash: passwordHash,
-      version: db.raw("version + 1"),
-      session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+    options.bumpSessionVersion,
+  );
 }
 
 /** Rehash after a successful sign-in; only when the stored hash is still the one we verified. */
@@ -153,19 +147,17 @@ export async function setDisabled(
   expectedVersion: number,
   disabled: boolean,
 ): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id, version: expectedVersion })
-    .update({
+  return updateAccountRow(
+    db,
+    { id, version: expectedVersion },
+    {
       disabled,
-      version: db.raw("version + 1"),
-      session_version: db.raw("session_version + 1"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+    true,
+  );
 }
 
-export async function deleteUser(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
+export async function deleteUserRow(db: Queryable, id: number, expectedVersion: number): Promise<boolean> {
   // RETURNING rather than the affected-row count, which the embedded (PGlite) dialect does not report for deletes.
   const rows = await db("users").where({ id, version: expectedVersion }).delete().returning("id");
   return rows.length > 0;

@@ -1,6 +1,6 @@
 import type { Queryable } from "../../db/index.ts";
 import type { TwoFactorMethod, User } from "../../types/user.ts";
-import { toUser, USER_COLUMNS, type UserRow } from "./rows.ts";
+import { toUser, updateAccountRow, USER_COLUMNS, type UserRow } from "./rows.ts";
 
 export async function findEmailOwner(db: Queryable, email: string, exceptUserId?: number): Promise<User | undefined> {
   const query = db("users").select(USER_COLUMNS).whereRaw("lower(email) = lower(?)", [email]);
@@ -10,11 +10,7 @@ export async function findEmailOwner(db: Queryable, email: string, exceptUserId?
 }
 
 export async function setPendingEmail(db: Queryable, id: number, address: string | null): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id })
-    .update({ pending_email: address, version: db.raw("version + 1"), updated_at: db.fn.now() })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+  return updateAccountRow(db, { id }, { pending_email: address });
 }
 
 /**
@@ -22,18 +18,15 @@ export async function setPendingEmail(db: Queryable, id: number, address: string
  * Nothing happens (undefined) when the account no longer has that address in either place.
  */
 export async function confirmEmail(db: Queryable, id: number, address: string): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id })
-    .andWhere((w) => w.where({ pending_email: address }).orWhere({ email: address }))
-    .update({
+  return updateAccountRow(
+    db,
+    (query) => query.where({ id }).andWhere((w) => w.where({ pending_email: address }).orWhere({ email: address })),
+    {
       email: address,
       email_verified: true,
       pending_email: null,
-      version: db.raw("version + 1"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+  );
 }
 
 /** Turns two-factor authentication on with `method`; a new authenticator secret starts with no used step. */
@@ -44,32 +37,28 @@ export async function enableTwoFactor(
   encryptedTotpSecret: string | null,
   lastStep: number | null,
 ): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id, email_verified: true })
-    .update({
+  return updateAccountRow(
+    db,
+    { id, email_verified: true },
+    {
       two_factor_method: method,
       totp_secret: encryptedTotpSecret,
       totp_last_step: lastStep,
-      version: db.raw("version + 1"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+  );
 }
 
 export async function disableTwoFactor(db: Queryable, id: number, options: { bumpSessionVersion: boolean }): Promise<User | undefined> {
-  const rows = await db("users")
-    .where({ id })
-    .update({
+  return updateAccountRow(
+    db,
+    { id },
+    {
       two_factor_method: null,
       totp_secret: null,
       totp_last_step: null,
-      version: db.raw("version + 1"),
-      session_version: options.bumpSessionVersion ? db.raw("session_version + 1") : db.raw("session_version"),
-      updated_at: db.fn.now(),
-    })
-    .returning<UserRow[]>(USER_COLUMNS);
-  return rows[0] ? toUser(rows[0]) : undefined;
+    },
+    options.bumpSessionVersion,
+  );
 }
 
 export async function findTotpSecret(db: Queryable, id: number): Promise<string | null> {

@@ -13,7 +13,7 @@ const USER_SORT_COLUMNS: Record<UserSort, string> = {
   created: "created_at",
 };
 
-export interface UserListQuery {
+export interface UserPageQuery {
   search: string;
   sort: UserSort;
   direction: "asc" | "desc";
@@ -22,7 +22,7 @@ export interface UserListQuery {
 }
 
 
-export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+export async function listUsers(db: Queryable, query: UserPageQuery): Promise<{ users: User[]; total: number }> {
   if (query.search) return searchUsers(db, query);
   const base = db("users");
   const column = USER_SORT_COLUMNS[query.sort];
@@ -43,7 +43,7 @@ export async function listUsers(db: Queryable, query: UserListQuery): Promise<{ 
  * their sort key, and only then sorted and paged; otherwise the planner walks the sort index hoping to meet 50
  * matches soon and reads a third of the table to do it (60 ms at 100,000 accounts).
  */
-async function searchUsers(db: Queryable, query: UserListQuery): Promise<{ users: User[]; total: number }> {
+async function searchUsers(db: Queryable, query: UserPageQuery): Promise<{ users: User[]; total: number }> {
   const pattern = containsPattern(query.search);
   const column = USER_SORT_COLUMNS[query.sort];
   const direction = query.direction === "desc" ? "DESC" : "ASC";

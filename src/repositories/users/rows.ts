@@ -1,4 +1,6 @@
 /** How an account is stored: its row, the columns read, and the User built from them. */
+import type { Knex } from "knex";
+import type { Queryable } from "../../db/index.ts";
 import type { AuthSource, TwoFactorMethod, User } from "../../types/user.ts";
 
 
@@ -79,4 +81,30 @@ export function userJsonSql(alias: string): string {
 export function userFromJson(value: unknown): User | undefined {
   if (value === null || value === undefined) return undefined;
   return toUser((typeof value === "string" ? JSON.parse(value) : value) as UserRow);
+}
+
+/**
+ * Saves `changes` to the account `where` picks, moving its version on, and its session version too when
+ * `endSessions` (every session of the account then ends at its next request). The account as saved, or undefined
+ * when no row matched (gone, or changed since the version the caller expected).
+ */
+export async function updateAccountRow(
+  db: Queryable,
+  where: Record<string, unknown> | ((query: Knex.QueryBuilder) => void),
+  changes: Record<string, unknown>,
+  endSessions = false,
+): Promise<User | undefined> {
+  const query = db("users");
+  if (typeof where === "function") where(query);
+  else query.where(where);
+  const rows = await query
+    .update({
+      ...changes,
+      version: db.raw("version + 1"),
+      ...(endSessions ? { session_version: db.raw("session_version + 1") } : {}),
+      updated_at: db.fn.now(),
+    })
+    .returning(USER_COLUMNS as unknown as string[]);
+  const row = (rows as UserRow[])[0];
+  return row ? toUser(row) : undefined;
 }

@@ -56,7 +56,6 @@ export const searchField = z
   .default("");
 
 export const VersionOnlySchema = z.strictObject({ version: versionField });
-export const EmptySchema = z.strictObject({});
 export const IdParams = z.object({ id: idParam });
 export const MemberParams = z.object({ id: idParam, userId: idParam });
 export const AddMemberSchema = z.strictObject({ username: usernameField });

@@ -80,24 +80,25 @@ export function mountOperations(router: Router, operations: readonly Operation[]
   }
 }
 
-const PAGE_PROBLEM = "page must be a whole number from 1 to 1000000.";
-const PER_PAGE_PROBLEM = "perPage must be a whole number from 1 to 200.";
+/**
+ * A whole number from 1 to `max` in the query string, said as digits with no sign, spaces or leading zeros: what
+ * other spellings would mean is not guessed at, the caller is told what to send.
+ */
+export function wholeNumberParam(max: number, problem: string) {
+  return z
+    .string()
+    .regex(new RegExp(`^[1-9][0-9]{0,${String(max).length - 1}}$`), problem)
+    .transform(Number)
+    .refine((n) => n <= max, problem);
+}
 
 /** ?page=&perPage= on every list: 50 a page by default, at most 200. */
 export const pagingFields = {
-  page: z
-    .string()
-    .regex(/^[1-9][0-9]{0,6}$/, PAGE_PROBLEM)
-    .transform(Number)
-    .refine((n) => n <= 1_000_000, PAGE_PROBLEM)
+  page: wholeNumberParam(1_000_000, "page must be a whole number from 1 to 1000000.")
     .optional()
     .transform((n) => n ?? 1)
     .meta({ description: "The page to return, from 1.", default: "1" }),
-  perPage: z
-    .string()
-    .regex(/^[1-9][0-9]{0,2}$/, PER_PAGE_PROBLEM)
-    .transform(Number)
-    .refine((n) => n <= 200, PER_PAGE_PROBLEM)
+  perPage: wholeNumberParam(200, "perPage must be a whole number from 1 to 200.")
     .optional()
     .transform((n) => n ?? 50)
     .meta({ description: "Items per page, 1 to 200.", default: "50" }),

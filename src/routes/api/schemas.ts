@@ -2,7 +2,7 @@ import { z } from "zod";
 import { emailField, idParam, passwordField, textField, usernameField } from "../../lib/fields.ts";
 import { hostField } from "../../lib/host.ts";
 import { nameField } from "../admin/catalog-schemas.ts";
-import { pagingFields } from "./operation.ts";
+import { pagingFields, wholeNumberParam } from "./operation.ts";
 
 /**
  * The REST API's request and response shapes. Request fields reuse the console's own field rules
@@ -130,11 +130,7 @@ export const SystemUpdateBody = z.strictObject({
 export const GrantBody = z.strictObject({ permission: permissionValue });
 
 export const DeleteQuery = z.strictObject({
-  version: z
-    .string()
-    .regex(/^[1-9][0-9]{0,9}$/, VERSION_PROBLEM)
-    .transform(Number)
-    .refine((n) => n <= 2_147_483_647, VERSION_PROBLEM)
+  version: wholeNumberParam(2_147_483_647, VERSION_PROBLEM)
     .optional()
     .meta({ description: "When given, the deletion is refused with 409 if someone saved the record since that version." }),
 });

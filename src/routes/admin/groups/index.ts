@@ -1,4 +1,5 @@
 import type { Router } from "express";
+import { EmptySchema } from "../../../lib/fields.ts";
 import type { z } from "zod";
 import { flash } from "../../../lib/flash.ts";
 import { input, validate } from "../../../middleware/validate.ts";
@@ -14,7 +15,7 @@ import type { SystemGroup } from "../../../types/catalog.ts";
 import { actorOf } from "../../actor.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { catalogPages } from "../catalog-pages.ts";
-import { AddSystemToGroupSchema, EmptySchema, GroupFieldsSchema, GroupSystemParams, GroupUpdateSchema, IdParams } from "../catalog-schemas.ts";
+import { AddSystemToGroupSchema, GroupFieldsSchema, GroupSystemParams, GroupUpdateSchema, IdParams } from "../catalog-schemas.ts";
 
 export function adminGroupsRouter({ db }: RouteDeps): Router {
   const { router, pageForm } = catalogPages<SystemGroup, z.infer<typeof GroupFieldsSchema>>(db, {

@@ -1,4 +1,5 @@
 import { type Request, type Response, Router } from "express";
+import { EmptySchema } from "../../../lib/fields.ts";
 import type { z } from "zod";
 import { ValidationError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
@@ -24,14 +25,7 @@ import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { settingsFormView } from "../settings-form-view.ts";
 import { ldapSettingsRouter } from "./ldap/index.ts";
-import {
-  DEFAULT_SMTP_PORT,
-  EmptySchema,
-  GeneralSettingsSchema,
-  SECURITY_OPTIONS,
-  SmtpSettingsSchema,
-  TestEmailSchema,
-} from "./schemas.ts";
+import { DEFAULT_SMTP_PORT, GeneralSettingsSchema, SECURITY_OPTIONS, SmtpSettingsSchema, TestEmailSchema } from "./schemas.ts";
 
 /** Fields of the Alert Services form that are never sent back to the page. */
 const SECRET_FIELDS = ["authPass"];

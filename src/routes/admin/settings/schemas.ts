@@ -198,7 +198,6 @@ export const TestEmailSchema = z.strictObject({
     }),
 });
 
-export const EmptySchema = z.strictObject({});
 
 /** What each number of the General form means at its ends, added to its messages. */
 const NUMBER_NOTES: Record<keyof typeof GENERAL_NUMBER_FIELDS, string> = {

@@ -1,4 +1,5 @@
 import type { Router } from "express";
+import { EmptySchema } from "../../../lib/fields.ts";
 import type { z } from "zod";
 import { flash } from "../../../lib/flash.ts";
 import { input, validate } from "../../../middleware/validate.ts";
@@ -18,7 +19,7 @@ import type { Team } from "../../../types/catalog.ts";
 import { actorOf } from "../../actor.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { catalogPages } from "../catalog-pages.ts";
-import { AddMemberSchema, EmptySchema, IdParams, MemberParams, TeamFieldsSchema, TeamUpdateSchema } from "../catalog-schemas.ts";
+import { AddMemberSchema, IdParams, MemberParams, TeamFieldsSchema, TeamUpdateSchema } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
 
 export function adminTeamsRouter({ db }: RouteDeps): Router {

@@ -1,4 +1,5 @@
 import { type Request, type Response, Router } from "express";
+import { EmptySchema } from "../../../lib/fields.ts";
 import type { z } from "zod";
 import { type AppError, StaleWriteError, ValidationError } from "../../../errors.ts";
 import { flash } from "../../../lib/flash.ts";
@@ -25,7 +26,7 @@ import { reportCodeDelivery } from "../../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../../services/password-reset.ts";
 import type { RouteDeps } from "../../deps.ts";
-import { EmptySchema, JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
+import { JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
 import {
   AUTH_SOURCES,

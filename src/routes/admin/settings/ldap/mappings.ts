@@ -1,4 +1,5 @@
 import { Router } from "express";
+import { EmptySchema } from "../../../../lib/fields.ts";
 import type { z } from "zod";
 import { flash } from "../../../../lib/flash.ts";
 import { input, validate } from "../../../../middleware/validate.ts";
@@ -11,7 +12,6 @@ import {
 } from "../../../../services/ldap-settings.ts";
 import { actorOf } from "../../../actor.ts";
 import type { RouteDeps } from "../../../deps.ts";
-import { EmptySchema } from "../schemas.ts";
 import { LDAP_PATH, pageSectionForm } from "./page.ts";
 import { DefaultTeamSchema, GroupMappingSchema, MappingParams, TeamParams } from "./schemas-page.ts";
 

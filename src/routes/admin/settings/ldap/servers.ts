@@ -1,4 +1,5 @@
 import { type Response, Router } from "express";
+import { EmptySchema } from "../../../../lib/fields.ts";
 import type { z } from "zod";
 import { ConflictError, NotFoundError } from "../../../../errors.ts";
 import { flash } from "../../../../lib/flash.ts";
@@ -17,7 +18,6 @@ import {
 import { actorOf } from "../../../actor.ts";
 import type { RouteDeps } from "../../../deps.ts";
 import { fieldErrorsOf, typedValues } from "../../../form-values.ts";
-import { EmptySchema } from "../schemas.ts";
 import { LDAP_PATH } from "./page.ts";
 import { LdapServerSchema, LdapServerUpdateSchema, LdapTestSchema, MoveSchema, ServerParams } from "./schemas-server.ts";
 import { type CheckView, ordinal, presentCheck, serverValues, typedBindPassword, typedServerValues } from "./server-views.ts";
