@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { assertCan as assertCanOnUser } from "../policies/users.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
@@ -163,6 +164,7 @@ export async function revokeApiToken(db: Db, actor: Actor, userId: number, token
 
 /** An administrator revokes every active token of a user at once (one audit event listing them). */
 export async function revokeAllApiTokens(db: Db, actor: Actor, userId: number): Promise<{ user: User; revoked: number }> {
+  assertCanOnUser(actor, "reset-credentials", { id: userId });
   return db.transaction(async (trx) => {
     const owner = await users.findUserById(trx, userId);
     if (!owner) throw new NotFoundError();

@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.ts";
+import { assertCan } from "../policies/settings.ts";
 import * as auditEvents from "../repositories/audit-events.ts";
 import type { AuditEventCursor, AuditLogEntry } from "../repositories/audit-events.ts";
 import type { Actor } from "../types/user.ts";
@@ -10,6 +11,7 @@ export type DownloadFormat = "csv" | "json";
 
 /** A download of the trail is itself on the trail: who took a copy, in which format, with which filters. */
 export function recordLogDownload(db: Queryable, actor: Actor, format: DownloadFormat, filter: LogFilter): Promise<void> {
+  assertCan(actor, "read-log");
   const filters = Object.fromEntries(Object.entries(filter).map(([key, value]) => [key, value instanceof Date ? value.toISOString() : value]));
   return recordAudit(db, actor, { action: "audit.downloaded", details: { format, filters } });
 }

@@ -1,4 +1,5 @@
 import { type Config, SESSION_DEFAULTS } from "../config.ts";
+import { assertCan as assertCanOnSettings } from "../policies/settings.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, ValidationError } from "../errors.ts";
 import * as settings from "../repositories/settings.ts";
@@ -139,6 +140,7 @@ export async function saveGeneralSettings(
   changes: Partial<GeneralSettings>,
   session: Config["session"] = SESSION_DEFAULTS,
 ): Promise<GeneralSettings> {
+  assertCanOnSettings(actor, "change");
   if (changes.requireAdminTwoFactor && !actorHasTwoFactor)
     throw new ValidationError({
       requireAdminTwoFactor:

@@ -1,4 +1,5 @@
 import type { Db, Queryable } from "../db/index.ts";
+import { assertCan as assertCanOnSettings } from "../policies/settings.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
@@ -108,6 +109,7 @@ async function assertNotListedYet(trx: Queryable, input: Pick<LdapServerInput, "
 }
 
 export async function addLdapServer(db: Db, actor: Actor, keys: SecretKeys, input: LdapServerInput): Promise<LdapServerView> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     await assertNotListedYet(trx, input);
     const record = await ldap.insertServer(trx, fieldsFrom(keys, input, null));
@@ -128,6 +130,7 @@ export async function updateLdapServer(
   expectedVersion: number,
   input: LdapServerInput,
 ): Promise<LdapServerView> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const before = await storedServer(trx, id);
     await assertNotListedYet(trx, input, id);
@@ -145,6 +148,7 @@ export async function updateLdapServer(
 }
 
 export async function removeLdapServer(db: Db, actor: Actor, id: number): Promise<LdapServerView> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const removed = await ldap.deleteServer(trx, id);
     if (!removed) throw new NotFoundError();
@@ -157,6 +161,7 @@ export async function removeLdapServer(db: Db, actor: Actor, id: number): Promis
 
 /** Moves a server one place up or down the order sign-in tries them in. */
 export async function moveLdapServer(db: Db, actor: Actor, id: number, direction: "up" | "down"): Promise<void> {
+  assertCanOnSettings(actor, "change");
   await db.transaction(async (trx) => {
     const servers = await ldap.lockServers(trx);
     const from = servers.findIndex((s) => s.id === id);
@@ -209,6 +214,7 @@ const OPTIONS_DOCUMENT: AuditedSettings<LdapOptions> = {
 };
 
 export async function saveLdapOptions(db: Db, actor: Actor, expectedVersion: number, value: LdapOptions): Promise<void> {
+  assertCanOnSettings(actor, "change");
   await db.transaction(async (trx) => {
     const before = await readLdapOptions(trx);
     await writeAuditedSettings(trx, actor, OPTIONS_DOCUMENT, expectedVersion, before.value, value);
@@ -232,6 +238,7 @@ async function requireTeam(db: Queryable, teamId: number, field: string) {
 }
 
 export async function addLdapDefaultTeam(db: Db, actor: Actor, teamId: number): Promise<{ added: boolean; teamName: string }> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const team = await requireTeam(trx, teamId, "teamId");
     const added = await ldap.addDefaultTeam(trx, teamId);
@@ -241,6 +248,7 @@ export async function addLdapDefaultTeam(db: Db, actor: Actor, teamId: number): 
 }
 
 export async function removeLdapDefaultTeam(db: Db, actor: Actor, teamId: number): Promise<{ removed: boolean }> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const team = await teams.selectTeam(trx, teamId);
     const removed = await ldap.removeDefaultTeam(trx, teamId);
@@ -252,6 +260,7 @@ export async function removeLdapDefaultTeam(db: Db, actor: Actor, teamId: number
 
 /** Maps a directory group to one or more teams; mapping a pair twice changes nothing. */
 export async function addLdapGroupMapping(db: Db, actor: Actor, groupName: string, teamIds: number[]): Promise<{ added: string[] }> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const added: string[] = [];
     for (const teamId of teamIds) {
@@ -266,6 +275,7 @@ export async function addLdapGroupMapping(db: Db, actor: Actor, groupName: strin
 }
 
 export async function removeLdapGroupMapping(db: Db, actor: Actor, id: number): Promise<ldap.GroupMapping | undefined> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const removed = await ldap.removeGroupMapping(trx, id);
     if (removed)

@@ -1,4 +1,5 @@
 import type { Db, Queryable } from "../db/index.ts";
+import { assertCan as assertCanOnSettings } from "../policies/settings.ts";
 import { ValidationError } from "../errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import { deleteAuditEventsBefore } from "../repositories/audit-events.ts";
@@ -42,6 +43,7 @@ const LOGS_DOCUMENT: AuditedSettings<LogSettings> = {
 
 /** Saves the retention if nobody saved since `expectedVersion`, and audits the change as settings.logs_updated. */
 export async function saveLogSettings(db: Db, actor: Actor, expectedVersion: number, value: LogSettings): Promise<LogSettings> {
+  assertCanOnSettings(actor, "change");
   if (!isRetention(value.retentionDays))
     throw new ValidationError({
       retentionDays: `${RETENTION_DAYS.label} must be a whole number from ${RETENTION_DAYS.min} to ${RETENTION_DAYS.max}.`,

@@ -1,4 +1,5 @@
 import type { Db, Queryable } from "../db/index.ts";
+import { assertCan as assertCanOnSettings } from "../policies/settings.ts";
 import { ConflictError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { openSecret, sealSecret } from "../lib/secret-box.ts";
@@ -108,6 +109,7 @@ export async function saveSmtpSettings(
   expectedVersion: number,
   input: SmtpSettingsInput,
 ): Promise<SmtpSettingsView> {
+  assertCanOnSettings(actor, "change");
   return db.transaction(async (trx) => {
     const before = await settings.readSettings<StoredSmtp>(trx, SMTP_KEY);
     if ((before?.version ?? 0) !== expectedVersion) {
@@ -138,6 +140,7 @@ export async function saveSmtpSettings(
 }
 
 export async function clearSmtpSettings(db: Db, actor: Actor): Promise<void> {
+  assertCanOnSettings(actor, "change");
   await db.transaction(async (trx) => {
     const removed = await settings.deleteSettings(trx, SMTP_KEY);
     if (removed)

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, randomInt } from "node:crypto";
+import { assertCan as assertCanOnUser } from "../policies/users.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError } from "../errors.ts";
 import { nameKey } from "../lib/fields.ts";
@@ -114,6 +115,7 @@ export async function requestPasswordReset(
  * sign-in lock is lifted. Never for an LDAP account, whose password lives in the directory.
  */
 export async function issueTemporaryPassword(db: Db, actor: Actor, userId: number): Promise<{ user: User; password: string }> {
+  assertCanOnUser(actor, "reset-credentials", { id: userId });
   const user = await users.findUserById(db, userId);
   if (!user) throw new NotFoundError();
   if (user.authSource !== "local") throw new ConflictError(`${user.username} signs in through the directory (LDAP); change the password there.`);

@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import type { Config } from "../config.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, NotFoundError } from "../errors.ts";
+import { assertCan } from "../policies/users.ts";
 import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
@@ -170,5 +171,6 @@ export function endUserSessionsAsAdmin(
   currentSid: string,
   defaults: SessionDefaults,
 ): Promise<EndedSessions> {
+  assertCan(actor, "end-sessions", { id: userId });
   return endSessionsOf(db, actor, userId, currentSid, defaults, "session.ended_by_admin");
 }

@@ -1,4 +1,5 @@
 import type { Db } from "../db/index.ts";
+import { assertCan as assertCanOnUser } from "../policies/users.ts";
 import { ServiceUnavailableError, TooManyRequestsError, } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
@@ -172,6 +173,7 @@ export async function recordSignOut(db: Db, actor: Actor & { id: number }): Prom
 
 /** An administrator lifts a sign-in lock early. */
 export async function unlockAccount(db: Db, actor: Actor, user: User): Promise<void> {
+  assertCanOnUser(actor, "update", user);
   await db.transaction(async (trx) => {
     await failures.clearFailures(trx, "account", nameKey(user.username));
     await recordAudit(trx, actor, { action: "user.unlocked", target: { type: "user", id: user.id, label: user.username } });

@@ -1,4 +1,5 @@
 import { randomInt } from "node:crypto";
+import { assertCan as assertCanOnUser } from "../policies/users.ts";
 import { generateSecret, generateURI, verify } from "otplib";
 import QRCode from "qrcode";
 import type { Db, Queryable } from "../db/index.ts";
@@ -290,6 +291,7 @@ export async function regenerateRecoveryCodes(
 
 /** An administrator turns 2FA off for a locked-out user: audited, and every session of that user ends. */
 export async function adminDisableTwoFactor(db: Db, actor: Actor, userId: number): Promise<User> {
+  assertCanOnUser(actor, "reset-credentials", { id: userId });
   return db.transaction(async (trx) => {
     const before = await users.findUserById(trx, userId);
     if (!before) throw new NotFoundError();

@@ -192,7 +192,7 @@ describe.skipIf(skipBrowserTests)("password reset in the browser", () => {
     const tamsin = await userWithVerifiedEmail("tamsin", null);
     const { password: temporary } = await issueTemporaryPassword(
       harness.db,
-      { id: null, username: "root", clientIp: null, requestId: null },
+      { id: null, username: "root", clientIp: null, requestId: null, isAdmin: true },
       tamsin.id,
     );
     const page = await newPage();

@@ -58,7 +58,7 @@ async function signedInAdmin() {
 async function saveSettings(changes: Partial<GeneralSettings>): Promise<void> {
   const other = (await db("users").where({ username: "settings-admin" }).first("id")) ?? (await buildAdmin(db, { username: "settings-admin" }));
   const { version } = await readGeneralSettings(db);
-  await saveGeneralSettings(db, { id: Number(other.id), username: "settings-admin", clientIp: null, requestId: null }, true, version, changes);
+  await saveGeneralSettings(db, { id: Number(other.id), username: "settings-admin", clientIp: null, requestId: null, isAdmin: true }, true, version, changes);
 }
 
 /** The whole form as a browser sends it (the box ticked only when asked). */

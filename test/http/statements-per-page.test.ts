@@ -60,7 +60,7 @@ describe("statements per signed-in page", () => {
     const agent = await signedInAgent(app, admin);
     await agent.get("/admin/users").expect(200);
     // As another instance would: straight to the database, with nothing of this process told.
-    await saveGeneralSettings(db, { id: admin.id, username: "boss", clientIp: null, requestId: null }, true, 0, { requireAdminTwoFactor: true });
+    await saveGeneralSettings(db, { id: admin.id, username: "boss", clientIp: null, requestId: null, isAdmin: true }, true, 0, { requireAdminTwoFactor: true });
     const res = await agent.get("/admin/users");
     expect(res.status).toBe(303);
     expect(res.headers.location).toBe("/profile#two-factor");

@@ -685,7 +685,7 @@ describe("an administrator turns off a user's 2FA", () => {
 describe("Require two-factor authentication for administrators", () => {
   it("an administrator without 2FA is sent to the Profile, can still reach Alert Services, and is free once 2FA is on", async () => {
     const admin = await verifiedUser({ username: "root", isAdmin: true });
-    await saveGeneralSettings(db, { id: admin.id, username: "root", clientIp: null, requestId: null }, true, 0, { requireAdminTwoFactor: true });
+    await saveGeneralSettings(db, { id: admin.id, username: "root", clientIp: null, requestId: null, isAdmin: true }, true, 0, { requireAdminTwoFactor: true });
     const agent = await signedInAgent(app, admin);
 
     for (const url of ["/", "/admin/users", "/admin/settings/general", "/systems"]) {
@@ -705,7 +705,7 @@ describe("Require two-factor authentication for administrators", () => {
 
   it("a user who is not an administrator is not affected", async () => {
     const admin = await verifiedUser({ username: "root", isAdmin: true });
-    await saveGeneralSettings(db, { id: admin.id, username: "root", clientIp: null, requestId: null }, true, 0, { requireAdminTwoFactor: true });
+    await saveGeneralSettings(db, { id: admin.id, username: "root", clientIp: null, requestId: null, isAdmin: true }, true, 0, { requireAdminTwoFactor: true });
     const user = await insertTestUser(db, { username: "member" });
     const agent = await signedInAgent(app, user);
     expect((await agent.get("/")).status).toBe(200);

@@ -36,8 +36,8 @@ beforeEach(async () => {
 const WRONG_PASSWORD = "definitely not the password 7";
 const PERIOD = 30;
 
-function actorFor(user: { id: number; username: string }, requestId = "req-1"): Actor & { id: number } {
-  return { id: user.id, username: user.username, clientIp: "127.0.0.1", requestId };
+function actorFor(user: { id: number; username: string; isAdmin?: boolean }, requestId = "req-1"): Actor & { id: number } {
+  return { id: user.id, username: user.username, clientIp: "127.0.0.1", requestId, isAdmin: user.isAdmin === true };
 }
 
 async function reload(id: number): Promise<User> {
