@@ -1,10 +1,10 @@
 import { type ChildProcess, spawn } from "node:child_process";
 import http from "node:http";
-import net from "node:net";
 import { fileURLToPath } from "node:url";
 import type { Db } from "../../src/db/index.ts";
 import { csrfTokenFrom } from "./agent.ts";
 import { TEST_APP_SECRET } from "./app.ts";
+import { unsharedPort } from "./ports.ts";
 
 /**
  * src/main.ts run as a real process (as `npm start` runs it), and a small browser-like HTTP client for it: what
@@ -14,15 +14,12 @@ import { TEST_APP_SECRET } from "./app.ts";
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
 
+/**
+ * A port that was free a moment ago and that the kernel hands out to nobody else (ports.ts): src/main.ts binds it
+ * only once it has started, a second or more later, and a restarted instance binds it again.
+ */
 export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.listen(0, "127.0.0.1", () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-    server.on("error", reject);
-  });
+  return unsharedPort();
 }
 
 /**

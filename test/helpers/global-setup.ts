@@ -41,16 +41,22 @@ async function dropStaleSchemas(): Promise<void> {
   try {
     const result = await db.raw("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'gatehouse_test_%'");
     for (const { nspname } of result.rows as { nspname: string }[]) {
-      const pid = Number(nspname.slice("gatehouse_test_".length));
-      if (!isRunning(pid)) await db.raw(`DROP SCHEMA IF EXISTS "${nspname}" CASCADE`);
+      // gatehouse_test_<pid>_<n> (db.ts); gatehouse_test_<pid> from before.
+      const pid = /^gatehouse_test_(\d+)(?:_\d+)?$/.exec(nspname)?.[1];
+      if (pid && !isRunning(Number(pid))) await db.raw(`DROP SCHEMA IF EXISTS "${nspname}" CASCADE`);
     }
   } finally {
     await db.destroy();
   }
 }
 
+/** Projects whose tests need no database (test/vitest.config.ts): a run of only these makes no snapshot. */
+const WITHOUT_DATABASE = new Set(["unit"]);
+
 export async function setup(project: TestProject): Promise<void> {
   await dropStaleSchemas();
+  // project.vitest.projects is what this run runs (after --project); a test that needs a database anyway makes one.
+  if (project.vitest.projects.every((p) => WITHOUT_DATABASE.has(p.name))) return;
   project.provide("pgliteSnapshot", await makePgliteSnapshot());
 }
 

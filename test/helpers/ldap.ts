@@ -6,6 +6,7 @@ import net, { type AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { unsharedPort } from "./ports.ts";
 
 /**
  * A real OpenLDAP directory for tests: a throwaway slapd (mdb backend) on free loopback ports, with a generated
@@ -223,16 +224,12 @@ function run(file: string, args: string[], options: { input?: string; cwd?: stri
   });
 }
 
-/** A TCP port that was free on 127.0.0.1 a moment ago (listen on 0, read it, close). */
-export async function freePort(): Promise<number> {
-  const server = net.createServer();
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
+/**
+ * A TCP port that was free on 127.0.0.1 a moment ago, and that the kernel hands out to nobody else (ports.ts): slapd
+ * binds it after slapadd has run, restart() binds it again, and refusedUrl() needs it to stay closed.
+ */
+export function freePort(): Promise<number> {
+  return unsharedPort();
 }
 
 /** Whether something accepts TCP connections on 127.0.0.1:port right now. */

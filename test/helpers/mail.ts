@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, beforeEach } from "vitest";
 import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { createTestAppParts, TEST_APP_SECRET } from "./app.ts";
 import { useTestDb } from "./db.ts";
+import { unsharedPort } from "./ports.ts";
 
 /** The keys createTestApp's app derives: tests that call services directly use the same ones. */
 export const testKeys = deriveSecretKeys(TEST_APP_SECRET);
@@ -41,11 +42,21 @@ export class TestMailServer {
     private readonly options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp },
   ) {}
 
-  /** Starts on a free port (or `port`); with `auth`, only that user and password may send. */
+  /**
+   * Starts on a free port (or `port`); with `auth`, only that user and password may send. The port is one the kernel
+   * hands out to nobody else (ports.ts), so that restart() gets it back and, while stopped, sends are refused.
+   */
   static async start(options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp; port?: number } = {}): Promise<TestMailServer> {
-    const server = new TestMailServer(options.port ?? 0, options);
-    await server.listen();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const server = new TestMailServer(options.port ?? (await unsharedPort()), options);
+      try {
+        await server.listen();
+        return server;
+      } catch (error) {
+        // Taken between the check and this listen: by another test run picking the same port. Pick another.
+        if (options.port !== undefined || (error as NodeJS.ErrnoException).code !== "EADDRINUSE" || attempt >= 5) throw error;
+      }
+    }
   }
 
   private listen(): Promise<void> {
