@@ -25,6 +25,7 @@ const EnvSchema = z
       z.string().min(32, "must be at least 32 characters").optional(),
     ),
     LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    LOG_FORMAT: z.preprocess((v) => (v === "" ? undefined : v), z.enum(["json", "pretty"]).optional()),
     ADMIN_USERNAME: optionalText,
     ADMIN_PASSWORD: optionalText,
     TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
@@ -55,6 +56,8 @@ export interface Config {
   /** Undefined until main.ts resolves it (generated into DATA_DIR when not given). */
   readonly appSecret: string | undefined;
   readonly logLevel: string;
+  /** LOG_FORMAT when set; undefined lets main.ts choose by whether stdout is a terminal. */
+  readonly logFormat: "json" | "pretty" | undefined;
   readonly adminSeed: { readonly username: string; readonly password: string } | undefined;
   readonly trustProxy: number;
   readonly session: { readonly idleMinutes: number; readonly absoluteHours: number };
@@ -89,6 +92,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     dataDir: e.DATA_DIR,
     appSecret: e.APP_SECRET,
     logLevel: e.LOG_LEVEL,
+    logFormat: e.LOG_FORMAT,
     adminSeed:
       e.ADMIN_USERNAME && e.ADMIN_PASSWORD
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }

@@ -6,7 +6,7 @@ import { ConfigError, loadConfig } from "./config.ts";
 import { createDb, type Db } from "./db/index.ts";
 import { migrateLatest } from "./db/migrate.ts";
 import { resolveAppSecret } from "./lib/app-secret.ts";
-import { createLogger, type Logger } from "./lib/logger.ts";
+import { chooseLogFormat, createLogger, type Logger } from "./lib/logger.ts";
 import { LogRetentionSchedule } from "./services/log-retention.ts";
 import { seedAdministrator } from "./services/seed.ts";
 
@@ -38,7 +38,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, chooseLogFormat(config.logFormat, process.stdout.isTTY === true));
   process.on("uncaughtException", (error) => {
     logger.fatal({ err: error }, "uncaught exception; exiting");
     process.exit(1);

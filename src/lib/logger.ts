@@ -1,20 +1,39 @@
-import pino, { type Logger } from "pino";
+import pino, { type Logger, type LoggerOptions } from "pino";
 
 export type { Logger };
 
-export function createLogger(level: string): Logger {
+/** How log lines are written: JSON for collectors, one readable line per event for a person at a terminal. */
+export type LogFormat = "json" | "pretty";
+
+/** LOG_FORMAT when set; otherwise pretty on a terminal and JSON lines on anything else (a pipe, a file, a collector). */
+export function chooseLogFormat(forced: LogFormat | undefined, stdoutIsTerminal: boolean): LogFormat {
+  return forced ?? (stdoutIsTerminal ? "pretty" : "json");
+}
+
+const OPTIONS: LoggerOptions = {
+  redact: {
+    paths: [
+      "req.headers.cookie",
+      "req.headers.authorization",
+      'res.headers["set-cookie"]',
+      "*.password",
+      "*.currentPassword",
+      "*.confirmPassword",
+    ],
+    censor: "------",
+  },
+};
+
+export function createLogger(level: string, format: LogFormat = "json"): Logger {
+  if (format === "json") return pino({ ...OPTIONS, level });
+  // pino-pretty runs as pino's transport (a worker thread), so formatting never slows a request; redaction happens
+  // before a line leaves this thread. One line per event: the fields follow the message on the same line.
   return pino({
+    ...OPTIONS,
     level,
-    redact: {
-      paths: [
-        "req.headers.cookie",
-        "req.headers.authorization",
-        'res.headers["set-cookie"]',
-        "*.password",
-        "*.currentPassword",
-        "*.confirmPassword",
-      ],
-      censor: "------",
+    transport: {
+      target: "pino-pretty",
+      options: { singleLine: true, translateTime: "SYS:HH:MM:ss.l", ignore: "pid,hostname", destination: 1 },
     },
   });
 }

@@ -4,6 +4,7 @@ import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { stripVTControlCharacters } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { Browser } from "../helpers/app-process.ts";
 import { pageText } from "../helpers/html.ts";
@@ -105,6 +106,46 @@ describe("src/main.ts as a process", () => {
     expect(lines.filter((l) => l.startsWith("  PORT:"))).toHaveLength(1);
     expect(lines.filter((l) => l.startsWith("  LOG_LEVEL:"))).toHaveLength(1);
     expect(output()).not.toMatch(/at .*\.ts:\d+/);
+  });
+
+  it("writes JSON lines to a pipe, and one readable line per event with LOG_FORMAT=pretty", async () => {
+    for (const format of ["", "pretty"]) {
+      const port = await freePort();
+      const { child, output, exited } = startMain({ PORT: String(port), DATA_DIR: dataDir, LOG_FORMAT: format });
+      await waitForListening(output, exited);
+      child.kill("SIGTERM");
+      expect(await exited).toBe(0);
+      const lines = output().trim().split("\n");
+      const listening = lines.find((line) => line.includes("Gatehouse is listening")) ?? "";
+      if (format === "pretty") {
+        expect(listening).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Gatehouse is listening \{"url":/);
+        expect(lines.filter((line) => line.startsWith("{"))).toEqual([]);
+      } else {
+        expect(JSON.parse(listening)).toMatchObject({ level: 30, msg: "Gatehouse is listening", port });
+      }
+      expect(lines.at(-1)).toContain("stopped");
+    }
+  });
+
+  it("writes readable lines on a terminal without being told", async () => {
+    const port = await freePort();
+    // util-linux's script(1) runs the process on a pseudo-terminal, as a person's shell would.
+    const child = spawn("script", ["-qec", `${process.execPath} --import tsx src/main.ts`, "/dev/null"], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? "", LOG_LEVEL: "info", PORT: String(port), DATA_DIR: dataDir, TERM: "dumb" },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout?.on("data", (chunk) => {
+      output += chunk;
+    });
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    await waitForListening(() => output, exited);
+    const plain = stripVTControlCharacters(output);
+    expect(plain).toMatch(/\] INFO: Gatehouse is listening/);
+    expect(plain).not.toContain('"msg":"Gatehouse is listening"');
+    child.kill("SIGTERM");
+    await exited;
   });
 
   it("finishes a request in flight on SIGTERM, then exits 0", async () => {

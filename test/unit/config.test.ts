@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../../src/config.ts";
+import { chooseLogFormat } from "../../src/lib/logger.ts";
 
 function problemsOf(env: Record<string, string>): string[] {
   try {
@@ -47,5 +48,16 @@ describe("loadConfig", () => {
     const config = loadConfig({ BASE_URL: "https://gatehouse.example.com/" });
     expect(config.secureCookies).toBe(true);
     expect(config.baseUrl).toBe("https://gatehouse.example.com");
+  });
+});
+
+describe("the log format", () => {
+  it("is JSON lines off a terminal, one readable line per event on one, and LOG_FORMAT forces either", () => {
+    expect(loadConfig({}).logFormat).toBeUndefined();
+    expect(chooseLogFormat(undefined, false)).toBe("json");
+    expect(chooseLogFormat(undefined, true)).toBe("pretty");
+    expect(chooseLogFormat(loadConfig({ LOG_FORMAT: "json" }).logFormat, true)).toBe("json");
+    expect(chooseLogFormat(loadConfig({ LOG_FORMAT: "pretty" }).logFormat, false)).toBe("pretty");
+    expect(problemsOf({ LOG_FORMAT: "xml" }).filter((p) => p.startsWith("LOG_FORMAT:"))).toHaveLength(1);
   });
 });
