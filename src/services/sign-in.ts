@@ -80,7 +80,7 @@ export async function signInWithPassword(
     await db.transaction(async (trx) => {
       await failures.clearFailures(trx, "account", accountKey);
       await failures.releaseAttempt(trx, "ip", input.clientIp);
-      // With 2FA the sign-in is complete only after the code step (services/two-factor.ts completeSignIn);
+      // With 2FA the sign-in is complete only after the code step (completeSignIn, below);
       // with a reset code or temporary password, not before a new password is chosen (and then not at all).
       const complete = !user.twoFactorMethod && !passwordReset;
       if (complete) await users.recordLogin(trx, user.id);
@@ -165,6 +165,21 @@ export async function signInWithPassword(
 
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
   return afterRightPassword(() => success(user, "password", rehashed ? { from: passwordHash, to: rehashed } : undefined));
+}
+
+/**
+ * A sign-in that finished outside the password step: after the second factor (`method` "password+totp"), or the
+ * administrator /setup has just created. Recorded once the session exists.
+ */
+export async function completeSignIn(db: Db, actor: Actor, user: User, method: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    await users.recordLogin(trx, user.id);
+    await recordAudit(trx, { ...actor, id: user.id, username: user.username }, {
+      action: "sign_in.succeeded",
+      target: { type: "user", id: user.id, label: user.username },
+      details: { method },
+    });
+  });
 }
 
 export async function recordSignOut(db: Db, actor: Actor & { id: number }): Promise<void> {

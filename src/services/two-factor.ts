@@ -219,13 +219,6 @@ export async function checkSecondFactor(db: Db, keys: SecretKeys, actor: Actor, 
 }
 
 /** The code step passed: the sign-in is complete. */
-export async function completeSignIn(db: Db, actor: Actor, user: User): Promise<void> {
-  await db.transaction(async (trx) => {
-    await users.recordLogin(trx, user.id);
-    await recordAudit(trx, actor, { action: "sign_in.succeeded", target: targetOf(user), details: { method: `password+${user.twoFactorMethod}` } });
-  });
-}
-
 export async function recordSecondFactorFailure(db: Db, actor: Actor, user: User, reason: SecondFactorCheck, attempt: number): Promise<void> {
   await recordAudit(db, actor, { action: "sign_in.second_factor_failed", target: targetOf(user), details: { reason, attempt } });
 }

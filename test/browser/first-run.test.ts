@@ -4,7 +4,7 @@ import { buildAdmin } from "../helpers/factories.ts";
 import { type BrowserHarness, COLOUR_RULES, expectNoAxeViolations, screenshot, signIn, skipBrowserTests, startHarness } from "./browser.ts";
 
 /**
- * The foundation, end to end in a real browser: first run → setup → sign in → create a user → sign out →
+ * The foundation, end to end in a real browser: first run → setup (signed in) → create a user → sign out →
  * that user signs in and has no administration. Fields are found by label, buttons and links by their text.
  */
 describe.skipIf(skipBrowserTests)("the foundation in the browser", () => {
@@ -39,22 +39,15 @@ describe.skipIf(skipBrowserTests)("the foundation in the browser", () => {
     await page.getByLabel(/^confirm password$/i).fill(adminPassword);
     await page.getByRole("button", { name: /create administrator/i }).click();
 
-    // Lands on /login with a success message.
-    await page.waitForURL("**/login");
-    expect(await status().textContent()).toMatch(/administrator root\.admin created/i);
-    expect(await heading().textContent()).toMatch(/sign in/i);
-    await screenshot(page, "flow-02-login-after-setup");
+    // Signed in at once: the console's home, with a success message (no second typing of the password).
+    await page.waitForURL((url) => url.pathname === "/");
+    expect(await status().textContent()).toMatch(/administrator root\.admin created\. you are signed in/i);
+    expect(await heading().textContent()).toMatch(/welcome, root\.admin/i);
+    await screenshot(page, "flow-02-home-after-setup");
 
     // Setup is closed for good now.
     await page.goto("/setup");
-    await page.waitForURL("**/login");
-
-    // Sign in as the administrator.
-    await page.getByLabel(/^username$/i).fill("root.admin");
-    await page.getByLabel(/^password$/i).fill(adminPassword);
-    await page.getByRole("button", { name: /^sign in$/i }).click();
     await page.waitForURL((url) => url.pathname === "/");
-    expect(await heading().textContent()).toMatch(/welcome, root\.admin/i);
     await screenshot(page, "flow-03-home-admin");
 
     // Users, through the header navigation.

@@ -8,6 +8,9 @@ import { createTestApp } from "../helpers/app.ts";
 import { createTestDb, resetDb } from "../helpers/db.ts";
 import { errorSummary, fieldError, h1, inputValue, isInvalid, labelText, pageText } from "../helpers/html.ts";
 import { insertTestUser } from "../helpers/users.ts";
+import { agentSessionCookie, sessionCookieFrom, sessionExists, sidOf } from "../helpers/sign-in.ts";
+import { createLogger } from "../../src/lib/logger.ts";
+import { seedAdministrator } from "../../src/services/seed.ts";
 
 let db: Db;
 let app: Express;
@@ -59,21 +62,44 @@ describe("first run: no account yet", () => {
     expect(res.text).toMatch(/<button type="submit">Create administrator<\/button>/);
   });
 
-  it("POST /setup creates the first administrator, audits it, and the administrator can sign in", async () => {
+  it("POST /setup creates the first administrator and signs them in under a new session id (S1), audited", async () => {
     const agent = await visitor();
+    const before = agentSessionCookie(agent);
     const res = await agent.post("/setup", setupForm({ username: "  Chief " }));
     expect(res.status).toBe(303);
-    expect(res.headers.location).toBe("/login");
+    expect(res.headers.location).toBe("/");
+    const after = sessionCookieFrom(res);
+    expect(after).toBeDefined();
+    expect(sidOf(after!)).not.toBe(sidOf(before));
+    expect(await sessionExists(db, sidOf(before))).toBe(false);
+
     const chief = await findUserByUsername(db, "chief");
     expect(chief).toMatchObject({ username: "Chief", isAdmin: true, disabled: false, authSource: "local" });
-    const login = await agent.get("/login");
-    expect(pageText(login.text)).toContain("Administrator Chief created. Sign in to continue.");
-    const admin = await signedInAgent(app, { username: "chief", password: PASSWORD });
-    expect((await admin.get("/admin/users")).status).toBe(200);
-    const [event] = await listAuditEvents(db, { action: "setup.administrator_created" });
-    expect(event).toMatchObject({ targetId: String(chief?.id), targetLabel: "Chief" });
-    expect(event?.details.changes).toMatchObject({ isAdmin: { from: null, to: true }, password: { from: null, to: "------" } });
-    expect(JSON.stringify(event)).not.toContain(PASSWORD);
+    const home = await agent.get("/");
+    expect(home.status).toBe(200);
+    expect(pageText(home.text)).toContain("Administrator Chief created. You are signed in.");
+    expect((await agent.get("/admin/users")).status).toBe(200);
+
+    const [created] = await listAuditEvents(db, { action: "setup.administrator_created" });
+    expect(created).toMatchObject({ targetId: String(chief?.id), targetLabel: "Chief" });
+    expect(created?.details.changes).toMatchObject({ isAdmin: { from: null, to: true }, password: { from: null, to: "------" } });
+    const [signedIn] = await listAuditEvents(db, { action: "sign_in.succeeded" });
+    expect(signedIn).toMatchObject({ actorId: chief?.id, targetId: String(chief?.id), details: { method: "setup" } });
+    expect(JSON.stringify([created, signedIn])).not.toContain(PASSWORD);
+    expect((await findUserByUsername(db, "chief"))?.lastLoginAt).not.toBeNull();
+
+    // The password works for the next sign-in too.
+    const again = await signedInAgent(app, { username: "chief", password: PASSWORD });
+    expect((await again.get("/admin/users")).status).toBe(200);
+  });
+
+  it("an administrator seeded from the environment is not signed in by anyone", async () => {
+    await seedAdministrator(db, { username: "seeded", password: PASSWORD }, createLogger("silent"));
+    expect(await listAuditEvents(db, { action: "sign_in.succeeded" })).toEqual([]);
+    expect((await findUserByUsername(db, "seeded"))?.lastLoginAt ?? null).toBeNull();
+    const res = await new TestAgent(app).get("/admin/users");
+    expect(res.status).toBe(303);
+    expect(res.headers.location).toMatch(/^\/login/);
   });
 
   it("bad input is a 422 naming the field; the username is kept, never a password", async () => {
@@ -116,10 +142,11 @@ describe("first run: no account yet", () => {
       first.post("/setup", setupForm({ username: "alpha" })),
       second.post("/setup", setupForm({ username: "bravo" })),
     ]);
-    for (const res of results) {
-      expect(res.status).toBe(303);
-      expect(res.headers.location).toBe("/login");
-    }
+    // The one who created the account is signed in; the other is sent to sign in.
+    expect(results.map((res) => [res.status, res.headers.location]).sort()).toEqual([
+      [303, "/"],
+      [303, "/login"],
+    ]);
     expect(await countUsers(db)).toBe(1);
     expect(await listAuditEvents(db, { action: "setup.administrator_created" })).toHaveLength(1);
   });

@@ -8,7 +8,6 @@ import { flash } from "../../lib/flash.ts";
 import { accountInProgress } from "../../services/accounts.ts";
 import {
   checkSecondFactor,
-  completeSignIn,
   recordSecondFactorFailure,
   SECOND_FACTOR_MESSAGES,
   sendSignInCode,
@@ -19,6 +18,7 @@ import { actorOf } from "../actor.ts";
 import { fieldErrorsOf } from "../form-values.ts";
 import type { RouteDeps } from "../deps.ts";
 import { establishSession } from "../../auth/establish-session.ts";
+import { completeSignIn } from "../../services/sign-in.ts";
 
 /** Wrong codes allowed in one pending sign-in before it starts over (docs/security.md T2). */
 export const CODES_PER_PENDING_SIGN_IN = 5;
@@ -138,9 +138,9 @@ export function secondFactorRoutes(
           await beginPasswordChange(req, user, pending.passwordReset);
           return res.redirect(303, "/login/new-password");
         }
-        await completeSignIn(db, actor, user);
         const returnTo = pending.returnTo;
         await establishSession(req, user);
+        await completeSignIn(db, actor, user, `password+${user.twoFactorMethod}`);
         return res.redirect(303, returnTo);
       }
       if (result === "replay") mailOutbox.kick();

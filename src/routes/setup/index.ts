@@ -5,7 +5,9 @@ import { flash } from "../../lib/flash.ts";
 import { passwordField, usernameField } from "../../lib/fields.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
+import { establishSession } from "../../auth/establish-session.ts";
 import { isSetUp } from "../../services/installation.ts";
+import { completeSignIn } from "../../services/sign-in.ts";
 import { createFirstAdministrator } from "../../services/accounts.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import { actorOf } from "../actor.ts";
@@ -24,8 +26,8 @@ export function setupRouter({ db }: RouteDeps): Router {
     res.status(status).render("setup/index", { title: "Set up Gatehouse", values, errors, passwordHint: PASSWORD_HINT });
 
   /** Once an account exists, /setup is gone: no form, no validation, no password hashing; just sign in. */
-  const onlyBeforeSetup = async (_req: Request, res: Response, next: NextFunction) => {
-    if (await isSetUp(db)) return res.redirect(303, "/login");
+  const onlyBeforeSetup = async (req: Request, res: Response, next: NextFunction) => {
+    if (await isSetUp(db)) return res.redirect(303, req.user ? "/" : "/login");
     next();
   };
 
@@ -44,8 +46,12 @@ export function setupRouter({ db }: RouteDeps): Router {
       if (body.password !== body.confirmPassword)
         throw new ValidationError({ confirmPassword: "Confirm password does not match the password; type the same password twice." });
       const user = await createFirstAdministrator(db, actorOf(req), body);
-      flash(req, "success", `Administrator ${user.username} created. Sign in to continue.`);
-      res.redirect(303, "/login");
+      // The person who just chose the password is the administrator: signing them in spares typing it again at
+      // once. A new session id all the same (docs/security.md S1), and the sign-in is audited like any other.
+      await establishSession(req, user);
+      await completeSignIn(db, actorOf(req), user, "setup");
+      flash(req, "success", `Administrator ${user.username} created. You are signed in.`);
+      res.redirect(303, "/");
     },
   );
 
