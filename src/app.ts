@@ -9,6 +9,7 @@ import { createPassport } from "./auth/passport.ts";
 import { DbSessionStore } from "./auth/session-store.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/index.ts";
+import { canonicaliseClientAddresses } from "./lib/client-address.ts";
 import { deriveKey, deriveSecretKeys } from "./lib/app-secret.ts";
 import { takeFlash } from "./lib/flash.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -67,6 +68,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   const mailOutbox = new MailOutbox(db, keys, logger);
   app.disable("x-powered-by");
   if (config.trustProxy > 0) app.set("trust proxy", config.trustProxy);
+  canonicaliseClientAddresses(app);
   app.set("views", path.join(root, "views"));
   app.set("view engine", "ejs");
   if (config.env === "production") {

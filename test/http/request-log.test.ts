@@ -14,7 +14,7 @@ interface LogLine {
   level: number;
   msg: string;
   reqId?: string;
-  req?: { method: string; path: string };
+  req?: { method: string; path: string; ip: string };
   res?: { status: number };
   responseTime?: number;
 }
@@ -42,7 +42,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 const completed = () => lines.filter((l) => l.msg === "request completed");
 
 describe("request ids and the request log", () => {
-  it("answers each request with its own id and logs one line with method, path (no query string), status and time", async () => {
+  it("answers each request with its own id and logs one line with method, path (no query string), client address in its IPv4 form, status and time", async () => {
     await insertTestUser(db, { username: "someone" });
     const first = await supertest(app).get("/login?returnTo=%2Fsystems%3Fcode%3D918273");
     const second = await supertest(app).get("/nowhere");
@@ -50,8 +50,8 @@ describe("request ids and the request log", () => {
     expect(second.headers["x-request-id"]).toMatch(UUID);
     expect(first.headers["x-request-id"]).not.toBe(second.headers["x-request-id"]);
     expect(completed()).toEqual([
-      expect.objectContaining({ level: 30, reqId: first.headers["x-request-id"], req: { method: "GET", path: "/login" }, res: { status: 200 } }),
-      expect.objectContaining({ reqId: second.headers["x-request-id"], req: { method: "GET", path: "/nowhere" }, res: { status: 404 } }),
+      expect.objectContaining({ level: 30, reqId: first.headers["x-request-id"], req: { method: "GET", path: "/login", ip: "127.0.0.1" }, res: { status: 200 } }),
+      expect.objectContaining({ reqId: second.headers["x-request-id"], req: { method: "GET", path: "/nowhere", ip: "127.0.0.1" }, res: { status: 404 } }),
     ]);
     expect(completed()[0]?.responseTime).toEqual(expect.any(Number));
     expect(JSON.stringify(lines)).not.toContain("918273");

@@ -32,10 +32,9 @@ export interface SessionView {
   label: string;
 }
 
-/** An IPv4 client as the socket reports it on a dual-stack server ("::ffff:10.0.0.5") reads as plain IPv4. */
+/** Stored in one form already (src/lib/client-address.ts); only its absence needs words. */
 function presentAddress(ip: string | null): string {
-  if (!ip) return "Unknown address";
-  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice(7) : ip;
+  return ip ?? "Unknown address";
 }
 
 export function presentSessions(list: SessionSummary[]): SessionView[] {
