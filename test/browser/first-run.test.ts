@@ -44,6 +44,7 @@ describe.skipIf(skipBrowserTests)("the foundation in the browser", () => {
     expect(await status().textContent()).toMatch(/administrator root\.admin created\. you are signed in/i);
     expect(await heading().textContent()).toMatch(/welcome, root\.admin/i);
     await screenshot(page, "flow-02-home-after-setup");
+    await expectNoAxeViolations(page, "home after setup, with its message");
 
     // Setup is closed for good now.
     await page.goto("/setup");
