@@ -28,8 +28,6 @@ export function addressAwaitingCode(user: User): string | null {
 /** What a page says about an address waiting for its code: whether a code can be sent, and whether one still works. */
 export interface AwaitingConfirmation {
   address: string;
-  /** The address is a change the person asked for on their Profile, not yet their email. */
-  pending: boolean;
   mailConfigured: boolean;
   /** A code for this account was issued within its validity (10 minutes): "we sent a code" is true. */
   codeLive: boolean;
@@ -39,7 +37,7 @@ export async function awaitingConfirmation(db: Queryable, user: User): Promise<A
   const address = addressAwaitingCode(user);
   if (!address) return null;
   const [mailConfigured, since] = await Promise.all([isMailConfigured(db), codes.secondsSinceLastCode(db, user.id, "verify_email")]);
-  return { address, pending: user.pendingEmail !== null, mailConfigured, codeLive: since !== null && since < CODE_POLICY.validSeconds };
+  return { address, mailConfigured, codeLive: since !== null && since < CODE_POLICY.validSeconds };
 }
 
 export async function assertEmailFree(db: Queryable, email: string, exceptUserId: number | undefined, field = "email"): Promise<void> {
