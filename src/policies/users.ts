@@ -4,9 +4,19 @@ import { actorKind, actsAsAdministrator, type PolicyActor } from "./actor.ts";
 /**
  * What may be done with accounts. Anyone signed in reads their own account; another account does not exist for
  * them (404, never 403: the id says nothing). Listing, creating, changing, disabling, deleting, resetting another
- * account's password or two-factor and ending its sessions are the administrators'.
+ * account's password or two-factor, ending its sessions and sending a confirmation code to its address are the
+ * administrators'.
  */
-export type UserAction = "list" | "read" | "create" | "update" | "disable" | "delete" | "reset-credentials" | "end-sessions";
+export type UserAction =
+  | "list"
+  | "read"
+  | "create"
+  | "update"
+  | "disable"
+  | "delete"
+  | "reset-credentials"
+  | "end-sessions"
+  | "send-confirmation-code";
 
 /** The one account in question. */
 export interface UserSubject {

@@ -20,3 +20,19 @@ export async function reportCodeDelivery(req: Request, mailOutbox: MailOutbox, m
         : `The confirmation code could not be sent to ${address} yet: ${result.error}. Gatehouse will keep trying; you can also ask for a new code.`,
     );
 }
+
+/** Where a person is sent to set up mail: the words of the menu, as the pages show it. */
+export const ALERT_SERVICES_PLACE = "Settings › Alert Services";
+
+/**
+ * An administrator saved an address while no mail server is configured: the save stands, unverified, and the page
+ * says why no code went out and where to fix it (docs/domain.md, "Email and verification").
+ */
+export function reportCodeWithheld(req: Request, address: string | null): void {
+  if (!address) return;
+  flash(
+    req,
+    "success",
+    `${address} is saved unverified. No confirmation code was sent: email is not configured. Set up the mail server under ${ALERT_SERVICES_PLACE}, then use Send confirmation code on the user's page.`,
+  );
+}

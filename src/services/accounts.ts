@@ -9,7 +9,7 @@ import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { assertEmailFree, EMAIL_TAKEN, queueVerificationCode } from "./email-verification.ts";
 import { isUniqueViolation } from "./errors-map.ts";
-import { assertMailConfigured } from "./mail-settings.ts";
+import { isMailConfigured } from "./mail-settings.ts";
 import { newPasswordHash, verifyCurrentPassword } from "./passwords.ts";
 
 const AUDITED_FIELDS = ["username", "fullName", "title", "email", "phone", "isAdmin", "authSource", "disabled"] as const;
@@ -69,6 +69,23 @@ async function assertAnotherActiveAdmin(trx: Queryable, userId: number): Promise
 export interface SavedUser {
   user: User;
   verificationMessageId: number | null;
+  /** The address is new and saved unverified, and no code went out because no mail server is configured. */
+  codeWithheldForNoMail: boolean;
+}
+
+/**
+ * docs/domain.md, "Email and verification": an address an administrator enters is saved unverified whether or not
+ * mail is configured. With a mail server its confirmation code is queued in the same transaction; without one
+ * nothing waits for mail, and the code can be sent later from the user's page or the Profile.
+ */
+async function queueCodeForNewAddress(
+  trx: Queryable,
+  keys: SecretKeys | undefined,
+  user: User,
+): Promise<Pick<SavedUser, "verificationMessageId" | "codeWithheldForNoMail">> {
+  if (!keys || !user.email) return { verificationMessageId: null, codeWithheldForNoMail: false };
+  if (!(await isMailConfigured(trx))) return { verificationMessageId: null, codeWithheldForNoMail: true };
+  return { verificationMessageId: await queueVerificationCode(trx, keys, user, user.email), codeWithheldForNoMail: false };
 }
 
 /** An address taken by another account (docs/security.md E7), or a username taken. */
@@ -81,8 +98,8 @@ export interface CreateUserInput {
   details: UserDetails;
   password: string | undefined;
   /**
-   * From the administrator's form: a new address gets a confirmation code, which needs a mail server. Without it
-   * (the CLI, seeding) the address is stored unverified and no code is sent.
+   * From the administrator's form or the API: a new address gets a confirmation code when a mail server is
+   * configured. Without these keys (the CLI, seeding) the address is stored unverified and no code is sent.
    */
   verifyEmailWith?: SecretKeys;
 }
@@ -93,10 +110,7 @@ const LDAP_HAS_NO_PASSWORD =
 export async function createUser(db: Db, actor: Actor, input: CreateUserInput): Promise<SavedUser> {
   assertCan(actor, "create");
   const { details } = input;
-  if (details.email) {
-    if (input.verifyEmailWith) await assertMailConfigured(db, "email");
-    await assertEmailFree(db, details.email, undefined);
-  }
+  if (details.email) await assertEmailFree(db, details.email, undefined);
   if (details.authSource === "ldap" && input.password) throw new ValidationError({ password: LDAP_HAS_NO_PASSWORD });
   let passwordHash: string | null = null;
   if (details.authSource === "local") {
@@ -107,8 +121,7 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
     return await db.transaction(async (trx) => {
       const user = await users.insertUser(trx, { ...details, passwordHash });
       if (!user) throw await usernameTaken(trx, details.username);
-      const verificationMessageId =
-        input.verifyEmailWith && user.email ? await queueVerificationCode(trx, input.verifyEmailWith, user, user.email) : null;
+      const code = await queueCodeForNewAddress(trx, input.verifyEmailWith, user);
       await recordAudit(trx, actor, {
         action: "user.created",
         target: { type: "user", id: user.id, label: user.username },
@@ -119,7 +132,7 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
           },
         },
       });
-      return { user, verificationMessageId };
+      return { user, ...code };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw await uniquenessError(db, details, undefined);
@@ -131,7 +144,7 @@ export interface UpdateUserInput {
   version: number;
   details: UserDetails;
   password: string | undefined;
-  /** As for createUser: a changed address gets a confirmation code. */
+  /** As for createUser: a changed address gets a confirmation code when a mail server is configured. */
   verifyEmailWith?: SecretKeys;
 }
 
@@ -141,10 +154,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
   if (!before) throw new NotFoundError();
   const { details } = input;
   const newEmail = details.email !== null && details.email !== before.email;
-  if (newEmail && details.email) {
-    if (input.verifyEmailWith) await assertMailConfigured(db, "email");
-    await assertEmailFree(db, details.email, id);
-  }
+  if (newEmail && details.email) await assertEmailFree(db, details.email, id);
   if (actor.id === id && before.isAdmin && !details.isAdmin)
     throw new ConflictError("You cannot remove your own administrator role; ask another administrator.", {
       isAdmin: "You cannot remove your own administrator role; ask another administrator.",
@@ -179,9 +189,10 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
         target: { type: "user", id, label: after.username },
         details: { changes },
       });
-      const verificationMessageId =
-        input.verifyEmailWith && newEmail && after.email ? await queueVerificationCode(trx, input.verifyEmailWith, after, after.email) : null;
-      return { user: after, verificationMessageId };
+      const code = newEmail
+        ? await queueCodeForNewAddress(trx, input.verifyEmailWith, after)
+        : { verificationMessageId: null, codeWithheldForNoMail: false };
+      return { user: after, ...code };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw await uniquenessError(db, details, id);

@@ -104,6 +104,7 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "email.change_requested": "Email change requested",
   "email.change_cancelled": "Email change cancelled",
   "email.verified": "Email address verified",
+  "email.code_sent": "Confirmation code sent by an administrator",
   "profile.updated": "Profile changed",
   "setup.administrator_created": "First administrator created",
   "api_token.created": "API token created",

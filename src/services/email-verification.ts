@@ -2,13 +2,15 @@ import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { emailChangeNoticeMessage, verificationCodeMessage } from "../mail/messages.ts";
+import { assertCan as assertCanOnUsers, NO_SUCH_USER } from "../policies/users.ts";
+import * as codes from "../repositories/email-codes.ts";
 import * as outbox from "../repositories/outbox.ts";
 import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { isUniqueViolation } from "./errors-map.ts";
-import { assertMailConfigured } from "./mail-settings.ts";
-import { CODE_MESSAGES, checkEmailCode, issueCode, reserveCodeSend } from "./one-time-codes.ts";
+import { assertMailConfigured, isMailConfigured } from "./mail-settings.ts";
+import { CODE_MESSAGES, CODE_POLICY, checkEmailCode, issueCode, reserveCodeSend } from "./one-time-codes.ts";
 import { verifyCurrentPassword } from "./passwords.ts";
 
 /** docs/security.md §1.1: sensitive changes need the password again when the sign-in is older than this. */
@@ -21,6 +23,21 @@ export function addressAwaitingCode(user: User): string | null {
   if (user.pendingEmail) return user.pendingEmail;
   if (user.email && !user.emailVerified) return user.email;
   return null;
+}
+
+/** What a page says about an address waiting for its code: whether a code can be sent, and whether one still works. */
+export interface AwaitingConfirmation {
+  address: string;
+  mailConfigured: boolean;
+  /** A code for this account was issued within its validity (10 minutes): "we sent a code" is true. */
+  codeLive: boolean;
+}
+
+export async function awaitingConfirmation(db: Queryable, user: User): Promise<AwaitingConfirmation | null> {
+  const address = addressAwaitingCode(user);
+  if (!address) return null;
+  const [mailConfigured, since] = await Promise.all([isMailConfigured(db), codes.secondsSinceLastCode(db, user.id, "verify_email")]);
+  return { address, mailConfigured, codeLive: since !== null && since < CODE_POLICY.validSeconds };
 }
 
 export async function assertEmailFree(db: Queryable, email: string, exceptUserId: number | undefined, field = "email"): Promise<void> {
@@ -95,6 +112,43 @@ export async function resendVerificationCode(db: Db, keys: SecretKeys, userId: n
   await assertMailConfigured(db, field);
   await reserveCodeSend(db, { userId, purpose: "verify_email", clientIp, field });
   return db.transaction((trx) => queueVerificationCode(trx, keys, user, address));
+}
+
+/** What an administrator's "Send confirmation code" did. */
+export type AdminCodeSend =
+  | { kind: "queued"; user: User; address: string; messageId: number }
+  | { kind: "mail-not-configured"; user: User }
+  | { kind: "already-verified"; user: User };
+
+/**
+ * An administrator's "Send confirmation code" on a user's page, for an address saved unverified (docs/domain.md,
+ * "Email and verification"). Throttled like every code (docs/security.md E4) and audited; without a mail server it
+ * changes nothing and says so.
+ */
+export async function sendConfirmationCodeAsAdmin(
+  db: Db,
+  keys: SecretKeys,
+  actor: Actor,
+  userId: number,
+  clientIp: string,
+): Promise<AdminCodeSend> {
+  assertCanOnUsers(actor, "send-confirmation-code", { id: userId });
+  const user = await users.findUserById(db, userId);
+  if (!user) throw new NotFoundError(NO_SUCH_USER);
+  const address = addressAwaitingCode(user);
+  if (!address) return { kind: "already-verified", user };
+  if (!(await isMailConfigured(db))) return { kind: "mail-not-configured", user };
+  await reserveCodeSend(db, { userId, purpose: "verify_email", clientIp, field: "confirmationCode" });
+  const messageId = await db.transaction(async (trx) => {
+    const id = await queueVerificationCode(trx, keys, user, address);
+    await recordAudit(trx, actor, {
+      action: "email.code_sent",
+      target: { type: "user", id: user.id, label: user.username },
+      details: { to: address },
+    });
+    return id;
+  });
+  return { kind: "queued", user, address, messageId };
 }
 
 /**

@@ -73,7 +73,10 @@ const userDetailFields = {
   email: z
     .union([z.null(), emailField], { error: "email must be an email address like name@example.com, or null." })
     .optional()
-    .meta({ description: "Needs Alert Services (SMTP): the address gets a confirmation code." }),
+    .meta({
+      description:
+        "Saved unverified (emailVerified false), with or without a mail server. When Alert Services (SMTP) is configured the address gets a confirmation code; the user enters it on their Profile.",
+    }),
   phone: textField("Phone", 64).meta({ description: "At most 64 characters." }),
   isAdmin: z.boolean({ error: "isAdmin must be true or false." }),
   authSource: z.enum(["local", "ldap"], { error: 'authSource must be "local" or "ldap".' }),
@@ -145,7 +148,10 @@ export const UserView = z.object({
   fullName: z.string(),
   title: z.string(),
   email: z.string().nullable(),
-  emailVerified: z.boolean(),
+  emailVerified: z.boolean().meta({
+    description:
+      "Whether the address was confirmed with a code. An address set by an administrator starts unverified; password reset mails and two-factor codes by email need a verified one.",
+  }),
   phone: z.string(),
   isAdmin: z.boolean(),
   authSource: z.enum(["local", "ldap"]),

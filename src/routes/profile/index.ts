@@ -11,6 +11,7 @@ import { presentUser } from "../../presenters/user.ts";
 import { changeOwnPassword, updateOwnProfile } from "../../services/accounts.ts";
 import {
   addressAwaitingCode,
+  awaitingConfirmation,
   confirmEmailCode,
   REAUTH_AFTER_MS,
   requestOwnEmailChange,
@@ -93,11 +94,12 @@ export function profileRouter(deps: RouteDeps): Router {
     const account = req.user!;
     const user = presentUser(account);
     const errorsFor = (section: Section) => (form.section === section ? (form.errors ?? {}) : {});
-    const [recoveryLeft, general, sessions, apiTokens] = await Promise.all([
+    const [recoveryLeft, general, sessions, apiTokens, confirmation] = await Promise.all([
       account.twoFactorMethod ? unusedRecoveryCodeCount(db, account.id) : Promise.resolve(0),
       readGeneralSettings(db),
       loadSessionsView(db, deps.config.session, req),
       loadApiTokensView(db, account.id),
+      awaitingConfirmation(db, account),
     ]);
     const detailsValues = { fullName: user.fullName, title: user.title, email: account.pendingEmail ?? user.email, phone: user.phone };
     res.status(status).render("profile/index", {
@@ -112,7 +114,7 @@ export function profileRouter(deps: RouteDeps): Router {
       recoveryErrors: errorsFor("recovery"),
       passwordErrors: errorsFor("password"),
       passwordHint: PASSWORD_HINT,
-      awaitingAddress: addressAwaitingCode(account),
+      confirmation,
       pendingEmail: account.pendingEmail,
       reauthNeeded: Date.now() - (req.session.authAt ?? 0) > REAUTH_AFTER_MS,
       twoFactor: account.twoFactorMethod

@@ -20,6 +20,7 @@ const ACTIONS = keysOf<UserAction>({
   delete: true,
   "reset-credentials": true,
   "end-sessions": true,
+  "send-confirmation-code": true,
 });
 
 /**
@@ -58,8 +59,11 @@ const rows: [Kind, UserAction, Whose, number | undefined, boolean, Outcome][] = 
   ["system", "reset-credentials", "another", 8, true, "passes"],
   ["system", "reset-credentials", "no subject", undefined, true, "passes"],
   ["system", "end-sessions", "another", 7, true, "passes"],
+  ["system", "send-confirmation-code", "another", 7, true, "passes"],
   ["system", "end-sessions", "another", 8, true, "passes"],
+  ["system", "send-confirmation-code", "another", 8, true, "passes"],
   ["system", "end-sessions", "no subject", undefined, true, "passes"],
+  ["system", "send-confirmation-code", "no subject", undefined, true, "passes"],
 
   ["administrator", "list", "own", 1, true, "passes"],
   ["administrator", "list", "another", 7, true, "passes"],
@@ -83,8 +87,11 @@ const rows: [Kind, UserAction, Whose, number | undefined, boolean, Outcome][] = 
   ["administrator", "reset-credentials", "another", 7, true, "passes"],
   ["administrator", "reset-credentials", "no subject", undefined, true, "passes"],
   ["administrator", "end-sessions", "own", 1, true, "passes"],
+  ["administrator", "send-confirmation-code", "own", 1, true, "passes"],
   ["administrator", "end-sessions", "another", 7, true, "passes"],
+  ["administrator", "send-confirmation-code", "another", 7, true, "passes"],
   ["administrator", "end-sessions", "no subject", undefined, true, "passes"],
+  ["administrator", "send-confirmation-code", "no subject", undefined, true, "passes"],
 
   // An ordinary account reads itself and nothing else; another account (or none named) is not found.
   ["user", "list", "own", 7, false, "403 administrators only"],
@@ -109,8 +116,11 @@ const rows: [Kind, UserAction, Whose, number | undefined, boolean, Outcome][] = 
   ["user", "reset-credentials", "another", 8, false, "403 administrators only"],
   ["user", "reset-credentials", "no subject", undefined, false, "403 administrators only"],
   ["user", "end-sessions", "own", 7, false, "403 administrators only"],
+  ["user", "send-confirmation-code", "own", 7, false, "403 administrators only"],
   ["user", "end-sessions", "another", 8, false, "403 administrators only"],
+  ["user", "send-confirmation-code", "another", 8, false, "403 administrators only"],
   ["user", "end-sessions", "no subject", undefined, false, "403 administrators only"],
+  ["user", "send-confirmation-code", "no subject", undefined, false, "403 administrators only"],
 
   ["user without isAdmin", "list", "own", 7, false, "403 administrators only"],
   ["user without isAdmin", "list", "another", 8, false, "403 administrators only"],
@@ -134,8 +144,11 @@ const rows: [Kind, UserAction, Whose, number | undefined, boolean, Outcome][] = 
   ["user without isAdmin", "reset-credentials", "another", 8, false, "403 administrators only"],
   ["user without isAdmin", "reset-credentials", "no subject", undefined, false, "403 administrators only"],
   ["user without isAdmin", "end-sessions", "own", 7, false, "403 administrators only"],
+  ["user without isAdmin", "send-confirmation-code", "own", 7, false, "403 administrators only"],
   ["user without isAdmin", "end-sessions", "another", 8, false, "403 administrators only"],
+  ["user without isAdmin", "send-confirmation-code", "another", 8, false, "403 administrators only"],
   ["user without isAdmin", "end-sessions", "no subject", undefined, false, "403 administrators only"],
+  ["user without isAdmin", "send-confirmation-code", "no subject", undefined, false, "403 administrators only"],
 
   // Nobody signed in: its null id matches no account, so every read is not found.
   ["anonymous", "list", "another", 7, false, "403 administrators only"],
@@ -160,8 +173,11 @@ const rows: [Kind, UserAction, Whose, number | undefined, boolean, Outcome][] = 
   ["anonymous", "reset-credentials", "another", 8, false, "403 administrators only"],
   ["anonymous", "reset-credentials", "no subject", undefined, false, "403 administrators only"],
   ["anonymous", "end-sessions", "another", 7, false, "403 administrators only"],
+  ["anonymous", "send-confirmation-code", "another", 7, false, "403 administrators only"],
   ["anonymous", "end-sessions", "another", 8, false, "403 administrators only"],
+  ["anonymous", "send-confirmation-code", "another", 8, false, "403 administrators only"],
   ["anonymous", "end-sessions", "no subject", undefined, false, "403 administrators only"],
+  ["anonymous", "send-confirmation-code", "no subject", undefined, false, "403 administrators only"],
 ];
 
 function subject(id: number | undefined): { id: number } | undefined {

@@ -16,13 +16,13 @@ import { countActiveApiTokens, revokeAllApiTokens } from "../../../services/api-
 import { addTeamMember, removeTeamMember } from "../../../services/teams.ts";
 import { lossSentence } from "../../../presenters/access.ts";
 import { PASSWORD_HINT } from "../../../services/password-policy.ts";
-import { addressAwaitingCode, confirmEmailCode, resendVerificationCode } from "../../../services/email-verification.ts";
+import { awaitingConfirmation, confirmEmailCode, sendConfirmationCodeAsAdmin } from "../../../services/email-verification.ts";
 import { isAccountLocked, unlockAccount } from "../../../services/sign-in.ts";
 import { adminDisableTwoFactor, METHOD_LABELS } from "../../../services/two-factor.ts";
 import type { User, UserDetails } from "../../../types/user.ts";
 import { actorOf } from "../../actor.ts";
 import { continueSession, establishSession } from "../../../auth/establish-session.ts";
-import { reportCodeDelivery } from "../../code-delivery.ts";
+import { ALERT_SERVICES_PLACE, reportCodeDelivery, reportCodeWithheld } from "../../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../../services/password-reset.ts";
 import type { RouteDeps } from "../../deps.ts";
@@ -102,11 +102,12 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     status: number,
     form: { values?: Record<string, string>; errors?: Record<string, string>; message?: string; stale?: User } = {},
   ) => {
-    const [lockedUntil, sessionCount, access, apiTokenCount] = await Promise.all([
+    const [lockedUntil, sessionCount, access, apiTokenCount, confirmation] = await Promise.all([
       isAccountLocked(db, user),
       countLiveSessions(db, user.id, config.session),
       userAccessOverview(db, actorOf(req), user).then((overview) => presentUserAccess(user, overview)),
       countActiveApiTokens(db, user.id),
+      awaitingConfirmation(db, user),
     ]);
     res.status(status).render("admin/users/show", {
       title: `User ${user.username}`,
@@ -119,7 +120,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
       errors: form.errors ?? {},
       message: form.message ?? null,
       stale: form.stale ? presentUser(form.stale) : null,
-      awaitingAddress: addressAwaitingCode(user),
+      confirmation,
       twoFactorLabel: user.twoFactorMethod ? METHOD_LABELS[user.twoFactorMethod] : null,
       authSources: AUTH_SOURCES,
       passwordHint: PASSWORD_HINT,
@@ -194,13 +195,14 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     async (req, res) => {
       const { body } = input<UserCreateBody>(res);
       checkConfirmation(body);
-      const { user, verificationMessageId } = await createUser(db, actorOf(req), {
+      const { user, verificationMessageId, codeWithheldForNoMail } = await createUser(db, actorOf(req), {
         details: detailsFrom(body),
         password: body.password || undefined,
         verifyEmailWith: keys,
       });
       flash(req, "success", `User ${user.username} created.`);
       await reportCodeDelivery(req, mailOutbox, verificationMessageId, user.email);
+      if (codeWithheldForNoMail) reportCodeWithheld(req, user.email);
       res.redirect(303, `/admin/users/${user.id}`);
     },
   );
@@ -212,7 +214,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
   router.post("/:id", validate({ params: UserIdParams }), userPageForm, validate({ body: UserUpdateSchema }), async (req, res) => {
     const { body, params } = input<UserUpdateBody, unknown, UserIdParams>(res);
     checkConfirmation(body);
-    const { user, verificationMessageId } = await updateUser(db, actorOf(req), params.id, {
+    const { user, verificationMessageId, codeWithheldForNoMail } = await updateUser(db, actorOf(req), params.id, {
       version: body.version,
       details: detailsFrom(body),
       password: body.password || undefined,
@@ -223,6 +225,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     if (req.user?.id === user.id && req.user.sessionVersion !== user.sessionVersion) await establishSession(req, user);
     flash(req, "success", `User ${user.username} saved.`);
     await reportCodeDelivery(req, mailOutbox, verificationMessageId, user.email);
+    if (codeWithheldForNoMail) reportCodeWithheld(req, user.email);
     res.redirect(303, `/admin/users/${user.id}`);
   });
 
@@ -287,11 +290,25 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
     },
   );
 
+  // "Send confirmation code": an address saved unverified (by an administrator, or while mail was not configured)
+  // gets its code on request; without a mail server nothing changes and the page says where to set one up.
   router.post("/:id/email/resend", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
-    const user = await loadUser(res);
-    const messageId = await resendVerificationCode(db, keys, user.id, req.ip ?? "unknown", "confirmationCode");
-    await reportCodeDelivery(req, mailOutbox, messageId, addressAwaitingCode(user));
-    res.redirect(303, `/admin/users/${user.id}#email-confirmation`);
+    const { params } = input<unknown, unknown, UserIdParams>(res);
+    const sent = await sendConfirmationCodeAsAdmin(db, keys, actorOf(req), params.id, req.ip ?? "unknown");
+    if (sent.kind === "queued") await reportCodeDelivery(req, mailOutbox, sent.messageId, sent.address);
+    else if (sent.kind === "mail-not-configured")
+      flash(
+        req,
+        "error",
+        `No confirmation code was sent: email is not configured. Set up the mail server under ${ALERT_SERVICES_PLACE}, then send the code again.`,
+      );
+    else
+      flash(
+        req,
+        "success",
+        sent.user.email ? `No code is needed: ${sent.user.email} is already verified.` : `${sent.user.username} has no email address to confirm.`,
+      );
+    res.redirect(303, `/admin/users/${params.id}#email-confirmation`);
   });
 
   router.post("/:id/temporary-password", validate({ params: UserIdParams }), userPageForm, validate({ body: EmptySchema }), async (req, res) => {
