@@ -42,7 +42,10 @@ export function assertCan(actor: PolicyActor, action: SystemAction, level: Permi
   throw new ForbiddenError("Only administrators can do that.");
 }
 
-/** The action a change of these fields needs: the name or host is the administrators', the rest read/write's. */
-export function changeAction(fields: { name?: unknown; host?: unknown }): "change-notes" | "change-identity" {
-  return fields.name !== undefined || fields.host !== undefined ? "change-identity" : "change-notes";
+/**
+ * The action a change of these fields needs: the name, host, web address and gate mode are the administrators'
+ * (the last two decide what the gate lets through), description and notes read/write's.
+ */
+export function changeAction(fields: { name?: unknown; host?: unknown; webAddress?: unknown; gateMode?: unknown }): "change-notes" | "change-identity" {
+  return [fields.name, fields.host, fields.webAddress, fields.gateMode].some((value) => value !== undefined) ? "change-identity" : "change-notes";
 }

@@ -118,6 +118,7 @@ export interface AccessibleSystemRow {
   id: number;
   name: string;
   host: string;
+  webAddress: string | null;
   description: string;
   level: 1 | 2;
 }
@@ -157,22 +158,29 @@ export async function accessibleSystems(
   // every system and scanned them all for every user (15 ms a page); the lateral lookup keeps it to the user's own.
   const result = me.is_admin
     ? await db.raw(
-        `SELECT s.id, s.name, s.host, s.description, 2 AS level, count(*) OVER () AS total
+        `SELECT s.id, s.name, s.host, s.web_address, s.description, 2 AS level, count(*) OVER () AS total
            FROM systems s WHERE ${matches} ORDER BY s.name_key, s.id LIMIT :limit OFFSET :offset`,
         page,
       ).options(preparedStatement("accessible-systems-admin"))
     : await db.raw(
         `WITH levels AS (SELECT x.system_id, max(x.permission) AS level FROM (${CONTRIBUTIONS_OF_USER}) x GROUP BY x.system_id)
-         SELECT s.id, s.name, s.host, s.description, l.level, count(*) OVER () AS total
+         SELECT s.id, s.name, s.host, s.web_address, s.description, l.level, count(*) OVER () AS total
            FROM levels l CROSS JOIN LATERAL (SELECT * FROM systems s0 WHERE s0.id = l.system_id OFFSET 0) s
           WHERE ${matches}
           ORDER BY s.name_key, s.id
           LIMIT :limit OFFSET :offset`,
         page,
       ).options(preparedStatement("accessible-systems"));
-  const rows = result.rows as { id: string; name: string; host: string; description: string; level: number; total: string }[];
+  const rows = result.rows as { id: string; name: string; host: string; web_address: string | null; description: string; level: number; total: string }[];
   return {
-    systems: rows.map((r) => ({ id: Number(r.id), name: r.name, host: r.host, description: r.description, level: Number(r.level) as 1 | 2 })),
+    systems: rows.map((r) => ({
+      id: Number(r.id),
+      name: r.name,
+      host: r.host,
+      webAddress: r.web_address,
+      description: r.description,
+      level: Number(r.level) as 1 | 2,
+    })),
     total: rows[0] ? Number(rows[0].total) : 0,
   };
 }

@@ -26,8 +26,11 @@ export function namedRows<Row, T, Fields extends { name: string }>(spec: {
   columns: (db: Queryable) => readonly (string | Knex.Raw)[];
   returning: readonly string[];
   toRecord: (row: Row) => T;
+  /** The columns a write sets for the fields given, when their names differ from the fields' (default: the same). */
+  toColumns?: (fields: Partial<Fields>) => Record<string, unknown>;
 }) {
   const { table, toRecord } = spec;
+  const columnsOf = spec.toColumns ?? ((fields: Partial<Fields>) => fields as Record<string, unknown>);
   const first = async (db: Queryable, where: Record<string, unknown>): Promise<T | undefined> => {
     const row = (await db(table)
       .select(...spec.columns(db))
@@ -49,7 +52,7 @@ export function namedRows<Row, T, Fields extends { name: string }>(spec: {
     async insert(db: Queryable, fields: Fields): Promise<T | undefined> {
       return returned(
         await db(table)
-          .insert({ ...fields, name_key: nameKey(fields.name) })
+          .insert({ ...columnsOf(fields), name_key: nameKey(fields.name) })
           .onConflict("name_key")
           .ignore()
           .returning(spec.returning as string[]),
@@ -62,7 +65,7 @@ export function namedRows<Row, T, Fields extends { name: string }>(spec: {
       return returned(
         await db(table)
           .where({ id, version: expectedVersion })
-          .update({ ...fields, ...name, version: db.raw("version + 1"), updated_at: db.fn.now() })
+          .update({ ...columnsOf(fields), ...name, version: db.raw("version + 1"), updated_at: db.fn.now() })
           .returning(spec.returning as string[]),
       );
     },

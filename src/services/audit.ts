@@ -15,7 +15,10 @@ export function diffFields<T extends object>(
 ): Record<string, Change> {
   const changes: Record<string, Change> = {};
   for (const field of fields) {
-    if (before[field] !== after[field]) changes[field] = { from: before[field] ?? null, to: after[field] ?? null };
+    // Absent and null are both "none": a record created without an optional value changed nothing there.
+    const from = before[field] ?? null;
+    const to = after[field] ?? null;
+    if (from !== to) changes[field] = { from, to };
   }
   return changes;
 }

@@ -1,5 +1,5 @@
 import type { Db, Queryable } from "../db/index.ts";
-import { NotFoundError, StaleWriteError } from "../errors.ts";
+import { type ConflictError, NotFoundError, StaleWriteError } from "../errors.ts";
 import { previewAccessLoss } from "../repositories/access-loss.ts";
 import type { AccessLoss } from "../types/access.ts";
 import type { Actor } from "../types/user.ts";
@@ -30,10 +30,20 @@ export interface CatalogStore<T extends CatalogRecord, F> {
   update(db: Queryable, id: number, expectedVersion: number, fields: Partial<F>): Promise<T | undefined>;
   /** false when the version moved on (or the record is gone). */
   delete(db: Queryable, id: number, expectedVersion: number): Promise<boolean>;
+  /**
+   * For a kind with unique fields besides its name (a system's web address): the 409 naming the field that another
+   * record (not `exceptId`) already has, if one does. Asked when a write breaks a unique index.
+   */
+  otherClash?(db: Queryable, fields: Partial<F>, exceptId?: number): Promise<ConflictError | undefined>;
 }
 
 async function nameTaken<T extends CatalogRecord, F>(db: Queryable, store: CatalogStore<T, F>, name: string) {
   return nameTakenError(store.kind, name, (await store.selectByName(db, name))?.name);
+}
+
+/** The 409 for a write that broke a unique index: the other unique field that clashes, else the name. */
+async function clashOf<T extends CatalogRecord, F>(db: Queryable, store: CatalogStore<T, F>, fields: Partial<F>, exceptId?: number) {
+  return (await store.otherClash?.(db, fields, exceptId)) ?? nameTaken(db, store, (fields as { name?: string }).name ?? "");
 }
 
 /** The record, or a 404. */
@@ -57,12 +67,18 @@ function recordChange<T extends CatalogRecord, F>(
 
 /** Creates the record and its audit event in one transaction; a taken name is a 409 naming the existing one. */
 export async function createRecord<T extends CatalogRecord, F>(db: Db, actor: Actor, store: CatalogStore<T, F>, fields: F): Promise<T> {
-  return db.transaction(async (trx) => {
-    const record = await store.insert(trx, fields);
-    if (!record) throw await nameTaken(trx, store, (fields as { name: string }).name);
-    await recordChange(trx, actor, store, "created", record, { changes: diffFields<T>({}, record, store.audited) });
-    return record;
-  });
+  try {
+    return await db.transaction(async (trx) => {
+      const record = await store.insert(trx, fields);
+      if (!record) throw await nameTaken(trx, store, (fields as { name: string }).name);
+      await recordChange(trx, actor, store, "created", record, { changes: diffFields<T>({}, record, store.audited) });
+      return record;
+    });
+  } catch (error) {
+    // The insert skips a taken name by itself; another unique field (a web address) breaks its index instead.
+    if (isUniqueViolation(error)) throw await clashOf(db, store, fields);
+    throw error;
+  }
 }
 
 /**
@@ -92,7 +108,7 @@ export async function updateRecord<T extends CatalogRecord, F>(
       return after;
     });
   } catch (error) {
-    if (isUniqueViolation(error)) throw await nameTaken(db, store, (fields as { name?: string }).name ?? "");
+    if (isUniqueViolation(error)) throw await clashOf(db, store, fields, id);
     throw error;
   }
 }

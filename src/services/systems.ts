@@ -1,6 +1,6 @@
 import { accessLevel, explainSystemAccess } from "../access/resolver.ts";
 import type { Db, Queryable } from "../db/index.ts";
-import { NotFoundError } from "../errors.ts";
+import { ConflictError, NotFoundError } from "../errors.ts";
 import { actsAsAdministrator } from "../policies/actor.ts";
 import { assertCan, can, changeAction, NO_SUCH_SYSTEM } from "../policies/systems.ts";
 import { accessibleSystems, type EnabledAccount } from "../repositories/effective-access.ts";
@@ -16,8 +16,16 @@ import { grantsOnForAudit } from "./grants.ts";
 export const SYSTEM_STORE: CatalogStore<System, systems.SystemFields> = {
   kind: "system",
   missing: NO_SUCH_SYSTEM,
-  audited: ["name", "host", "description", "notes"],
+  audited: ["name", "host", "webAddress", "gateMode", "description", "notes"],
   ...systems.systemRows,
+  async otherClash(db, fields, exceptId) {
+    if (!fields.webAddress) return undefined;
+    const other = await systems.selectSystemByWebAddress(db, fields.webAddress);
+    if (!other || other.id === exceptId) return undefined;
+    return new ConflictError(`The web address ${fields.webAddress} is already used by the system "${other.name}".`, {
+      webAddress: `Web address is already used by the system "${other.name}" (${other.webAddress}); each web address belongs to one system.`,
+    });
+  },
 };
 
 /** The actor's effective level on one system, from the resolver on every call: 0 when it has none or the system does not exist. */

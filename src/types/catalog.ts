@@ -1,7 +1,12 @@
+import type { GateMode } from "../lib/web-address.ts";
+
 export interface System {
   id: number;
   name: string;
   host: string;
+  /** Where the system's own web interface answers (an origin), or null. */
+  webAddress: string | null;
+  gateMode: GateMode;
   description: string;
   notes: string;
   version: number;

@@ -79,12 +79,17 @@ describe.skipIf(skipBrowserTests)("teams, groups, systems and access in the brow
     await page.waitForURL((url) => url.pathname === pathname);
   }
 
-  async function createSystemThroughForm(page: Page, fields: { name: string; host: string; description: string; notes: string }): Promise<number> {
+  async function createSystemThroughForm(
+    page: Page,
+    fields: { name: string; host: string; webAddress?: string; gateMode?: string; description: string; notes: string },
+  ): Promise<number> {
     await navigate(page, /^manage systems$/i, "/admin/systems");
     await page.getByRole("link", { name: /^new system$/i }).click();
     await page.waitForURL("**/admin/systems/new");
     await page.getByLabel(/^name$/i).fill(fields.name);
     await page.getByLabel(/^host$/i).fill(fields.host);
+    if (fields.webAddress) await page.getByLabel(/^web address$/i).fill(fields.webAddress);
+    if (fields.gateMode) await page.getByLabel(/^gate mode$/i).selectOption({ label: fields.gateMode });
     await page.getByLabel(/^description$/i).fill(fields.description);
     await page.getByLabel(/^notes$/i).fill(fields.notes);
     await submit(page, page.getByRole("button", { name: /^create system$/i }));
@@ -102,7 +107,16 @@ describe.skipIf(skipBrowserTests)("teams, groups, systems and access in the brow
 
     // Systems: Manage systems → New system.
     const ids: Record<string, number> = {};
-    ids["nas-prod-1"] = await createSystemThroughForm(admin, { name: "nas-prod-1", host: "10.0.0.1", description: "Primary NAS", notes: "Rack 1, shelf 3." });
+    ids["nas-prod-1"] = await createSystemThroughForm(admin, {
+      name: "nas-prod-1",
+      host: "10.0.0.1",
+      webAddress: "HTTPS://nas1.example.com:443",
+      gateMode: "Read/write only",
+      description: "Primary NAS",
+      notes: "Rack 1, shelf 3.",
+    });
+    expect(await admin.getByLabel(/^web address$/i).inputValue()).toBe("https://nas1.example.com");
+    expect(await admin.getByLabel(/^gate mode$/i).inputValue()).toBe("read-write-only");
     const nasVersion = await admin.locator('input[name="version"]').inputValue();
     ids["nas-prod-2"] = await createSystemThroughForm(admin, { name: "nas-prod-2", host: "nas2.example.com:443", description: "Replica NAS", notes: "" });
     ids["lab-box"] = await createSystemThroughForm(admin, { name: "lab-box", host: "lab.example.com", description: "Test bench", notes: "" });
@@ -180,6 +194,7 @@ describe.skipIf(skipBrowserTests)("teams, groups, systems and access in the brow
     expect(normalise(await why.getByRole("listitem").allTextContents())).toEqual(["team storage, through group prod: read (decides)"]);
     expect(await alice.getByRole("button", { name: /^save changes$/i }).count()).toBe(0);
     expect(await alice.getByRole("textbox").count()).toBe(0);
+    expect(await alice.getByRole("link", { name: "Open", exact: true }).getAttribute("href")).toBe("https://nas1.example.com");
     expect(await region(alice, "Notes").textContent()).toContain("Rack 1, shelf 3.");
     await screenshot(alice, "access-flow-05-alice-nas-prod-1-read");
 
@@ -235,7 +250,8 @@ describe.skipIf(skipBrowserTests)("teams, groups, systems and access in the brow
       ["nas-prod-2", "nas2.example.com:443", "Replica NAS"],
       ["lab-box", "lab.example.com", "Test bench"],
     ] as const) {
-      systems[name] = await createSystem(db, actor, { name, host, description, notes: `Notes about ${name}.` });
+      const webAddress = name === "nas-prod-1" ? "https://nas1.example.com" : null;
+      systems[name] = await createSystem(db, actor, { name, host, webAddress, description, notes: `Notes about ${name}.` });
     }
     const prod = await createGroup(db, actor, { name: "prod", description: "Production storage" });
     await addSystemToGroup(db, actor, prod.id, systems["nas-prod-1"]!.id);

@@ -874,7 +874,7 @@ describe("audit trail of the access feature", () => {
     ]);
     const details = all.map((e) => ({ action: e.action, target: `${e.targetType}:${e.targetLabel}`, details: e.details }));
     expect(details).toEqual([
-      { action: "system.created", target: "system:nas-1", details: { changes: { name: { from: null, to: "nas-1" }, host: { from: null, to: "10.0.0.1" }, description: { from: null, to: "first" }, notes: { from: null, to: "" } } } },
+      { action: "system.created", target: "system:nas-1", details: { changes: { name: { from: null, to: "nas-1" }, host: { from: null, to: "10.0.0.1" }, gateMode: { from: null, to: "by-method" }, description: { from: null, to: "first" }, notes: { from: null, to: "" } } } },
       { action: "system.updated", target: "system:nas-1", details: { changes: { host: { from: "10.0.0.1", to: "10.0.0.2" } } } },
       { action: "group.created", target: "group:prod", details: { changes: { name: { from: null, to: "prod" }, description: { from: null, to: "" } } } },
       { action: "group.updated", target: "group:production", details: { changes: { name: { from: "prod", to: "production" }, description: { from: "", to: "live" } } } },

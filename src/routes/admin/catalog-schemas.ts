@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { idParam, textField, usernameField, versionField } from "../../lib/fields.ts";
 import { hostField } from "../../lib/host.ts";
+import { gateModeField, webAddressField } from "../../lib/web-address.ts";
 
 /**
  * Characters that do not show: format controls (zero-width space, soft hyphen, word joiner, …), private-use and
@@ -32,6 +33,8 @@ export const GroupUpdateSchema = TeamUpdateSchema;
 export const SystemFieldsSchema = z.strictObject({
   name: nameField,
   host: hostField,
+  webAddress: webAddressField,
+  gateMode: gateModeField,
   description: textField("Description", 1000, { multiline: true }),
   notes: textField("Notes", 10_000, { multiline: true }),
 });

@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { emailField, idParam, passwordField, textField, usernameField } from "../../lib/fields.ts";
 import { hostField } from "../../lib/host.ts";
+import { GATE_MODES, gateModeField, webAddressField } from "../../lib/web-address.ts";
 import { nameField } from "../admin/catalog-schemas.ts";
 import { pagingFields, wholeNumberParam } from "./operation.ts";
 
@@ -116,9 +117,19 @@ export const NamedUpdateBody = z.strictObject({
   description: absentOr(NamedBody.shape.description),
 });
 
+const WEB_ADDRESS_DESCRIPTION =
+  "Where the system's own web interface answers: http(s)://host[:port], nothing after it; null or empty for none. Stored as its origin (lower-case host, no default port) and unique by host and port.";
+const GATE_MODE_DESCRIPTION =
+  "How the gate reads a request to the web address: `by-method` (GET, HEAD and OPTIONS need read, anything else read/write) or `read-write-only` (every request needs read/write). Default `by-method`.";
+
 export const SystemCreateBody = z.strictObject({
   name: NamedBody.shape.name,
   host: hostField.meta({ description: "A DNS name, an IPv4 address or an IPv6 address in brackets, with an optional :port." }),
+  webAddress: webAddressField
+    .nullable()
+    .transform((v) => v ?? null)
+    .meta({ description: WEB_ADDRESS_DESCRIPTION }),
+  gateMode: gateModeField.meta({ description: GATE_MODE_DESCRIPTION }),
   description: NamedBody.shape.description,
   notes: textField("Notes", 10_000, { multiline: true }).meta({ description: "At most 10000 characters." }),
 });
@@ -126,6 +137,8 @@ export const SystemUpdateBody = z.strictObject({
   version: versionValue,
   name: absentOr(SystemCreateBody.shape.name).meta({ description: "Administrators only." }),
   host: absentOr(SystemCreateBody.shape.host).meta({ description: "Administrators only." }),
+  webAddress: absentOr(SystemCreateBody.shape.webAddress).meta({ description: `Administrators only. ${WEB_ADDRESS_DESCRIPTION}` }),
+  gateMode: absentOr(z.enum(GATE_MODES)).meta({ description: `Administrators only. ${GATE_MODE_DESCRIPTION}` }),
   description: absentOr(SystemCreateBody.shape.description),
   notes: absentOr(SystemCreateBody.shape.notes),
 });
@@ -175,10 +188,12 @@ export const SystemSummaryView = z.object({
   id: z.number().int(),
   name: z.string(),
   host: z.string(),
+  webAddress: z.string().nullable().meta({ description: WEB_ADDRESS_DESCRIPTION }),
   description: z.string(),
   permission: permissionView.meta({ description: "The calling account's effective permission on the system." }),
 });
 export const SystemView = SystemSummaryView.extend({
+  gateMode: z.enum(GATE_MODES).meta({ description: GATE_MODE_DESCRIPTION }),
   notes: z.string(),
   version: z.number().int(),
   groups: z.array(TeamRef).optional().meta({ description: "The system groups containing it: for administrators only." }),

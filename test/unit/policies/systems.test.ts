@@ -209,7 +209,11 @@ describe("systems policy", () => {
   });
 
   describe("changeAction", () => {
-    const changes: [string, { name?: unknown; host?: unknown; description?: unknown; notes?: unknown }, "change-notes" | "change-identity"][] = [
+    const changes: [
+      string,
+      { name?: unknown; host?: unknown; webAddress?: unknown; gateMode?: unknown; description?: unknown; notes?: unknown },
+      "change-notes" | "change-identity",
+    ][] = [
       ["{ name }", { name: "web-01" }, "change-identity"],
       ["{ host }", { host: "web-01.example.net" }, "change-identity"],
       ["{ name, host }", { name: "web-01", host: "web-01.example.net" }, "change-identity"],
@@ -217,6 +221,10 @@ describe("systems policy", () => {
       ["{ host, notes }", { host: "web-01.example.net", notes: "Patched" }, "change-identity"],
       ["{ name: \"\" }", { name: "" }, "change-identity"],
       ["{ name: null }", { name: null }, "change-identity"],
+      ["{ webAddress }", { webAddress: "https://web-01.example.net" }, "change-identity"],
+      ["{ webAddress: null }", { webAddress: null }, "change-identity"],
+      ["{ gateMode }", { gateMode: "read-write-only" }, "change-identity"],
+      ["{ gateMode, notes }", { gateMode: "by-method", notes: "Patched" }, "change-identity"],
       ["{ description }", { description: "Front end" }, "change-notes"],
       ["{ notes }", { notes: "Patched" }, "change-notes"],
       ["{ description, notes }", { description: "Front end", notes: "Patched" }, "change-notes"],

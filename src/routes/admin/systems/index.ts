@@ -30,7 +30,15 @@ export function adminSystemsRouter({ db }: RouteDeps): Router {
     createSchema: SystemFieldsSchema,
     updateSchema: SystemUpdateSchema,
     afterCreate: "",
-    savedValues: (system) => ({ name: system.name, host: system.host, description: system.description, notes: system.notes, version: String(system.version) }),
+    savedValues: (system) => ({
+      name: system.name,
+      host: system.host,
+      webAddress: system.webAddress ?? "",
+      gateMode: system.gateMode,
+      description: system.description,
+      notes: system.notes,
+      version: String(system.version),
+    }),
     valuesAfterError: (typed) => ("name" in typed ? typed : undefined),
     listQuery: ListQuery,
     list: async (db, actor, query) => {
