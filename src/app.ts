@@ -10,6 +10,7 @@ import { DbSessionStore } from "./auth/session-store.ts";
 import type { Config } from "./config.ts";
 import type { Db } from "./db/index.ts";
 import { canonicaliseClientAddresses } from "./lib/client-address.ts";
+import { gateRouter } from "./routes/gate/index.ts";
 import { deriveKey, deriveSecretKeys } from "./lib/app-secret.ts";
 import { takeFlash } from "./lib/flash.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -124,6 +125,8 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   const routeDeps = { config, db, passport, keys, mailOutbox, logger };
   // Before sessions and CSRF: the API authenticates each request by its bearer token alone, and reads its own JSON.
   app.use(API_BASE, apiRouter(routeDeps));
+  // Before sessions too: the gate never reads the console's cookie (routes/gate).
+  app.use(gateRouter(routeDeps));
 
   app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
   app.use(express.json({ limit: "100kb" }));

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { LOOPBACK_PROXIES, parseProxyList } from "./lib/trusted-proxies.ts";
 
 const optionalText = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
 
@@ -29,6 +30,14 @@ const EnvSchema = z
     ADMIN_USERNAME: optionalText,
     ADMIN_PASSWORD: optionalText,
     TRUST_PROXY: z.coerce.number().int().min(0).max(10).default(0),
+    GATE_TRUSTED_PROXIES: z
+      .string()
+      .default("")
+      .superRefine((v, ctx) => {
+        const { invalid } = parseProxyList(v);
+        if (invalid.length > 0)
+          ctx.addIssue({ code: "custom", message: `must be IP addresses or CIDR ranges separated by commas; not one: ${invalid.join(", ")}` });
+      }),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.ADMIN_USERNAME) !== Boolean(env.ADMIN_PASSWORD)) {
@@ -60,6 +69,8 @@ export interface Config {
   readonly logFormat: "json" | "pretty" | undefined;
   readonly adminSeed: { readonly username: string; readonly password: string } | undefined;
   readonly trustProxy: number;
+  /** The addresses and ranges the gate takes forwarded headers from: loopback unless GATE_TRUSTED_PROXIES says. */
+  readonly gateTrustedProxies: readonly string[];
   readonly session: { readonly idleMinutes: number; readonly absoluteHours: number };
 }
 
@@ -98,6 +109,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
         ? { username: e.ADMIN_USERNAME, password: e.ADMIN_PASSWORD }
         : undefined,
     trustProxy: e.TRUST_PROXY,
+    gateTrustedProxies: e.GATE_TRUSTED_PROXIES.trim() ? parseProxyList(e.GATE_TRUSTED_PROXIES).entries : LOOPBACK_PROXIES,
     session: { ...SESSION_DEFAULTS },
   });
 }

@@ -83,6 +83,11 @@ function tokenHash(keys: SecretKeys, token: string): string {
   return hashCode(keys.apiTokens, token);
 }
 
+/** The stored form of a token as sent, or undefined when it cannot be a token at all (then nothing is looked up). */
+export function storedFormOfToken(keys: SecretKeys, rawToken: unknown): string | undefined {
+  return typeof rawToken === "string" && API_TOKEN_PATTERN.test(rawToken) ? tokenHash(keys, rawToken) : undefined;
+}
+
 function newToken(): string {
   return `${API_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
 }

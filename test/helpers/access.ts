@@ -2,7 +2,7 @@ import type { Db } from "../../src/db/index.ts";
 import { type AuditEvent, listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { insertGrant, type Subject, type Target } from "../../src/repositories/grants.ts";
 import { insertGroupSystem, insertGroup } from "../../src/repositories/system-groups.ts";
-import { insertSystem } from "../../src/repositories/systems.ts";
+import { insertSystem, type SystemFields } from "../../src/repositories/systems.ts";
 import { insertMember, insertTeam } from "../../src/repositories/teams.ts";
 import type { System, SystemGroup, Team } from "../../src/types/catalog.ts";
 import type { TestAgent } from "./agent.ts";
@@ -16,7 +16,7 @@ import { decodeEntities } from "./html.ts";
 let counter = 0;
 const unique = (prefix: string) => `${prefix}-${++counter}`;
 
-export async function makeSystem(db: Db, fields: Partial<{ name: string; host: string; description: string; notes: string }> = {}): Promise<System> {
+export async function makeSystem(db: Db, fields: Partial<SystemFields> = {}): Promise<System> {
   const system = await insertSystem(db, { name: unique("nas"), host: "10.0.0.1", description: "", notes: "", ...fields });
   if (!system) throw new Error(`system ${fields.name} not created`);
   return system;

@@ -1,0 +1,92 @@
+import { type Request, type Response, Router } from "express";
+import { canonicalAddress } from "../../lib/client-address.ts";
+import { proxyMatcher } from "../../lib/trusted-proxies.ts";
+import { answerForToken, type GateAnswer, type GatedRequest } from "../../services/gate.ts";
+import type { RouteDeps } from "../deps.ts";
+
+/** `Bearer <token>`: the scheme in any case, one token, nothing after it (as middleware/api-token-auth.ts reads it). */
+const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** Where the request the proxy asks about was going, or why it cannot be told. */
+type Target = { ok: true; request: GatedRequest } | { ok: false; problem: string };
+
+function targetOf(url: string | undefined, method: string | undefined, upgrade: string | undefined): Target {
+  if (!url) return { ok: false, problem: "missing_original_url" };
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return { ok: false, problem: "bad_original_url" };
+  }
+  if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return { ok: false, problem: "bad_original_url" };
+  // No method named: the strictest reading (read/write), never the most lenient.
+  return { ok: true, request: { hostKey: parsed.host, method: method ?? "", websocket: /\bwebsocket\b/i.test(upgrade ?? "") } };
+}
+
+/** nginx auth_request: X-Original-URL and X-Original-Method (see the README's "Gate" section for the location). */
+function authRequestTarget(req: Request): Target {
+  return targetOf(req.get("x-original-url"), req.get("x-original-method"), req.get("upgrade"));
+}
+
+/** Traefik, Caddy and HAProxy: the original request in X-Forwarded-Proto, -Host, -Uri and -Method. */
+function forwardAuthTarget(req: Request): Target {
+  const proto = req.get("x-forwarded-proto")?.split(",")[0]?.trim();
+  const host = req.get("x-forwarded-host")?.split(",")[0]?.trim();
+  if (!proto || !host) return { ok: false, problem: "missing_forwarded_host" };
+  return targetOf(`${proto}://${host}${req.get("x-forwarded-uri") ?? "/"}`, req.get("x-forwarded-method"), req.get("upgrade"));
+}
+
+/** Header values go out as UTF-8 bytes, which is what upstream applications written for Authelia's headers read. */
+function headerValue(text: string): string {
+  return Buffer.from(text, "utf8").toString("latin1");
+}
+
+function answer(res: Response, result: GateAnswer): void {
+  res.set("Cache-Control", "no-store");
+  if (result.status === 200) {
+    const { identity } = result;
+    res.set("Remote-User", headerValue(identity.username));
+    res.set("Remote-Name", headerValue(identity.name));
+    if (identity.email) res.set("Remote-Email", headerValue(identity.email));
+    res.set("Remote-Groups", headerValue(identity.groups.join(",")));
+    res.set("Remote-Permission", identity.permission);
+    res.status(200).type("text/plain").send("allowed\n");
+    return;
+  }
+  if (result.status === 401) {
+    res.set("WWW-Authenticate", 'Bearer realm="gatehouse"');
+    res.status(401).type("text/plain").send("Sign in to Gatehouse first.\n");
+    return;
+  }
+  res.set("X-Gatehouse-Reason", result.reason);
+  res.status(403).type("text/plain").send(`Refused by Gatehouse: ${result.reason}.\n`);
+}
+
+/**
+ * The gate: reverse proxies in front of a system's web address ask here before each request. Mounted before the
+ * console's session, so the console's cookie is never read at the gate. Forwarded headers are believed only from
+ * the trusted proxies (loopback unless GATE_TRUSTED_PROXIES names others); anyone else is refused. The answer is
+ * 200, 401 or 403, never a redirect on auth-request (nginx treats one as an error).
+ * Signing a browser in through the gate (the handshake and the gate cookie) is not built yet: without a token the
+ * answer is 401.
+ */
+export function gateRouter({ config, db, keys }: RouteDeps): Router {
+  const router = Router();
+  const trusted = proxyMatcher(config.gateTrustedProxies);
+
+  const handle = (target: (req: Request) => Target) => async (req: Request, res: Response) => {
+    if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
+    const found = target(req);
+    if (!found.ok) {
+      res.set("Cache-Control", "no-store").set("X-Gatehouse-Reason", found.problem);
+      return res.status(403).type("text/plain").send(`Refused by Gatehouse: the proxy sent no usable address (${found.problem}).\n`);
+    }
+    const token = BEARER.exec(req.get("authorization") ?? "")?.[1];
+    if (!token) return answer(res, { status: 401 });
+    answer(res, await answerForToken(db, keys, token, found.request));
+  };
+
+  router.all("/gate/auth-request", handle(authRequestTarget));
+  router.all("/gate/forward-auth", handle(forwardAuthTarget));
+  return router;
+}
