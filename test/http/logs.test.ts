@@ -4,7 +4,7 @@ import type { Express, Response } from "express";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
-import { streamText } from "../../src/routes/admin/logs/stream.ts";
+import { streamText } from "../../src/routes/stream-text.ts";
 import { CATEGORY_OPTIONS } from "../../src/services/audit-log-actions.ts";
 import { LogRetentionSchedule, pruneAuditEvents } from "../../src/services/log-retention.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";

@@ -13,7 +13,7 @@ import { fieldErrorsOf } from "../../form-values.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { settingsFormView } from "../settings-form-view.ts";
 import { FILTER_FIELDS, type FilterValues, LogIdParams, type LogQuery, LogQuerySchema, type RetentionBody, RetentionSchema } from "./schemas.ts";
-import { streamText } from "./stream.ts";
+import { streamText } from "../../stream-text.ts";
 import { countText, LOGS_PATH, logsHref, presentLogEntry, presentLogRow } from "./view-models.ts";
 
 const RETENTION_PATH = `${LOGS_PATH}/retention`;

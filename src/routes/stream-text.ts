@@ -1,5 +1,5 @@
 import type { Response } from "express";
-import type { Logger } from "../../../lib/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 /** Resolves true once the response can take more, false if the client went away first. */
 function drained(res: Response): Promise<boolean> {
