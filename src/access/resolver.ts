@@ -1,9 +1,13 @@
 import type { Queryable } from "../db/index.ts";
 import {
+  type AccessReportScope,
   type ContributionRow,
   contributionsForSystem,
   contributionsForUser,
   permissionLevel,
+  type ReportContributionRow,
+  selectAccessReportRows,
+  type UsernameRange,
 } from "../repositories/effective-access.ts";
 import {
   type ContributingGrant,
@@ -63,4 +67,42 @@ export async function explainSystemAccess(db: Queryable, systemId: number): Prom
   const byUser = new Map<number, ContributionRow[]>();
   for (const row of rows) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);
   return new Map([...byUser].map(([userId, userRows]) => [userId, combine({ isAdmin: false, disabled: false }, userRows)]));
+}
+
+/** One row of the access report: a user, a system they reach, and the resolver's answer with its explanation. */
+export interface ReportedAccess {
+  user: { id: number; username: string };
+  system: { id: number; name: string };
+  access: EffectiveAccess;
+}
+
+/**
+ * The access report's rows for the accounts of `range` (docs/domain.md, "The access report"), decided by `combine`
+ * like every other answer of the resolver, so a row says what the user's own page says. With `page`, that window of
+ * rows and the report's total.
+ */
+export async function explainReportRows(
+  db: Queryable,
+  scope: AccessReportScope,
+  range: UsernameRange,
+  page?: { limit: number; offset: number },
+): Promise<{ rows: ReportedAccess[]; total: number }> {
+  const raw = await selectAccessReportRows(db, scope, range, page);
+  const pairs: { first: ReportContributionRow; grants: ContributionRow[] }[] = [];
+  let current: (typeof pairs)[number] | undefined;
+  for (const row of raw) {
+    if (!current || current.first.userId !== row.userId || current.first.systemId !== row.systemId) {
+      current = { first: row, grants: [] };
+      pairs.push(current);
+    }
+    if (row.source !== null && row.level !== null) current.grants.push({ ...row, source: row.source, level: row.level });
+  }
+  return {
+    rows: pairs.map(({ first, grants }) => ({
+      user: { id: first.userId, username: first.username },
+      system: { id: first.systemId, name: first.systemName },
+      access: combine({ isAdmin: first.isAdmin, disabled: false }, grants),
+    })),
+    total: raw[0]?.total ?? 0,
+  };
 }

@@ -176,3 +176,148 @@ export async function accessibleSystems(
     total: rows[0] ? Number(rows[0].total) : 0,
   };
 }
+
+/** Which rows of the access report (docs/domain.md, "The access report"): each filter narrows, none set is everyone. */
+export interface AccessReportScope {
+  userId?: number;
+  /** Pairs with a contributing grant held by this team. */
+  teamId?: number;
+  systemId?: number;
+  /** Pairs with a contributing grant on this group. */
+  groupId?: number;
+}
+
+/**
+ * A stretch of the report's accounts by username key: after `after` (exclusive) up to `upTo` (inclusive); either end
+ * open when undefined. Batches walk it by keyset, so no statement ever holds more than one batch of accounts.
+ */
+export interface UsernameRange {
+  after?: string;
+  upTo?: string;
+}
+
+/** One contribution of a report row, or a row of an administrator with no grant on the system (source null). */
+export interface ReportContributionRow extends Omit<ContributionRow, "source" | "level" | "decides"> {
+  username: string;
+  isAdmin: boolean;
+  systemName: string;
+  source: GrantSource | null;
+  level: 1 | 2 | null;
+  decides: boolean;
+  /** Rows (pairs) in the whole report, when a page was asked for. */
+  total: number;
+}
+
+function scopeBindings(scope: AccessReportScope, range: UsernameRange) {
+  return {
+    user: scope.userId ?? null,
+    team: scope.teamId ?? null,
+    system: scope.systemId ?? null,
+    group: scope.groupId ?? null,
+    after: range.after ?? null,
+    upTo: range.upTo ?? null,
+  };
+}
+
+/** Enabled accounts in the range (disabled ones have no access); with a team filter, only its members can match. */
+const REPORT_USERS = `
+  SELECT u.id, u.username, u.username_key, u.is_admin FROM users u
+   WHERE NOT u.disabled
+     AND (CAST(:after AS text) IS NULL OR u.username_key > :after)
+     AND (CAST(:upTo AS text) IS NULL OR u.username_key <= :upTo)
+     AND (CAST(:user AS bigint) IS NULL OR u.id = :user)
+     AND (CAST(:team AS bigint) IS NULL OR EXISTS (SELECT 1 FROM team_members f WHERE f.user_id = u.id AND f.team_id = :team))`;
+
+/** A system the filters let through: the one asked for, and with a group filter only the group's systems can match. */
+const inScope = (system: string) => `
+  (CAST(:system AS bigint) IS NULL OR ${system} = :system)
+  AND (CAST(:group AS bigint) IS NULL OR ${system} IN (SELECT fm.system_id FROM system_group_members fm WHERE fm.group_id = :group))`;
+
+/** The four sources of the resolver, for every account of the range at once (set-based, one statement a batch). */
+const REPORT_CONTRIBUTIONS = `
+  SELECT 'A' AS source, g.system_id, u.id AS user_id, g.permission, CAST(NULL AS bigint) AS team_id, CAST(NULL AS bigint) AS group_id
+    FROM scoped u JOIN user_system_grants g ON g.user_id = u.id WHERE ${inScope("g.system_id")}
+  UNION ALL
+  SELECT 'B', m.system_id, u.id, g.permission, NULL, g.group_id
+    FROM scoped u JOIN user_group_grants g ON g.user_id = u.id JOIN system_group_members m ON m.group_id = g.group_id WHERE ${inScope("m.system_id")}
+  UNION ALL
+  SELECT 'C', g.system_id, u.id, g.permission, tm.team_id, NULL
+    FROM scoped u JOIN team_members tm ON tm.user_id = u.id JOIN team_system_grants g ON g.team_id = tm.team_id WHERE ${inScope("g.system_id")}
+  UNION ALL
+  SELECT 'D', m.system_id, u.id, g.permission, tm.team_id, g.group_id
+    FROM scoped u JOIN team_members tm ON tm.user_id = u.id JOIN team_group_grants g ON g.team_id = tm.team_id
+    JOIN system_group_members m ON m.group_id = g.group_id WHERE ${inScope("m.system_id")}`;
+
+/**
+ * The access report's rows for the accounts of `range`, in one statement: every (user, system) pair the resolver
+ * gives access to, with each contributing grant explained and the deciding one marked by the same SQL as a user's
+ * page (`explained`). Administrators reach every system. Ordered by username, then system name, then the
+ * explanation's order. With `page`, only that window of pairs, each row carrying the report's total.
+ */
+export async function selectAccessReportRows(
+  db: Queryable,
+  scope: AccessReportScope,
+  range: UsernameRange,
+  page?: { limit: number; offset: number },
+): Promise<ReportContributionRow[]> {
+  const result = await db.raw(
+    `WITH scoped AS MATERIALIZED (${REPORT_USERS}),
+          e AS MATERIALIZED (${explained(REPORT_CONTRIBUTIONS)}),
+          pairs AS (
+            SELECT e.user_id, e.system_id FROM e GROUP BY e.user_id, e.system_id
+            HAVING (CAST(:team AS bigint) IS NULL OR bool_or(e.team_id = :team))
+               AND (CAST(:group AS bigint) IS NULL OR bool_or(e.group_id = :group))
+            UNION
+            SELECT u.id, s.id FROM scoped u CROSS JOIN systems s
+             WHERE u.is_admin AND CAST(:team AS bigint) IS NULL AND CAST(:group AS bigint) IS NULL AND ${inScope("s.id")}),
+          paged AS (
+            SELECT p.user_id, p.system_id, u.username, u.username_key, u.is_admin, s.name AS system_name, s.name_key AS system_key,
+                   count(*) OVER () AS total
+              FROM pairs p JOIN scoped u ON u.id = p.user_id JOIN systems s ON s.id = p.system_id
+             ORDER BY u.username_key, s.name_key, s.id
+             LIMIT CAST(:limit AS bigint) OFFSET :offset)
+     SELECT p.user_id, p.username, p.is_admin, p.system_id, p.system_name, p.total,
+            e.source, e.permission, e.team_id, e.team_name, e.group_id, e.group_name, coalesce(e.decides, false) AS decides
+       FROM paged p
+       LEFT JOIN e ON e.user_id = p.user_id AND e.system_id = p.system_id
+       LEFT JOIN teams t ON t.id = e.team_id
+       LEFT JOIN system_groups sg ON sg.id = e.group_id
+      ORDER BY p.username_key, p.system_key, p.system_id, e.source NULLS FIRST, t.name_key NULLS FIRST, sg.name_key NULLS FIRST`,
+    { ...scopeBindings(scope, range), limit: page?.limit ?? null, offset: page?.offset ?? 0 },
+  );
+  type Raw = Omit<RawContribution, "source" | "permission"> & {
+    username: string;
+    is_admin: boolean;
+    system_name: string;
+    total: string | number;
+    source: GrantSource | null;
+    permission: number | null;
+  };
+  return (result.rows as Raw[]).map((row) => ({
+    userId: Number(row.user_id),
+    username: row.username,
+    isAdmin: row.is_admin,
+    systemId: Number(row.system_id),
+    systemName: row.system_name,
+    total: Number(row.total),
+    source: row.source,
+    level: row.permission === null ? null : (Number(row.permission) as 1 | 2),
+    teamId: row.team_id === null ? null : Number(row.team_id),
+    teamName: row.team_name,
+    groupId: row.group_id === null ? null : Number(row.group_id),
+    groupName: row.group_name,
+    decides: row.decides,
+  }));
+}
+
+/**
+ * The username key that ends the next batch of `size` report accounts after `after`: the upper end of the range
+ * for selectAccessReportRows. Undefined when no account is left.
+ */
+export async function selectReportBatchEnd(db: Queryable, scope: AccessReportScope, after: string | undefined, size: number): Promise<string | undefined> {
+  const result = await db.raw(
+    `SELECT max(x.username_key) AS last FROM (SELECT r.username_key FROM (${REPORT_USERS}) r ORDER BY r.username_key LIMIT :size) x`,
+    { ...scopeBindings(scope, { after }), size },
+  );
+  return (result.rows[0] as { last: string | null } | undefined)?.last ?? undefined;
+}

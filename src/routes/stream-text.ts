@@ -58,3 +58,17 @@ export async function streamText(
     res.off("close", onClose);
   }
 }
+
+/** "gatehouse-users-2026-12-03T13-15-42Z.csv": dated, and free of characters a file system or a header minds. */
+export function datedFileName(stem: string, extension: string, now = new Date()): string {
+  return `${stem}-${now.toISOString().slice(0, 19).replace(/:/g, "-")}Z.${extension}`;
+}
+
+/** Headers of a CSV attachment, set just before its first byte. */
+export function beginCsv(res: Response, fileName: string): () => void {
+  return () => {
+    res.status(200);
+    res.set("Content-Type", "text/csv; charset=utf-8");
+    res.set("Content-Disposition", `attachment; filename="${fileName}"`);
+  };
+}
