@@ -87,7 +87,7 @@ function linkHref(html: string, text: string): string | undefined {
 }
 
 describe("who may see the access report", () => {
-  it("is linked from the administration menu, and refused to anyone else (docs/security.md A3)", async () => {
+  it("is linked from the administration menu, and refused to anyone else (docs/security.md A3, X2)", async () => {
     const { root, ada } = await fixture();
     const admin = await signedInAgent(app, root);
     const home = await admin.get("/admin/users");
@@ -315,7 +315,7 @@ describe("GET /api/v1/reports/access", () => {
     expect(unknown.body.error.fields).toEqual({ group: "There is no system group with id 999999." });
   });
 
-  it("refuses a token whose owner is not an administrator (403) and a request without a token (401)", async () => {
+  it("refuses a token whose owner is not an administrator (403, docs/security.md X2) and a request without a token (401)", async () => {
     const { ada } = await fixture();
     const token = await createTestApiToken(db, ada);
     const res = await supertest(app).get("/api/v1/reports/access").set("Authorization", `Bearer ${token}`);

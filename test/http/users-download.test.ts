@@ -146,7 +146,7 @@ describe("Download CSV on the Users list", () => {
     expect(column(rows, "full_name").slice(0, 2)).toEqual(["'-1+1", "'=1+2"]);
   });
 
-  it("is refused to anyone but an administrator (403), and an unknown sort falls back to the list's default (A3, A16)", async () => {
+  it("is refused to anyone but an administrator (403), and an unknown sort falls back to the list's default (docs/security.md X2, A16)", async () => {
     const root = await insertTestAdmin(db, { username: "root" });
     const user = await insertTestUser(db, { username: "plain" });
     const agent = await signedInAgent(app, user);
