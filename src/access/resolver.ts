@@ -7,6 +7,7 @@ import {
   permissionLevel,
   type ReportContributionRow,
   selectAccessReportRows,
+  selectReportPageWindow,
   type UsernameRange,
 } from "../repositories/effective-access.ts";
 import {
@@ -78,16 +79,10 @@ export interface ReportedAccess {
 
 /**
  * The access report's rows for the accounts of `range` (docs/domain.md, "The access report"), decided by `combine`
- * like every other answer of the resolver, so a row says what the user's own page says. With `page`, that window of
- * rows and the report's total.
+ * like every other answer of the resolver, so a row says what the user's own page says.
  */
-export async function explainReportRows(
-  db: Queryable,
-  scope: AccessReportScope,
-  range: UsernameRange,
-  page?: { limit: number; offset: number },
-): Promise<{ rows: ReportedAccess[]; total: number }> {
-  const raw = await selectAccessReportRows(db, scope, range, page);
+export async function explainReportRows(db: Queryable, scope: AccessReportScope, range: UsernameRange): Promise<ReportedAccess[]> {
+  const raw = await selectAccessReportRows(db, scope, range);
   const pairs: { first: ReportContributionRow; grants: ContributionRow[] }[] = [];
   let current: (typeof pairs)[number] | undefined;
   for (const row of raw) {
@@ -97,12 +92,21 @@ export async function explainReportRows(
     }
     if (row.source !== null && row.level !== null) current.grants.push({ ...row, source: row.source, level: row.level });
   }
-  return {
-    rows: pairs.map(({ first, grants }) => ({
-      user: { id: first.userId, username: first.username },
-      system: { id: first.systemId, name: first.systemName },
-      access: combine({ isAdmin: first.isAdmin, disabled: false }, grants),
-    })),
-    total: raw[0]?.total ?? 0,
-  };
+  return pairs.map(({ first, grants }) => ({
+    user: { id: first.userId, username: first.username },
+    system: { id: first.systemId, name: first.systemName },
+    access: combine({ isAdmin: first.isAdmin, disabled: false }, grants),
+  }));
+}
+
+/** One page of the report, in its order, and how many rows the whole report has. */
+export async function explainReportPage(
+  db: Queryable,
+  scope: AccessReportScope,
+  page: { limit: number; offset: number },
+): Promise<{ rows: ReportedAccess[]; total: number }> {
+  const window = await selectReportPageWindow(db, scope, page);
+  if (!window.range) return { rows: [], total: window.total };
+  const rows = await explainReportRows(db, scope, window.range);
+  return { rows: rows.slice(window.skip, window.skip + page.limit), total: window.total };
 }

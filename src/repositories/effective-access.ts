@@ -193,6 +193,8 @@ export interface AccessReportScope {
  */
 export interface UsernameRange {
   after?: string;
+  /** Inclusive lower end, for a page that starts at a known account. */
+  from?: string;
   upTo?: string;
 }
 
@@ -204,8 +206,6 @@ export interface ReportContributionRow extends Omit<ContributionRow, "source" | 
   source: GrantSource | null;
   level: 1 | 2 | null;
   decides: boolean;
-  /** Rows (pairs) in the whole report, when a page was asked for. */
-  total: number;
 }
 
 function scopeBindings(scope: AccessReportScope, range: UsernameRange) {
@@ -215,6 +215,7 @@ function scopeBindings(scope: AccessReportScope, range: UsernameRange) {
     system: scope.systemId ?? null,
     group: scope.groupId ?? null,
     after: range.after ?? null,
+    from: range.from ?? null,
     upTo: range.upTo ?? null,
   };
 }
@@ -224,6 +225,7 @@ const REPORT_USERS = `
   SELECT u.id, u.username, u.username_key, u.is_admin FROM users u
    WHERE NOT u.disabled
      AND (CAST(:after AS text) IS NULL OR u.username_key > :after)
+     AND (CAST(:from AS text) IS NULL OR u.username_key >= :from)
      AND (CAST(:upTo AS text) IS NULL OR u.username_key <= :upTo)
      AND (CAST(:user AS bigint) IS NULL OR u.id = :user)
      AND (CAST(:team AS bigint) IS NULL OR EXISTS (SELECT 1 FROM team_members f WHERE f.user_id = u.id AND f.team_id = :team))`;
@@ -249,53 +251,49 @@ const REPORT_CONTRIBUTIONS = `
     JOIN system_group_members m ON m.group_id = g.group_id WHERE ${inScope("m.system_id")}`;
 
 /**
+ * The report's (user, system) pairs from the contributions `c`: those the team and group filters let through (a
+ * contributing grant held by the team, or on the group), and every system of each administrator when neither is set.
+ */
+const reportPairs = (c: string) => `
+  SELECT c.user_id, c.system_id FROM ${c} c GROUP BY c.user_id, c.system_id
+  HAVING (CAST(:team AS bigint) IS NULL OR bool_or(c.team_id = :team))
+     AND (CAST(:group AS bigint) IS NULL OR bool_or(c.group_id = :group))
+  UNION
+  -- From users, not from scoped: the planner knows from the table's statistics that administrators are few.
+  SELECT a.id, s.id FROM (${REPORT_USERS}) a CROSS JOIN systems s
+   WHERE a.is_admin AND CAST(:team AS bigint) IS NULL AND CAST(:group AS bigint) IS NULL AND ${inScope("s.id")}`;
+
+/**
  * The access report's rows for the accounts of `range`, in one statement: every (user, system) pair the resolver
  * gives access to, with each contributing grant explained and the deciding one marked by the same SQL as a user's
  * page (`explained`). Administrators reach every system. Ordered by username, then system name, then the
- * explanation's order. With `page`, only that window of pairs, each row carrying the report's total.
+ * explanation's order.
  */
-export async function selectAccessReportRows(
-  db: Queryable,
-  scope: AccessReportScope,
-  range: UsernameRange,
-  page?: { limit: number; offset: number },
-): Promise<ReportContributionRow[]> {
+export async function selectAccessReportRows(db: Queryable, scope: AccessReportScope, range: UsernameRange): Promise<ReportContributionRow[]> {
   // JIT off for this statement alone: its estimated cost is high enough for Postgres to compile it, which took 2 s
   // of a batch that runs in tens of milliseconds (bench:report).
   const result = await db.transaction(async (trx) => {
     await trx.raw("SET LOCAL jit = off");
     return (await trx.raw(
-    `WITH scoped AS MATERIALIZED (${REPORT_USERS}),
-          e AS MATERIALIZED (${explained(REPORT_CONTRIBUTIONS)}),
-          pairs AS (
-            SELECT e.user_id, e.system_id FROM e GROUP BY e.user_id, e.system_id
-            HAVING (CAST(:team AS bigint) IS NULL OR bool_or(e.team_id = :team))
-               AND (CAST(:group AS bigint) IS NULL OR bool_or(e.group_id = :group))
-            UNION
-            -- From users, not from scoped: the planner knows from the table's statistics that administrators are few.
-            SELECT a.id, s.id FROM (${REPORT_USERS}) a CROSS JOIN systems s
-             WHERE a.is_admin AND CAST(:team AS bigint) IS NULL AND CAST(:group AS bigint) IS NULL AND ${inScope("s.id")}),
-          paged AS (
-            SELECT p.user_id, p.system_id, u.username, u.username_key, u.is_admin, s.name AS system_name, s.name_key AS system_key,
-                   count(*) OVER () AS total
-              FROM pairs p JOIN scoped u ON u.id = p.user_id JOIN systems s ON s.id = p.system_id
-             ORDER BY u.username_key, s.name_key, s.id
-             LIMIT CAST(:limit AS bigint) OFFSET :offset)
-     SELECT p.user_id, p.username, p.is_admin, p.system_id, p.system_name, p.total,
-            e.source, e.permission, e.team_id, e.team_name, e.group_id, e.group_name, coalesce(e.decides, false) AS decides
-       FROM paged p
-       LEFT JOIN e ON e.user_id = p.user_id AND e.system_id = p.system_id
-       LEFT JOIN teams t ON t.id = e.team_id
-       LEFT JOIN system_groups sg ON sg.id = e.group_id
-      ORDER BY p.username_key, p.system_key, p.system_id, e.source NULLS FIRST, t.name_key NULLS FIRST, sg.name_key NULLS FIRST`,
-    { ...scopeBindings(scope, range), limit: page?.limit ?? null, offset: page?.offset ?? 0 },
-  )) as { rows: unknown[] };
+      `WITH scoped AS MATERIALIZED (${REPORT_USERS}),
+            e AS MATERIALIZED (${explained(REPORT_CONTRIBUTIONS)}),
+            pairs AS (${reportPairs("e")})
+       SELECT p.user_id, u.username, u.is_admin, p.system_id, s.name AS system_name,
+              e.source, e.permission, e.team_id, e.team_name, e.group_id, e.group_name, coalesce(e.decides, false) AS decides
+         FROM pairs p
+         JOIN scoped u ON u.id = p.user_id
+         JOIN systems s ON s.id = p.system_id
+         LEFT JOIN e ON e.user_id = p.user_id AND e.system_id = p.system_id
+         LEFT JOIN teams t ON t.id = e.team_id
+         LEFT JOIN system_groups sg ON sg.id = e.group_id
+        ORDER BY u.username_key, s.name_key, s.id, e.source NULLS FIRST, t.name_key NULLS FIRST, sg.name_key NULLS FIRST`,
+      scopeBindings(scope, range),
+    )) as { rows: unknown[] };
   });
   type Raw = Omit<RawContribution, "source" | "permission"> & {
     username: string;
     is_admin: boolean;
     system_name: string;
-    total: string | number;
     source: GrantSource | null;
     permission: number | null;
   };
@@ -305,7 +303,6 @@ export async function selectAccessReportRows(
     isAdmin: row.is_admin,
     systemId: Number(row.system_id),
     systemName: row.system_name,
-    total: Number(row.total),
     source: row.source,
     level: row.permission === null ? null : (Number(row.permission) as 1 | 2),
     teamId: row.team_id === null ? null : Number(row.team_id),
@@ -326,4 +323,44 @@ export async function selectReportBatchEnd(db: Queryable, scope: AccessReportSco
     { ...scopeBindings(scope, { after }), size },
   );
   return (result.rows[0] as { last: string | null } | undefined)?.last ?? undefined;
+}
+
+/** Where a page of the report lies: the accounts whose rows it shows, and how many rows of the first come before it. */
+export interface ReportPageWindow {
+  /** Undefined when the page is past the last row. */
+  range?: { from: string; upTo: string };
+  skip: number;
+  total: number;
+}
+
+/**
+ * One statement over the pairs alone (no explanation, no names): how many rows each account has, in username order,
+ * and so which accounts a page of `limit` rows from `offset` covers. The page's rows are then explained for those
+ * accounts only (selectAccessReportRows), and the whole report is never explained to show 50 of its rows.
+ */
+export async function selectReportPageWindow(db: Queryable, scope: AccessReportScope, page: { limit: number; offset: number }): Promise<ReportPageWindow> {
+  const result = await db.transaction(async (trx) => {
+    await trx.raw("SET LOCAL jit = off");
+    return (await trx.raw(
+      `WITH scoped AS MATERIALIZED (${REPORT_USERS}),
+            c AS (${REPORT_CONTRIBUTIONS}),
+            pairs AS (${reportPairs("c")}),
+            per_user AS (SELECT p.user_id, count(*) AS n FROM pairs p GROUP BY p.user_id),
+            running AS (
+              SELECT u.username_key, pu.n, sum(pu.n) OVER (ORDER BY u.username_key) AS through, sum(pu.n) OVER () AS total
+                FROM per_user pu JOIN scoped u ON u.id = pu.user_id)
+       SELECT r.username_key, r.n, r.through, r.total FROM running r
+        WHERE (r.through > CAST(:offset AS bigint) AND r.through - r.n < CAST(:offset AS bigint) + CAST(:limit AS bigint))
+           OR r.username_key = (SELECT max(l.username_key) FROM running l)
+        ORDER BY r.username_key`,
+      { ...scopeBindings(scope, {}), offset: page.offset, limit: page.limit },
+    )) as { rows: { username_key: string; n: string; through: string; total: string }[] };
+  });
+  const rows = result.rows.map((r) => ({ key: r.username_key, n: Number(r.n), through: Number(r.through), total: Number(r.total) }));
+  const total = rows[0]?.total ?? 0;
+  const inPage = rows.filter((r) => r.through > page.offset && r.through - r.n < page.offset + page.limit);
+  const first = inPage[0];
+  const last = inPage[inPage.length - 1];
+  if (!first || !last) return { skip: 0, total };
+  return { range: { from: first.key, upTo: last.key }, skip: page.offset - (first.through - first.n), total };
 }

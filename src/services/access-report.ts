@@ -1,4 +1,4 @@
-import { explainReportRows, type ReportedAccess } from "../access/resolver.ts";
+import { explainReportPage, explainReportRows, type ReportedAccess } from "../access/resolver.ts";
 import type { Queryable } from "../db/index.ts";
 import { ValidationError } from "../errors.ts";
 import { csvLine } from "../lib/csv-cells.ts";
@@ -80,7 +80,7 @@ export async function accessReportPage(
   page: { limit: number; offset: number },
 ): Promise<{ rows: ReportedAccess[]; total: number }> {
   assertCan(actor, "read-access-report");
-  return explainReportRows(db, scope, {}, page);
+  return explainReportPage(db, scope, page);
 }
 
 /**
@@ -95,7 +95,7 @@ export function accessReportBatches(db: Queryable, actor: Actor, scope: AccessRe
     for (;;) {
       const upTo = await selectReportBatchEnd(db, scope, after, batchSize);
       if (upTo === undefined) return;
-      const { rows } = await explainReportRows(db, scope, { after, upTo });
+      const rows = await explainReportRows(db, scope, { after, upTo });
       if (rows.length > 0) yield rows;
       after = upTo;
     }

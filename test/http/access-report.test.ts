@@ -176,6 +176,9 @@ describe("the access report page", () => {
     expect(linkHref(first.text, "Next")).toBe("/admin/reports/access?user=ada&page=2");
     const second = await agent.get("/admin/reports/access?user=ada&page=2");
     expect(tableRows(second.text).map((r) => r[1])).toEqual(["many-49", "many-50", "many-51", "many-52", "many-53", "many-54", "many-55", "many-56", "many-57", "many-58", "many-59"]);
+    const past = await agent.get("/admin/reports/access?user=ada&page=3");
+    expect(tableRows(past.text)).toEqual([]);
+    expect(pageText(past.text)).toContain("There is no page 3: the last is page 2.");
   });
 });
 
