@@ -72,3 +72,25 @@ export function beginCsv(res: Response, fileName: string): () => void {
     res.set("Content-Disposition", `attachment; filename="${fileName}"`);
   };
 }
+
+/**
+ * Streams a download that is itself an audit event (the log, the users, the access report): recorded once its last
+ * row is read and before the response ends, so the record is there by the time the file is, and recorded as well
+ * when the client leaves part-way.
+ */
+export async function streamAuditedDownload(
+  res: Response,
+  chunks: AsyncIterable<string>,
+  begin: () => void,
+  logger: Logger,
+  record: () => Promise<void>,
+): Promise<void> {
+  let recorded = false;
+  const recordOnce = async () => {
+    if (recorded) return;
+    recorded = true;
+    await record();
+  };
+  await streamText(res, chunks, begin, logger, recordOnce);
+  await recordOnce();
+}

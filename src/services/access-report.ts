@@ -10,6 +10,7 @@ import { selectSystem, selectSystemByName } from "../repositories/systems.ts";
 import { selectTeam, selectTeamByName } from "../repositories/teams.ts";
 import { findUserById, findUserByUsername } from "../repositories/users/index.ts";
 import type { Actor } from "../types/user.ts";
+import { recordAudit } from "./audit.ts";
 
 export type { AccessReportScope } from "../repositories/effective-access.ts";
 
@@ -116,4 +117,10 @@ export function accessReportCsvChunks(db: Queryable, actor: Actor, scope: Access
         .join("");
     }
   })();
+}
+
+/** A download of the report is on the trail: who took a copy of who reaches what, with which filters (as typed). */
+export function recordAccessReportDownload(db: Queryable, actor: Actor, filters: ReportFilterNames): Promise<void> {
+  assertCan(actor, "read-access-report");
+  return recordAudit(db, actor, { action: "grant.report_downloaded", details: { format: "csv", filters: { ...filters } } });
 }

@@ -4,6 +4,7 @@ import { assertCan } from "../policies/reports.ts";
 import * as users from "../repositories/users/index.ts";
 import type { UserCursor, UserWithTeams } from "../repositories/users/index.ts";
 import type { Actor } from "../types/user.ts";
+import { recordAudit } from "./audit.ts";
 import { METHOD_LABELS } from "./two-factor.ts";
 
 /** Accounts per statement of the download: few round trips, flat memory. */
@@ -66,4 +67,10 @@ export function usersCsvChunks(db: Queryable, actor: Actor, query: UsersDownload
       after = batch[batch.length - 1]?.cursor;
     }
   })();
+}
+
+/** A copy of the directory leaving the console is on the trail: who took it, with which search and sort. */
+export function recordUsersDownload(db: Queryable, actor: Actor, query: UsersDownloadQuery): Promise<void> {
+  assertCan(actor, "download-users");
+  return recordAudit(db, actor, { action: "user.list_downloaded", details: { format: "csv", filters: { ...query } } });
 }

@@ -2,6 +2,7 @@ import type { Express } from "express";
 import supertest from "supertest";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
+import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { grant, makeGroup, makeSystem, makeTeam } from "../helpers/access.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
@@ -231,6 +232,15 @@ describe("the access report as CSV", () => {
       ["dave", "beta"],
       ["dave", "gamma"],
     ]);
+    // Each download is on the trail, with its filters as typed, by the time the file has arrived.
+    const events = await listAuditEvents(db, { action: "grant.report_downloaded" });
+    expect(events.map((e) => [e.actorUsername, e.details])).toEqual(
+      expect.arrayContaining([
+        ["root", { format: "csv", filters: {} }],
+        ["root", { format: "csv", filters: { team: "Night" } }],
+      ]),
+    );
+    expect(events).toHaveLength(2);
   });
 
   it("reads the report in batches of accounts and loses no row between them", async () => {

@@ -1,6 +1,7 @@
 import type { Express } from "express";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
+import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { usersCsvChunks } from "../../src/services/users-download.ts";
 import { makeTeam } from "../helpers/access.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
@@ -68,6 +69,10 @@ describe("Download CSV on the Users list", () => {
     // Full names sort without regard to case, as text: "Operator 9" > "Operator 60" > … > "Operator 1".
     const expected = Array.from({ length: 60 }, (_, i) => `Operator ${60 - i}`).sort((a, b) => (a < b ? 1 : -1));
     expect(column(rows, "full_name")).toEqual(expected);
+
+    // The download is on the trail, with its search and sort, by the time the file has arrived.
+    const [event] = await listAuditEvents(db, { action: "user.list_downloaded" });
+    expect(event).toMatchObject({ actorUsername: "root", details: { format: "csv", filters: { search: "ops-", sort: "name", direction: "desc" } } });
 
     const everyone = parseCsv((await agent.get("/admin/users/export.csv")).text).slice(1);
     expect(column(everyone, "username")).toEqual(["ops-00", ...Array.from({ length: 59 }, (_, i) => `ops-${String(i + 1).padStart(2, "0")}`), "root", "zed"]);
@@ -153,6 +158,7 @@ describe("Download CSV on the Users list", () => {
     const refused = await agent.get("/admin/users/export.csv");
     expect(refused.status).toBe(403);
     expect(refused.text).not.toContain("root");
+    expect(await listAuditEvents(db, { action: "user.list_downloaded" })).toEqual([]);
     const anonymous = await new TestAgent(app).get("/admin/users/export.csv");
     expect(anonymous.status).toBe(303);
 

@@ -5,11 +5,17 @@ import { formView } from "../../../middleware/form-view.ts";
 import { requireAdmin } from "../../../middleware/require-auth.ts";
 import { input, validate } from "../../../middleware/validate.ts";
 import { presentReportRow } from "../../../presenters/access-report.ts";
-import { accessReportCsvChunks, accessReportPage, type ReportFilterNames, reportScopeFromNames } from "../../../services/access-report.ts";
+import {
+  accessReportCsvChunks,
+  accessReportPage,
+  type ReportFilterNames,
+  recordAccessReportDownload,
+  reportScopeFromNames,
+} from "../../../services/access-report.ts";
 import { actorOf } from "../../actor.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { fieldErrorsOf } from "../../form-values.ts";
-import { beginCsv, datedFileName, streamText } from "../../stream-text.ts";
+import { beginCsv, datedFileName, streamAuditedDownload } from "../../stream-text.ts";
 import { type AccessReportQuery, AccessReportQuerySchema, REPORT_FILTER_FIELDS } from "./schemas.ts";
 
 export const ACCESS_REPORT_PATH = "/admin/reports/access";
@@ -69,8 +75,11 @@ export function adminReportsRouter({ db, logger }: RouteDeps): Router {
 
   router.get("/access.csv", invalidFilters, validate({ query: AccessReportQuerySchema }), async (req, res) => {
     const { query } = input<unknown, AccessReportQuery>(res);
-    const scope = await reportScopeFromNames(db, actorOf(req), filterValues(query));
-    await streamText(res, accessReportCsvChunks(db, actorOf(req), scope), beginCsv(res, datedFileName("gatehouse-access", "csv")), logger);
+    const filters = filterValues(query);
+    const scope = await reportScopeFromNames(db, actorOf(req), filters);
+    await streamAuditedDownload(res, accessReportCsvChunks(db, actorOf(req), scope), beginCsv(res, datedFileName("gatehouse-access", "csv")), logger, () =>
+      recordAccessReportDownload(db, actorOf(req), filters),
+    );
   });
 
   return router;

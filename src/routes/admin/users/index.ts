@@ -26,8 +26,8 @@ import { reportCodeDelivery } from "../../code-delivery.ts";
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../../services/password-reset.ts";
 import type { RouteDeps } from "../../deps.ts";
-import { beginCsv, datedFileName, streamText } from "../../stream-text.ts";
-import { usersCsvChunks } from "../../../services/users-download.ts";
+import { beginCsv, datedFileName, streamAuditedDownload } from "../../stream-text.ts";
+import { recordUsersDownload, usersCsvChunks } from "../../../services/users-download.ts";
 import { JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
 import {
@@ -199,8 +199,11 @@ export function adminUsersRouter({ db, keys, mailOutbox, config, logger }: Route
   // Every account the list's search matches, in the list's order: the same query string, without the page.
   router.get("/export.csv", validate({ query: UserListQuerySchema }), async (req, res) => {
     const { query } = input<unknown, z.infer<typeof UserListQuerySchema>>(res);
-    const chunks = usersCsvChunks(db, actorOf(req), { search: query.q.trim(), sort: query.sort, direction: query.dir });
-    await streamText(res, chunks, beginCsv(res, datedFileName("gatehouse-users", "csv")), logger);
+    const wanted = { search: query.q.trim(), sort: query.sort, direction: query.dir };
+    const chunks = usersCsvChunks(db, actorOf(req), wanted);
+    await streamAuditedDownload(res, chunks, beginCsv(res, datedFileName("gatehouse-users", "csv")), logger, () =>
+      recordUsersDownload(db, actorOf(req), wanted),
+    );
   });
 
   router.get("/new", (_req, res) => renderNew(res, 200, { authSource: "local" }, {}));
