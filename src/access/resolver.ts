@@ -1,15 +1,12 @@
 import type { Queryable } from "../db/index.ts";
 import {
   type AccessReportScope,
-  type ContributionRow,
-  contributionsForSystem,
-  contributionsForUser,
-  permissionLevel,
   type ReportContributionRow,
   selectAccessReportRows,
   selectReportPageWindow,
   type UsernameRange,
-} from "../repositories/effective-access.ts";
+} from "../repositories/access-report.ts";
+import { type ContributionRow, contributionsForSystem, contributionsForUser, permissionLevel } from "../repositories/effective-access.ts";
 import {
   type ContributingGrant,
   type EffectiveAccess,

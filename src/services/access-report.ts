@@ -4,7 +4,7 @@ import { ValidationError } from "../errors.ts";
 import { csvLine } from "../lib/csv-cells.ts";
 import { assertCan } from "../policies/reports.ts";
 import { presentReportRow } from "../presenters/access-report.ts";
-import { type AccessReportScope, selectReportBatchEnd } from "../repositories/effective-access.ts";
+import { type AccessReportScope, selectReportBatchEnd } from "../repositories/access-report.ts";
 import { selectGroup, selectGroupByName } from "../repositories/system-groups.ts";
 import { selectSystem, selectSystemByName } from "../repositories/systems.ts";
 import { selectTeam, selectTeamByName } from "../repositories/teams.ts";
@@ -12,7 +12,7 @@ import { findUserById, findUserByUsername } from "../repositories/users/index.ts
 import type { Actor } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 
-export type { AccessReportScope } from "../repositories/effective-access.ts";
+export type { AccessReportScope } from "../repositories/access-report.ts";
 
 /**
  * Accounts per statement of the report: a batch's contributions stay a few thousand rows however big the
