@@ -1,10 +1,12 @@
 import type { Queryable } from "../db/index.ts";
 import {
-  type ContributionRow,
-  contributionsForSystem,
-  contributionsForUser,
-  permissionLevel,
-} from "../repositories/effective-access.ts";
+  type AccessReportScope,
+  type ReportContributionRow,
+  selectAccessReportRows,
+  selectReportPageWindow,
+  type UsernameRange,
+} from "../repositories/access-report.ts";
+import { type ContributionRow, contributionsForSystem, contributionsForUser, permissionLevel } from "../repositories/effective-access.ts";
 import {
   type ContributingGrant,
   type EffectiveAccess,
@@ -63,4 +65,45 @@ export async function explainSystemAccess(db: Queryable, systemId: number): Prom
   const byUser = new Map<number, ContributionRow[]>();
   for (const row of rows) byUser.set(row.userId, [...(byUser.get(row.userId) ?? []), row]);
   return new Map([...byUser].map(([userId, userRows]) => [userId, combine({ isAdmin: false, disabled: false }, userRows)]));
+}
+
+/** One row of the access report: a user, a system they reach, and the resolver's answer with its explanation. */
+export interface ReportedAccess {
+  user: { id: number; username: string };
+  system: { id: number; name: string };
+  access: EffectiveAccess;
+}
+
+/**
+ * The access report's rows for the accounts of `range` (docs/domain.md, "The access report"), decided by `combine`
+ * like every other answer of the resolver, so a row says what the user's own page says.
+ */
+export async function explainReportRows(db: Queryable, scope: AccessReportScope, range: UsernameRange): Promise<ReportedAccess[]> {
+  const raw = await selectAccessReportRows(db, scope, range);
+  const pairs: { first: ReportContributionRow; grants: ContributionRow[] }[] = [];
+  let current: (typeof pairs)[number] | undefined;
+  for (const row of raw) {
+    if (!current || current.first.userId !== row.userId || current.first.systemId !== row.systemId) {
+      current = { first: row, grants: [] };
+      pairs.push(current);
+    }
+    if (row.source !== null && row.level !== null) current.grants.push({ ...row, source: row.source, level: row.level });
+  }
+  return pairs.map(({ first, grants }) => ({
+    user: { id: first.userId, username: first.username },
+    system: { id: first.systemId, name: first.systemName },
+    access: combine({ isAdmin: first.isAdmin, disabled: false }, grants),
+  }));
+}
+
+/** One page of the report, in its order, and how many rows the whole report has. */
+export async function explainReportPage(
+  db: Queryable,
+  scope: AccessReportScope,
+  page: { limit: number; offset: number },
+): Promise<{ rows: ReportedAccess[]; total: number }> {
+  const window = await selectReportPageWindow(db, scope, page);
+  if (!window.range) return { rows: [], total: window.total };
+  const rows = await explainReportRows(db, scope, window.range);
+  return { rows: rows.slice(window.skip, window.skip + page.limit), total: window.total };
 }

@@ -45,7 +45,7 @@ export interface ContributionRow {
   decides: boolean;
 }
 
-interface RawContribution {
+export interface RawContribution {
   system_id: string | number;
   user_id: string | number;
   source: GrantSource;
@@ -72,7 +72,7 @@ function toContribution(row: RawContribution): ContributionRow {
 }
 
 /** Names the contributions and marks, per (user, system), the first highest one in A–D order as the one that decides. */
-function explained(contributions: string): string {
+export function explained(contributions: string): string {
   return `
     SELECT c.system_id, c.user_id, c.source, c.permission, c.team_id, t.name AS team_name, c.group_id, sg.name AS group_name,
            row_number() OVER (PARTITION BY c.user_id, c.system_id

@@ -4,6 +4,7 @@ import { requireSignedIn } from "../middleware/require-auth.ts";
 import { apiDocsRouter } from "./api/index.ts";
 import { adminGroupsRouter } from "./admin/groups/index.ts";
 import { adminLogsRouter } from "./admin/logs/index.ts";
+import { adminReportsRouter } from "./admin/reports/index.ts";
 import { adminSettingsRouter } from "./admin/settings/index.ts";
 import { adminSystemsRouter } from "./admin/systems/index.ts";
 import { adminTeamsRouter } from "./admin/teams/index.ts";
@@ -29,6 +30,7 @@ export function appRouter(deps: RouteDeps): Router {
   router.use("/admin/systems", adminSystemsRouter(deps));
   router.use("/admin/settings", adminSettingsRouter(deps));
   router.use("/admin/logs", adminLogsRouter(deps));
+  router.use("/admin/reports", adminReportsRouter(deps));
   router.use(apiDocsRouter(deps));
   return router;
 }

@@ -1,4 +1,5 @@
 import type { Queryable } from "../db/index.ts";
+import { csvLine } from "../lib/csv-cells.ts";
 import { assertCan } from "../policies/settings.ts";
 import * as auditEvents from "../repositories/audit-events.ts";
 import type { AuditEventCursor, AuditLogEntry } from "../repositories/audit-events.ts";
@@ -70,24 +71,6 @@ const CSV_COLUMNS = [
   "target_label",
   "details",
 ] as const;
-
-const FORMULA_START = new Set(["=", "+", "-", "@", "\t", "\r"]);
-const NEEDS_QUOTES = /[",\r\n]/;
-
-/**
- * One CSV cell (RFC 4180). A cell that a spreadsheet would take for a formula (= + - @, or a tab or carriage return
- * first) gets a leading apostrophe, so that opening a download never runs what someone typed into a name (OWASP
- * "CSV injection"). Quotes double, and a cell with a quote, comma or line break is quoted.
- */
-export function csvCell(value: unknown): string {
-  let text = value === null || value === undefined ? "" : typeof value === "string" ? value : typeof value === "object" ? JSON.stringify(value) : String(value);
-  if (FORMULA_START.has(text.charAt(0))) text = `'${text}`;
-  return NEEDS_QUOTES.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
-}
-
-function csvLine(cells: readonly unknown[]): string {
-  return `${cells.map(csvCell).join(",")}\r\n`;
-}
 
 function csvRow(entry: AuditLogEntry): string {
   const r = downloadRecord(entry);

@@ -528,6 +528,25 @@ const cases: Case[] = [
     notFound: async () => ({ method: "get", path: `/access?user=${bob.id}&system=${(await makeSystem(db)).id}`, as: "alice" }),
     badInput: async () => ({ method: "get", path: `/access?user=${alice.id}`, as: "alice", field: "system" }),
   },
+  {
+    operationId: "getAccessReport",
+    success: async () => {
+      const system = await makeSystem(db);
+      await grant(db, { kind: "user", id: alice.id }, { kind: "system", id: system.id }, "read");
+      return {
+        method: "get",
+        path: `/reports/access?system=${system.id}&user=${alice.id}`,
+        as: "admin",
+        status: 200,
+        check: (b) => {
+          expect(b.data).toEqual([expect.objectContaining({ permission: "read", decidedBy: "directly", system: { id: system.id, name: system.name } })]);
+          expect(b.paging).toMatchObject({ total: 1 });
+        },
+      };
+    },
+    forbidden: async () => ({ method: "get", path: "/reports/access", as: "alice" }),
+    badInput: async () => ({ method: "get", path: "/reports/access?team=0", as: "admin", field: "team" }),
+  },
 ];
 
 describe("every API operation", () => {

@@ -4,12 +4,13 @@ import type { Express, Response } from "express";
 import { beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
-import { streamText } from "../../src/routes/admin/logs/stream.ts";
+import { streamText } from "../../src/routes/stream-text.ts";
 import { CATEGORY_OPTIONS } from "../../src/services/audit-log-actions.ts";
 import { LogRetentionSchedule, pruneAuditEvents } from "../../src/services/log-retention.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { insertAuditEvents, insertPlainAuditEvents, storedEventIds, type TestAuditEvent } from "../helpers/audit-log.ts";
+import { parseCsv } from "../helpers/csv.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { errorSummary, fieldError, h1, inputValue, isInvalid, pageText, tableRows } from "../helpers/html.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
@@ -43,36 +44,6 @@ function actionCodes(html: string): string[] {
 function linkHref(html: string, text: string): string | undefined {
   const match = new RegExp(`<a href="([^"]*)"[^>]*>${text}</a>`).exec(html);
   return match?.[1]?.replace(/&amp;/g, "&");
-}
-
-/** A small RFC 4180 reader: quoted cells, doubled quotes, CRLF between records, line breaks inside quotes. */
-function parseCsv(text: string): string[][] {
-  const records: string[][] = [];
-  let record: string[] = [];
-  let cell = "";
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') quoted = false;
-      else cell += c;
-    } else if (c === '"') quoted = true;
-    else if (c === ",") {
-      record.push(cell);
-      cell = "";
-    } else if (c === "\r" && text[i + 1] === "\n") {
-      record.push(cell);
-      records.push(record);
-      record = [];
-      cell = "";
-      i++;
-    } else cell += c;
-  }
-  if (cell !== "" || record.length > 0) throw new Error("CSV does not end with CRLF");
-  return records;
 }
 
 /** Events at known times around 2024-03-10 (UTC), always in the past, and a sign-in that the test adds now. */

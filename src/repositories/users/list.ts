@@ -64,6 +64,62 @@ async function searchUsers(db: Queryable, query: UserPageQuery): Promise<{ users
   return { users: [], total: Number(count?.rows[0]?.count ?? 0) };
 }
 
+/** The SQL type of each sort key, to read a keyset cursor (carried as text, so timestamps keep their microseconds) back. */
+const USER_SORT_TYPES: Record<UserSort, string> = {
+  username: "text",
+  name: "text",
+  email: "text",
+  role: "boolean",
+  lastLogin: "timestamptz",
+  created: "timestamptz",
+};
+
+/** Where a batch of the users download stopped: the last account's sort key (as text; null sorts last) and id. */
+export interface UserCursor {
+  key: string | null;
+  id: number;
+}
+
+/** An account of the users download, with the names of its teams and where it stands in the order. */
+export interface UserWithTeams {
+  user: User;
+  teamNames: string[];
+  cursor: UserCursor;
+}
+
+/**
+ * The next `limit` accounts after `after`, searched and sorted exactly as the Users list (`listUsers`), by keyset
+ * on (sort key, id): each batch of the download is one indexed range, however far into the directory it is.
+ */
+export async function selectUsersBatch(
+  db: Queryable,
+  query: Pick<UserPageQuery, "search" | "sort" | "direction" | "limit">,
+  after?: UserCursor,
+): Promise<UserWithTeams[]> {
+  const column = USER_SORT_COLUMNS[query.sort];
+  const direction = query.direction === "desc" ? "DESC" : "ASC";
+  const beyond = query.direction === "desc" ? "<" : ">";
+  const conditions: string[] = [];
+  if (query.search) conditions.push("(username_key LIKE :pattern OR lower(full_name) LIKE :pattern OR lower(email) LIKE :pattern)");
+  // NULLS LAST: past a key come the greater keys, then every null; past a null only the later nulls.
+  if (after && after.key !== null) conditions.push(`((${column}, id) ${beyond} (CAST(:key AS ${USER_SORT_TYPES[query.sort]}), :id) OR ${column} IS NULL)`);
+  if (after && after.key === null) conditions.push(`(${column} IS NULL AND id ${beyond} :id)`);
+  const { rows } = await db.raw(
+    `SELECT ${USER_COLUMNS.map((c) => `u.${c}`).join(", ")}, CAST(${column} AS text) AS sort_key,
+            ARRAY(SELECT t.name FROM team_members tm JOIN teams t ON t.id = tm.team_id WHERE tm.user_id = u.id ORDER BY t.name_key) AS team_names
+       FROM users u
+      ${conditions.length ? `WHERE ${conditions.join(" AND ")}` : ""}
+      ORDER BY ${column} ${direction} NULLS LAST, id ${direction}
+      LIMIT :limit`,
+    { pattern: query.search ? containsPattern(query.search) : null, key: after?.key ?? null, id: after?.id ?? null, limit: query.limit },
+  );
+  return (rows as (UserRow & { sort_key: string | null; team_names: string[] })[]).map((row) => ({
+    user: toUser(row),
+    teamNames: row.team_names,
+    cursor: { key: row.sort_key, id: Number(row.id) },
+  }));
+}
+
 export async function findUsersByIds(db: Queryable, ids: number[]): Promise<User[]> {
   if (ids.length === 0) return [];
   const rows = await db("users").select(USER_COLUMNS).whereIn("id", ids).orderBy("username_key");

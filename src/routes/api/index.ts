@@ -8,6 +8,7 @@ import { groupOperations } from "./groups.ts";
 import { grantOperations } from "./grants.ts";
 import { mountOperations, type Operation } from "./operation.ts";
 import { type ApiInfo, openApiDocument } from "./openapi.ts";
+import { reportOperations } from "./reports.ts";
 import { systemOperations } from "./systems.ts";
 import { teamOperations } from "./teams.ts";
 import { userOperations } from "./users.ts";
@@ -26,7 +27,7 @@ const API_INFO: ApiInfo = {
 };
 
 export function apiOperations(deps: RouteDeps): Operation[] {
-  return [...userOperations(deps), ...teamOperations(deps), ...systemOperations(deps), ...groupOperations(deps), ...grantOperations(deps)];
+  return [...userOperations(deps), ...teamOperations(deps), ...systemOperations(deps), ...groupOperations(deps), ...grantOperations(deps), ...reportOperations(deps)];
 }
 
 /** Every error of the API as JSON, whatever the client accepts; bad input is a 400 naming each field. */

@@ -239,3 +239,28 @@ export const ErrorView = z.object({
     fields: z.record(z.string(), z.string()).optional().meta({ description: "Each bad field with what is wrong with it." }),
   }),
 });
+
+// The access report ---------------------------------------------------------------------------------------------------
+
+const reportIdFilter = (what: "user" | "team" | "system" | "group", description: string) =>
+  z
+    .string()
+    .regex(/^[1-9][0-9]{0,9}$/, `${what} must be a ${what}'s id, a whole number from 1.`)
+    .transform(Number)
+    .refine((n) => n <= 2_147_483_647, `${what} must be a ${what}'s id, a whole number from 1.`)
+    .optional()
+    .meta({ description });
+
+export const AccessReportQuery = z.strictObject({
+  user: reportIdFilter("user", "Only this user's rows (the user's id)."),
+  team: reportIdFilter("team", "Only rows with a contributing grant held by this team (the team's id)."),
+  system: reportIdFilter("system", "Only this system's rows (the system's id)."),
+  group: reportIdFilter("group", "Only rows with a contributing grant on this system group (the group's id)."),
+  ...pagingFields,
+});
+
+export const AccessReportRowView = AccessView.extend({
+  decidedBy: z.string().meta({
+    description: 'The deciding source in the console\'s words ("directly", "through group G", "team T", "team T, through group G"), or "administrator".',
+  }),
+});

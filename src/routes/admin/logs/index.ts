@@ -13,7 +13,7 @@ import { fieldErrorsOf } from "../../form-values.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { settingsFormView } from "../settings-form-view.ts";
 import { FILTER_FIELDS, type FilterValues, LogIdParams, type LogQuery, LogQuerySchema, type RetentionBody, RetentionSchema } from "./schemas.ts";
-import { streamText } from "./stream.ts";
+import { streamAuditedDownload } from "../../stream-text.ts";
 import { countText, LOGS_PATH, logsHref, presentLogEntry, presentLogRow } from "./view-models.ts";
 
 const RETENTION_PATH = `${LOGS_PATH}/retention`;
@@ -105,14 +105,9 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
   for (const format of ["csv", "json"] as const) {
     router.get(`/download.${format}`, invalidFilters, validate({ query: LogQuerySchema }), async (req, res) => {
       const { query } = input<unknown, LogQuery>(res);
-      let recorded = false;
       // After the copy's last row was read, so that the copy does not contain its own record, and before the response
-      // ends, so that the record is there by the time the file is.
-      const record = async () => {
-        recorded = true;
-        await recordLogDownload(db, actorOf(req), format, query.filter);
-      };
-      await streamText(
+      // ends, so that the record is there by the time the file is; a download the client left part-way as well.
+      await streamAuditedDownload(
         res,
         downloadChunks(db, query.filter, format),
         () => {
@@ -121,10 +116,8 @@ export function adminLogsRouter({ db, logger }: RouteDeps): Router {
           res.set("Content-Disposition", `attachment; filename="${downloadName(format)}"`);
         },
         logger,
-        record,
+        () => recordLogDownload(db, actorOf(req), format, query.filter),
       );
-      // A download the client left part-way is recorded as well.
-      if (!recorded) await record();
     });
   }
 

@@ -26,6 +26,8 @@ import { ALERT_SERVICES_PLACE, reportCodeDelivery, reportCodeWithheld } from "..
 import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import { issueTemporaryPassword, TEMPORARY_PASSWORD_VALID_SECONDS } from "../../../services/password-reset.ts";
 import type { RouteDeps } from "../../deps.ts";
+import { beginCsv, datedFileName, streamAuditedDownload } from "../../stream-text.ts";
+import { recordUsersDownload, usersCsvChunks } from "../../../services/users-download.ts";
 import { JoinTeamSchema, UserTeamParams } from "../catalog-schemas.ts";
 import { grantRoutes } from "../grant-routes.ts";
 import {
@@ -41,6 +43,14 @@ import {
 } from "./schemas.ts";
 
 const PER_PAGE = 50;
+const USERS_CSV_PATH = "/admin/users/export.csv";
+
+/** The list's search and sort as a query string, for the download of everything it matches. */
+function listParams(query: { q: string; sort: string; dir: string }): string {
+  const params = new URLSearchParams({ q: query.q, sort: query.sort, dir: query.dir });
+  if (!query.q) params.delete("q");
+  return params.toString();
+}
 
 const COLUMNS = [
   { key: "username", label: "Username" },
@@ -80,7 +90,7 @@ function formValuesOf(user: User): Record<string, string> {
   };
 }
 
-export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): Router {
+export function adminUsersRouter({ db, keys, mailOutbox, config, logger }: RouteDeps): Router {
   const router = Router();
   router.use(requireAdmin);
 
@@ -183,7 +193,18 @@ export function adminUsersRouter({ db, keys, mailOutbox, config }: RouteDeps): R
         };
       }),
       pagination: paginationView(query.page, total, PER_PAGE, (page) => link({ page })),
+      downloadHref: `${USERS_CSV_PATH}?${listParams(query)}`,
     });
+  });
+
+  // Every account the list's search matches, in the list's order: the same query string, without the page.
+  router.get("/export.csv", validate({ query: UserListQuerySchema }), async (req, res) => {
+    const { query } = input<unknown, z.infer<typeof UserListQuerySchema>>(res);
+    const wanted = { search: query.q.trim(), sort: query.sort, direction: query.dir };
+    const chunks = usersCsvChunks(db, actorOf(req), wanted);
+    await streamAuditedDownload(res, chunks, beginCsv(res, datedFileName("gatehouse-users", "csv")), logger, () =>
+      recordUsersDownload(db, actorOf(req), wanted),
+    );
   });
 
   router.get("/new", (_req, res) => renderNew(res, 200, { authSource: "local" }, {}));

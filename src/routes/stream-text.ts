@@ -1,5 +1,5 @@
 import type { Response } from "express";
-import type { Logger } from "../../../lib/logger.ts";
+import type { Logger } from "../lib/logger.ts";
 
 /** Resolves true once the response can take more, false if the client went away first. */
 function drained(res: Response): Promise<boolean> {
@@ -57,4 +57,40 @@ export async function streamText(
   } finally {
     res.off("close", onClose);
   }
+}
+
+/** "gatehouse-users-2026-12-03T13-15-42Z.csv": dated, and free of characters a file system or a header minds. */
+export function datedFileName(stem: string, extension: string, now = new Date()): string {
+  return `${stem}-${now.toISOString().slice(0, 19).replace(/:/g, "-")}Z.${extension}`;
+}
+
+/** Headers of a CSV attachment, set just before its first byte. */
+export function beginCsv(res: Response, fileName: string): () => void {
+  return () => {
+    res.status(200);
+    res.set("Content-Type", "text/csv; charset=utf-8");
+    res.set("Content-Disposition", `attachment; filename="${fileName}"`);
+  };
+}
+
+/**
+ * Streams a download that is itself an audit event (the log, the users, the access report): recorded once its last
+ * row is read and before the response ends, so the record is there by the time the file is, and recorded as well
+ * when the client leaves part-way.
+ */
+export async function streamAuditedDownload(
+  res: Response,
+  chunks: AsyncIterable<string>,
+  begin: () => void,
+  logger: Logger,
+  record: () => Promise<void>,
+): Promise<void> {
+  let recorded = false;
+  const recordOnce = async () => {
+    if (recorded) return;
+    recorded = true;
+    await record();
+  };
+  await streamText(res, chunks, begin, logger, recordOnce);
+  await recordOnce();
 }
