@@ -3,10 +3,10 @@ import { actorKind, actsAsAdministrator, type PolicyActor } from "./actor.ts";
 
 /**
  * What may be done with accounts. Anyone signed in reads their own account; another account does not exist for
- * them (404, never 403: the id says nothing). Listing, creating, changing, disabling, deleting, resetting another
+ * them (404, never 403: the id says nothing). Listing, creating, importing from a file, changing, disabling, deleting, resetting another
  * account's password or two-factor and ending its sessions are the administrators'.
  */
-export type UserAction = "list" | "read" | "create" | "update" | "disable" | "delete" | "reset-credentials" | "end-sessions";
+export type UserAction = "list" | "read" | "create" | "import" | "update" | "disable" | "delete" | "reset-credentials" | "end-sessions";
 
 /** The one account in question. */
 export interface UserSubject {
