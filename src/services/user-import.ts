@@ -106,11 +106,28 @@ interface ParsedRow {
 
 const fileProblem = (message: string): ImportOutcome => ({ status: "rejected", problems: [{ line: null, field: "file", message }] });
 
-/** Quoted values may span lines: the line a row starts on is where it ends, less the line breaks inside its values. */
-function startLine(endLine: number, record: readonly string[]): number {
-  let breaks = 0;
-  for (const value of record) breaks += value.match(/\r\n|\r|\n/g)?.length ?? 0;
-  return endLine - breaks;
+/**
+ * Line numbers as an editor shows them (CRLF, LF or CR each end one line), counted over the bytes the parser read:
+ * each record's `bytes` is where it ends, and quoted values may span lines, so a row starts where it ends less the
+ * line breaks inside its values.
+ */
+class LineCounter {
+  private position = 0;
+  private breaks = 0;
+
+  constructor(private readonly bytes: Buffer) {}
+
+  startOf(recordEnd: number, record: readonly string[]): number {
+    for (; this.position < recordEnd; this.position++) {
+      const byte = this.bytes[this.position];
+      if (byte === 0x0a || (byte === 0x0d && this.bytes[this.position + 1] !== 0x0a)) this.breaks++;
+    }
+    const last = this.bytes[recordEnd - 1];
+    const endLine = last === 0x0a || last === 0x0d ? this.breaks : this.breaks + 1;
+    let inside = 0;
+    for (const value of record) inside += value.match(/\r\n|\r|\n/g)?.length ?? 0;
+    return endLine - inside;
+  }
 }
 
 /** Spreadsheets save "CSV" with commas or, where the comma is the decimal mark, semicolons: the header line tells. */
@@ -143,7 +160,7 @@ function shown(value: string): string {
   return [...value].length > 64 ? `${[...value].slice(0, 64).join("")}…` : value;
 }
 
-type Records = { record: string[]; info: { lines: number } }[];
+type Records = { record: string[]; info: { bytes: number } }[];
 
 /** The file as rows of the known columns, or what keeps it from being read at all. */
 function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProblem[] } | { outcome: ImportOutcome } {
@@ -159,9 +176,11 @@ function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProb
   }
   if (text.trim() === "") return { outcome: fileProblem(FILE_EMPTY) };
 
+  // The parser counts bytes; the text is parsed as UTF-8 again (without the BOM) so that they index `source`.
+  const source = Buffer.from(text, "utf8");
   let records: Records;
   try {
-    records = parse(text, {
+    records = parse(source, {
       delimiter: delimiterOf(text),
       record_delimiter: ["\r\n", "\n", "\r"],
       bom: true,
@@ -177,7 +196,8 @@ function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProb
   if (!header) return { outcome: fileProblem(FILE_EMPTY) };
 
   const names = header.record.map((name) => name.trim().normalize("NFKC").toLowerCase());
-  const headerLine = header.info.lines;
+  const lines = new LineCounter(source);
+  const headerLine = lines.startOf(header.info.bytes, header.record);
   const headerProblems: ImportProblem[] = [];
   const unknown = names.filter((name) => !(name in COLUMNS));
   if (unknown.length > 0)
@@ -197,7 +217,7 @@ function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProb
   const rows: ParsedRow[] = [];
   const problems: ImportProblem[] = [];
   for (const { record, info } of body) {
-    const line = startLine(info.lines, record);
+    const line = lines.startOf(info.bytes, record);
     if (record.length !== columns.length) {
       problems.push({ line, field: "row", message: `The row has ${record.length} values; the header has ${columns.length} columns.` });
       continue;
@@ -224,7 +244,8 @@ function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProb
     if (authentication !== "" && authentication !== "local" && authentication !== "ldap")
       problems.push({ line, field: "authentication", message: `authentication must be "local" or "ldap"; this one is "${shown(raw.authSource ?? "")}".` });
     const teamKeys = new Map<string, string>();
-    for (const name of (raw.teams ?? "").split(";")) {
+    // A spreadsheet cell may hold one team a line as well.
+    for (const name of (raw.teams ?? "").split(/[;\r\n]/)) {
       const trimmed = name.trim();
       if (trimmed !== "") teamKeys.set(nameKey(trimmed), trimmed);
     }
