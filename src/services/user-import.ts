@@ -104,6 +104,15 @@ interface ParsedRow {
   teamKeys: Map<string, string>;
 }
 
+/** What the database and the rest of the file are asked about a row, also when some of its fields are wrong. */
+interface RowFacts {
+  line: number;
+  /** null when the username itself is not valid (its problem is reported already). */
+  username: string | null;
+  email: string | null;
+  teamKeys: Map<string, string>;
+}
+
 const fileProblem = (message: string): ImportOutcome => ({ status: "rejected", problems: [{ line: null, field: "file", message }] });
 
 /**
@@ -163,7 +172,7 @@ function shown(value: string): string {
 type Records = { record: string[]; info: { bytes: number } }[];
 
 /** The file as rows of the known columns, or what keeps it from being read at all. */
-function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProblem[] } | { outcome: ImportOutcome } {
+function readRows(input: ImportInput): { rows: ParsedRow[]; facts: RowFacts[]; problems: ImportProblem[] } | { outcome: ImportOutcome } {
   const { bytes, truncated } = input.file;
   if (truncated || bytes.length > IMPORT_MAX_BYTES) return { outcome: fileProblem(FILE_TOO_LARGE) };
   if (bytes.length === 0) return { outcome: fileProblem(FILE_EMPTY) };
@@ -215,6 +224,7 @@ function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProb
 
   const columns = names as ColumnName[];
   const rows: ParsedRow[] = [];
+  const facts: RowFacts[] = [];
   const problems: ImportProblem[] = [];
   for (const { record, info } of body) {
     const line = lines.startOf(info.bytes, record);
@@ -249,23 +259,32 @@ function readRows(input: ImportInput): { rows: ParsedRow[]; problems: ImportProb
       const trimmed = name.trim();
       if (trimmed !== "") teamKeys.set(nameKey(trimmed), trimmed);
     }
-    if (parsed.success)
+    if (parsed.success) {
       rows.push({ line, ...parsed.data, authSource: authentication === "ldap" ? "ldap" : "local", teamKeys });
+      facts.push({ line, username: parsed.data.username, email: parsed.data.email, teamKeys });
+    } else {
+      // The row's other fields are still checked, so that one pass lists every problem of the file.
+      const username = ImportRowSchema.shape.username.safeParse(raw.username ?? "");
+      const email = ImportRowSchema.shape.email.safeParse(raw.email ?? "");
+      facts.push({ line, username: username.success ? username.data : null, email: email.success ? email.data : null, teamKeys });
+    }
   }
-  return { rows, problems };
+  return { rows, facts, problems };
 }
 
 /** What the database says about the rows: names and addresses taken, in the file or already, and teams that do not exist. */
-async function checkAgainstDatabase(db: Queryable, rows: readonly ParsedRow[]): Promise<{ problems: ImportProblem[]; teamsByKey: Map<string, { id: number; name: string }> }> {
+async function checkAgainstDatabase(db: Queryable, rows: readonly RowFacts[]): Promise<{ problems: ImportProblem[]; teamsByKey: Map<string, { id: number; name: string }> }> {
   const problems: ImportProblem[] = [];
   const firstLineOfName = new Map<string, number>();
   const firstLineOfAddress = new Map<string, number>();
   for (const row of rows) {
-    const key = nameKey(row.username);
-    const earlier = firstLineOfName.get(key);
-    if (earlier !== undefined)
-      problems.push({ line: row.line, field: "username", message: `username ${row.username} appears twice in the file (also line ${earlier}).` });
-    else firstLineOfName.set(key, row.line);
+    if (row.username !== null) {
+      const key = nameKey(row.username);
+      const earlier = firstLineOfName.get(key);
+      if (earlier !== undefined)
+        problems.push({ line: row.line, field: "username", message: `username ${row.username} appears twice in the file (also line ${earlier}).` });
+      else firstLineOfName.set(key, row.line);
+    }
     if (row.email) {
       const address = row.email.toLowerCase();
       const earlierAddress = firstLineOfAddress.get(address);
@@ -275,12 +294,12 @@ async function checkAgainstDatabase(db: Queryable, rows: readonly ParsedRow[]): 
     }
   }
   const [existingNames, emailOwners, teamsByKey] = await Promise.all([
-    users.selectUsernamesByKeys(db, rows.map((row) => nameKey(row.username))),
+    users.selectUsernamesByKeys(db, rows.flatMap((row) => (row.username === null ? [] : [nameKey(row.username)]))),
     users.selectEmailOwners(db, rows.flatMap((row) => (row.email ? [row.email] : []))),
     teams.selectTeamsByNameKeys(db, [...new Set(rows.flatMap((row) => [...row.teamKeys.keys()]))]),
   ]);
   for (const row of rows) {
-    const existing = existingNames.get(nameKey(row.username));
+    const existing = row.username === null ? undefined : existingNames.get(nameKey(row.username));
     if (existing !== undefined)
       problems.push({
         line: row.line,
@@ -305,7 +324,7 @@ function byLine(a: ImportProblem, b: ImportProblem): number {
 async function validate(db: Queryable, input: ImportInput): Promise<{ outcome: ImportOutcome } | { rows: ParsedRow[]; teamsByKey: Map<string, { id: number; name: string }> }> {
   const read = readRows(input);
   if ("outcome" in read) return read;
-  const checked = await checkAgainstDatabase(db, read.rows);
+  const checked = await checkAgainstDatabase(db, read.facts);
   const problems = [...read.problems, ...checked.problems].sort(byLine);
   if (problems.length > 0) return { outcome: { status: "rejected", problems } };
   return { rows: read.rows, teamsByKey: checked.teamsByKey };
