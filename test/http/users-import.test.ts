@@ -1,14 +1,15 @@
 import type { Express } from "express";
 import supertest from "supertest";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { countUsers, findUserByUsername } from "../../src/repositories/users/index.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { addLdapServer } from "../../src/services/ldap-settings.ts";
 import type { MailOutbox } from "../../src/services/mail-outbox.ts";
-import { makeTeam } from "../helpers/access.ts";
+import { makeTeam, rowCount } from "../helpers/access.ts";
 import { signedInAgent, TestAgent } from "../helpers/agent.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
+import { databaseState, injectFault, removeAllFaults } from "../helpers/faults.ts";
 import { errorSummary, h1, labelText, pageText, tableRows } from "../helpers/html.ts";
 import { FIXTURE_USERS, settingsFor, skipLdapTests, TestDirectory } from "../helpers/ldap.ts";
 import { configureSmtp, type ReceivedMail, type TestMailServer, testKeys, useAppWithMail } from "../helpers/mail.ts";
@@ -361,6 +362,56 @@ describe("a good file", () => {
     await db("password_resets").update({ created_at: db.raw("created_at - interval '73 hours'"), expires_at: db.raw("expires_at - interval '73 hours'") });
     const res = await attemptSignIn(new TestAgent(app), "imp001", code);
     expect(res.status).toBe(401);
+  });
+});
+
+describe("one transaction (docs/security.md §4)", () => {
+  afterEach(async () => {
+    await removeAllFaults();
+  });
+
+  const FILE = "username,email,teams\nimp001,imp001@example.test,storage\nimp002,,storage\nimp003,imp003@example.test,\n";
+
+  for (const [code, status, words] of [
+    ["40001", 409, "Another change got in the way of this one; nothing was saved. Try again."],
+    ["57P01", 503, "The service is temporarily unavailable. Try again in a moment."],
+  ] as const) {
+    it(`a database error (${code}) at the import's last write leaves nothing behind: ${status}, no mail; the retry imports it all`, async () => {
+      await configureSmtp(db, mailServer);
+      await makeTeam(db, "Storage");
+      const agent = await signedInAdmin();
+      const before = await databaseState(db);
+      const fault = await injectFault(db, { table: "audit_events", on: "INSERT", when: "NEW.action = 'user.imported'", code });
+      const failed = await upload(agent, FILE);
+      expect(await fault.fired()).toBe(1);
+      expect(failed.status).toBe(status);
+      expect(pageText(failed.text)).toContain(words);
+      // A 409 is the form again, to send the file once more; a 503 is the error page, as for every form.
+      if (status === 409) expect(failed.text).toMatch(/<input id="csvFile" name="csvFile" type="file"/);
+      expect(await databaseState(db)).toEqual(before);
+      await mailOutbox.drain();
+      expect(mailServer.messages).toHaveLength(0);
+
+      await fault.remove();
+      const retry = await upload(agent, FILE);
+      expect(retry.status).toBe(200);
+      expect(h1(retry.text)).toBe("Imported 3 accounts");
+      expect(await rowCount(db, "password_resets")).toBe(2);
+      await mailOutbox.drain();
+      expect(mailServer.messages.map((m) => m.envelopeTo[0]).sort()).toEqual(["imp001@example.test", "imp003@example.test"]);
+    });
+  }
+
+  it("the same file sent twice at once imports once; the other answer lists the names as taken", async () => {
+    const admin = await insertTestAdmin(db, { username: "root" });
+    const agent = await signedInAgent(app, admin);
+    const second = await signedInAgent(app, admin);
+    const [a, b] = await Promise.all([upload(agent, FILE.replace(/,storage/g, ",")), upload(second, FILE.replace(/,storage/g, ","))]);
+    expect([a.status, b.status].sort()).toEqual([200, 422]);
+    const refused = a.status === 422 ? a : b;
+    expect(problemsOn(refused.text)[0]).toBe("Line 2: username imp001 already exists.");
+    expect(await rowCount(db, "users")).toBe(4);
+    expect(await auditEvents(db, "user.imported")).toHaveLength(1);
   });
 });
 
