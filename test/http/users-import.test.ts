@@ -137,6 +137,26 @@ describe("the import page", () => {
     expect(await countUsers(db)).toBe(before);
   });
 
+  it("docs/security.md A4, A15: a field the form does not have, or Check only sent twice, is refused with 400 and nothing is imported", async () => {
+    const agent = await signedInAdmin();
+    const before = await countUsers(db);
+    for (const extra of [
+      ["isAdmin", "on"],
+      ["checkOnly", "on"],
+    ] as const) {
+      const token = await agent.refreshToken("/admin/users/import");
+      const res = await agent.http
+        .post("/admin/users/import")
+        .set("Accept", "text/html")
+        .field("_csrf", token)
+        .field("checkOnly", "on")
+        .field(extra[0], extra[1])
+        .attach("csvFile", Buffer.from("username\nimp001\n"), { filename: "u.csv", contentType: "text/csv" });
+      expect(res.status).toBe(400);
+    }
+    expect(await countUsers(db)).toBe(before);
+  });
+
   it("without a file, asks for one and keeps Check only as it was", async () => {
     const agent = await signedInAdmin();
     const token = await agent.refreshToken("/admin/users/import");
