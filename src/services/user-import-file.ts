@@ -173,14 +173,21 @@ export function readImportFile(file: { bytes: Buffer; truncated: boolean }): { r
   const lines = new LineCounter(source);
   const headerLine = lines.startOf(header.info.bytes, header.record);
   const headerProblems: ImportProblem[] = [];
-  const unknown = names.filter((name) => !(name in COLUMNS));
+  const unknown = names.filter((name) => name !== "" && !Object.hasOwn(COLUMNS, name));
+  const unnamed = names.flatMap((name, i) => (name === "" ? [i + 1] : []));
+  if (unnamed.length > 0)
+    headerProblems.push({
+      line: headerLine,
+      field: "header",
+      message: `The header leaves ${unnamed.length === 1 ? `column ${unnamed[0]}` : `columns ${unnamed.join(", ")}`} without a name: name every column, or remove the empty ones.`,
+    });
   if (unknown.length > 0)
     headerProblems.push({
       line: headerLine,
       field: "header",
       message: `The file has unknown ${unknown.length === 1 ? "column" : "columns"} ${unknown.map((n) => `"${shown(n)}"`).join(", ")}. The columns are ${IMPORT_COLUMNS.join(", ")}.`,
     });
-  for (const name of new Set(names.filter((name, i) => names.indexOf(name) !== i)))
+  for (const name of new Set(names.filter((name, i) => name !== "" && names.indexOf(name) !== i)))
     headerProblems.push({ line: headerLine, field: "header", message: `The column "${shown(name)}" appears more than once in the header.` });
   if (!names.includes("username")) headerProblems.push({ line: headerLine, field: "header", message: NO_USERNAME_COLUMN });
   if (headerProblems.length > 0) return { fatal: headerProblems };

@@ -28,6 +28,15 @@ describe("readImportFile", () => {
     expect(linesOf('username,teams\na,"x\r\ny\nz"\nb,\n')).toEqual([2, 5]);
   });
 
+  it("names the columns it does not know, and the columns the header leaves without a name", () => {
+    expect(read("username,constructor,,email,\na,b,c,d,e\n")).toMatchObject({
+      fatal: [
+        { line: 1, field: "header", message: "The header leaves columns 3, 5 without a name: name every column, or remove the empty ones." },
+        { line: 1, field: "header", message: expect.stringContaining('unknown column "constructor"') },
+      ],
+    });
+  });
+
   it("drops a BOM, and reads names of columns trimmed and without regard to case", () => {
     const result = read("\uFEFF  USERNAME  , Full Name \nada,Ada\n");
     expect("rows" in result && result.rows[0]).toMatchObject({ username: "ada", fullName: "Ada", authSource: "local" });
