@@ -190,7 +190,7 @@ describe("a bad file is refused whole: a clear error, nothing imported", () => {
     });
   }
 
-  it("lists every bad row by line and field, in line order, and imports none of the good ones", async () => {
+  it("docs/security.md L3, A9, A10, A11, E6, E7: lists every bad row by line and field, in line order, and imports none of the good ones", async () => {
     await makeTeam(db, "Storage");
     await insertTestUser(db, { username: "imp001" });
     const agent = await signedInAdmin();
