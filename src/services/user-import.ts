@@ -7,7 +7,7 @@ import * as teams from "../repositories/teams.ts";
 import * as users from "../repositories/users/index.ts";
 import type { Actor, AuthSource } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
-import { isUniqueViolation } from "./errors-map.ts";
+import { isForeignKeyViolation, isUniqueViolation } from "./errors-map.ts";
 import { isMailConfigured } from "./mail-settings.ts";
 import { queueInvitations } from "./password-reset.ts";
 import { type ImportProblem, type ParsedRow, type RowFacts, readImportFile, shown } from "./user-import-file.ts";
@@ -193,8 +193,9 @@ export async function importUsers(db: Db, actor: Actor, input: ImportInput): Pro
       return { status: "imported", accounts, needTemporaryPassword, invitationMessageIds, teamsJoined };
     });
   } catch (error) {
-    if (!isUniqueViolation(error)) throw error;
-    // Someone created one of these names or addresses after the check: the transaction is gone, so say which.
+    if (!isUniqueViolation(error) && !isForeignKeyViolation(error)) throw error;
+    // Someone created one of these names or addresses, or deleted one of the teams, after the check: the
+    // transaction is gone, so say which.
     const again = await validate(db, input);
     if ("outcome" in again) return again.outcome;
     throw new ConflictError("Another change got in the way of this import; nothing was imported. Try again.");
