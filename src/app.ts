@@ -16,6 +16,7 @@ import { takeFlash } from "./lib/flash.ts";
 import type { Logger } from "./lib/logger.ts";
 import { adminTwoFactorGate } from "./middleware/admin-two-factor.ts";
 import { errorHandler, notFound } from "./middleware/error-handler.ts";
+import { fileUpload } from "./middleware/file-upload.ts";
 import { originCheck } from "./middleware/origin-check.ts";
 import { pendingSignInGate } from "./middleware/pending-sign-in.ts";
 import { requestLog } from "./middleware/request-log.ts";
@@ -27,6 +28,7 @@ import { API_BASE, apiRouter } from "./routes/api/index.ts";
 import { appRouter } from "./routes/index.ts";
 import { keepaliveRouter } from "./routes/keepalive.ts";
 import { MailOutbox } from "./services/mail-outbox.ts";
+import { IMPORT_MAX_BYTES } from "./services/user-import.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const picoDir = path.dirname(createRequire(import.meta.url).resolve("@picocss/pico/css/pico.min.css"));
@@ -175,6 +177,8 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
     res.locals.flash = takeFlash(req);
     next();
   });
+  // The one multipart form: read before the CSRF check so that its token is found among the form's fields.
+  app.use("/admin/users/import", fileUpload({ maxFileBytes: IMPORT_MAX_BYTES, maxRequestBytes: 4 * IMPORT_MAX_BYTES }));
   app.use(originCheck(config));
   app.use(csrf.csrfSynchronisedProtection);
   app.use((req: Request, _res: Response, next: NextFunction) => {

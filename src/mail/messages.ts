@@ -73,6 +73,17 @@ export function passwordResetMessage(to: string, username: string, code: string,
   ]);
 }
 
+/** The first mail of an imported account: it has no password yet, and this code (a reset code) lets its owner choose one. */
+export function invitationMessage(to: string, username: string, code: string, link: string, validHours: number): NewMessage {
+  return message("invitation", to, `[AUTH] ${PRODUCT}: set your password`, [
+    `An administrator created the Gatehouse account "${username}" for you. It has no password yet; choose one with this code:`,
+    code,
+    `Open this link to sign in with it: ${link}`,
+    `Or, on the sign-in page, enter your username, and this code as the password. You then choose your password. The code is valid for ${validHours} hours and works once.`,
+    "If you did not expect this, ignore this message or tell your administrator.",
+  ]);
+}
+
 export function apiTokenCreatedMessage(to: string, username: string, tokenName: string, prefix: string): NewMessage {
   return message("api_token_created", to, `[AUTH] ${PRODUCT} API token created`, [
     `A personal API token "${tokenName}" (${prefix}…) was created for the account "${username}". It can do in the Gatehouse API whatever the account can.`,

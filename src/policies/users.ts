@@ -3,14 +3,15 @@ import { actorKind, actsAsAdministrator, type PolicyActor } from "./actor.ts";
 
 /**
  * What may be done with accounts. Anyone signed in reads their own account; another account does not exist for
- * them (404, never 403: the id says nothing). Listing, creating, changing, disabling, deleting, resetting another
- * account's password or two-factor, ending its sessions and sending a confirmation code to its address are the
- * administrators'.
+ * them (404, never 403: the id says nothing). Listing, creating, importing from a file, changing, disabling,
+ * deleting, resetting another account's password or two-factor, ending its sessions and sending a confirmation
+ * code to its address are the administrators'.
  */
 export type UserAction =
   | "list"
   | "read"
   | "create"
+  | "import"
   | "update"
   | "disable"
   | "delete"

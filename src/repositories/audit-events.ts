@@ -36,6 +36,25 @@ export async function insertAuditEvent(db: Queryable, actor: Actor, event: Audit
   });
 }
 
+/** Many events of one actor and request at once (an import's account creations), a thousand to a statement. */
+export async function insertAuditEvents(db: Queryable, actor: Actor, events: readonly AuditEventInput[]): Promise<void> {
+  for (let i = 0; i < events.length; i += 1_000) {
+    await db("audit_events").insert(
+      events.slice(i, i + 1_000).map((event) => ({
+        actor_id: actor.id,
+        actor_username: actor.username,
+        client_ip: actor.clientIp,
+        request_id: actor.requestId,
+        action: event.action,
+        target_type: event.target?.type ?? null,
+        target_id: event.target ? String(event.target.id) : null,
+        target_label: event.target?.label ?? null,
+        details: JSON.stringify(actor.apiTokenId === undefined ? (event.details ?? {}) : { ...event.details, viaApiToken: actor.apiTokenId }),
+      })),
+    );
+  }
+}
+
 export async function listAuditEvents(
   db: Queryable,
   filter: { action?: string; targetId?: string; limit?: number } = {},

@@ -64,6 +64,20 @@ export async function enqueue(db: Queryable, message: NewMessage): Promise<numbe
   return Number(rows[0]?.id);
 }
 
+/** Queues many messages, a thousand to a statement; their ids in the order given. */
+export async function enqueueAll(db: Queryable, messages: readonly NewMessage[]): Promise<number[]> {
+  const ids: number[] = [];
+  for (let i = 0; i < messages.length; i += 1_000) {
+    const rows = await db("outbox")
+      .insert(
+        messages.slice(i, i + 1_000).map((m) => ({ kind: m.kind, to_address: m.to, subject: m.subject, text_body: m.text, html_body: m.html })),
+      )
+      .returning<{ id: string | number }[]>("id");
+    ids.push(...rows.map((r) => Number(r.id)));
+  }
+  return ids;
+}
+
 /**
  * Claims up to `limit` messages that are due (or whose claim ran out: an instance died while sending) for
  * `claimSeconds`. SKIP LOCKED lets several instances claim at once without ever taking the same message.

@@ -71,3 +71,17 @@ export async function secondsSinceLastEmailedReset(db: Queryable, userId: number
   const seconds = (result.rows[0] as { seconds: string | number | null } | undefined)?.seconds;
   return seconds === null || seconds === undefined ? null : Number(seconds);
 }
+
+/** Issues one reset each to accounts that have none yet (new accounts), in multi-row inserts. */
+export async function insertResets(db: Queryable, resets: readonly { userId: number; kind: ResetKind; tokenHash: string }[], validSeconds: number): Promise<void> {
+  for (let i = 0; i < resets.length; i += 2_000) {
+    await db("password_resets").insert(
+      resets.slice(i, i + 2_000).map((r) => ({
+        user_id: r.userId,
+        kind: r.kind,
+        token_hash: r.tokenHash,
+        expires_at: db.raw("now() + make_interval(secs => ?)", [validSeconds]),
+      })),
+    );
+  }
+}

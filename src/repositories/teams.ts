@@ -98,3 +98,27 @@ export async function selectDirectoryAddedTeamIds(db: Queryable, userId: number)
 export async function deleteMember(db: Queryable, teamId: number, userId: number): Promise<boolean> {
   return (await db("team_members").where({ team_id: teamId, user_id: userId }).delete().returning("*")).length > 0;
 }
+
+/** The teams named by any of `keys` (name keys: trim, NFKC, lower-case, as the unique index compares): key → team. */
+export async function selectTeamsByNameKeys(db: Queryable, keys: readonly string[]): Promise<Map<string, { id: number; name: string }>> {
+  const found = new Map<string, { id: number; name: string }>();
+  if (keys.length === 0) return found;
+  const rows = (await db("teams").select("id", "name", "name_key").whereIn("name_key", [...new Set(keys)])) as { id: string | number; name: string; name_key: string }[];
+  for (const row of rows) found.set(row.name_key, { id: Number(row.id), name: row.name });
+  return found;
+}
+
+/** Adds many memberships, a few thousand to a statement; pairs already there are left as they are. */
+export async function insertMembers(db: Queryable, memberships: readonly { teamId: number; userId: number }[]): Promise<number> {
+  let added = 0;
+  for (let i = 0; i < memberships.length; i += 5_000) {
+    const chunk = memberships.slice(i, i + 5_000);
+    const rows = await db("team_members")
+      .insert(chunk.map((m) => ({ team_id: m.teamId, user_id: m.userId })))
+      .onConflict(["team_id", "user_id"])
+      .ignore()
+      .returning("user_id");
+    added += rows.length;
+  }
+  return added;
+}

@@ -8,6 +8,7 @@ import { adminReportsRouter } from "./admin/reports/index.ts";
 import { adminSettingsRouter } from "./admin/settings/index.ts";
 import { adminSystemsRouter } from "./admin/systems/index.ts";
 import { adminTeamsRouter } from "./admin/teams/index.ts";
+import { adminUserImportRouter } from "./admin/users/import.ts";
 import { adminUsersRouter } from "./admin/users/index.ts";
 import { authRouter } from "./auth/index.ts";
 import { profileRouter } from "./profile/index.ts";
@@ -24,6 +25,8 @@ export function appRouter(deps: RouteDeps): Router {
   router.use(profileRouter(deps));
   router.use(systemsRouter(deps));
   router.get("/admin", (_req, res) => res.redirect(303, "/admin/users"));
+  // Before the users router, whose /:id would take "import" for an id.
+  router.use("/admin/users/import", adminUserImportRouter(deps));
   router.use("/admin/users", adminUsersRouter(deps));
   router.use("/admin/teams", adminTeamsRouter(deps));
   router.use("/admin/groups", adminGroupsRouter(deps));

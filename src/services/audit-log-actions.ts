@@ -54,6 +54,7 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "session.ended_by_admin": "Sessions ended by an administrator",
   "user.created": "User created",
   "user.created_by_directory": "User created at first LDAP sign-in",
+  "user.imported": "Users imported from a CSV file",
   "user.updated": "User changed",
   "user.deleted": "User deleted",
   "user.disabled": "User disabled",

@@ -4,7 +4,7 @@ import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError } from "../errors.ts";
 import { nameKey } from "../lib/fields.ts";
 import { sameHash } from "../lib/secret-box.ts";
-import { passwordChangedMessage, passwordResetMessage } from "../mail/messages.ts";
+import { invitationMessage, passwordChangedMessage, passwordResetMessage } from "../mail/messages.ts";
 import * as failures from "../repositories/login-failures.ts";
 import * as outbox from "../repositories/outbox.ts";
 import * as resets from "../repositories/password-resets.ts";
@@ -18,6 +18,8 @@ import { revokeTokensWith } from "./api-tokens.ts";
 /** docs/domain.md, "Passwords and reset": a reset code lasts 30 minutes, a temporary password 6 hours. */
 export const RESET_CODE_VALID_SECONDS = 30 * 60;
 export const TEMPORARY_PASSWORD_VALID_SECONDS = 6 * 3600;
+/** docs/domain.md, "Importing users": the first code of an imported account lasts 72 hours, a weekend's worth. */
+export const INVITATION_VALID_SECONDS = 72 * 3600;
 /** Forgot-password requests per client address and hour, matched or not (so the limit tells nothing). */
 const REQUESTS_PER_ADDRESS = { windowSeconds: 3600, maxFailures: 10 } as const;
 /** Reset mails per account: one a minute, five an hour (as for every emailed code). */
@@ -108,6 +110,27 @@ export async function requestPasswordReset(
     await recordAudit(trx, { ...actor, username: input.username }, { action: "password.reset_requested", target: userTarget(user), details: { outcome: "mailed" } });
     return messageId;
   });
+}
+
+/**
+ * Invitations of new accounts that have no password (an import): each gets an emailed reset code valid 72 hours,
+ * written with its message in the caller's transaction. Signing in with the code leads to choosing a password, as
+ * after Forgot password. Returns the outbox messages to send after commit.
+ */
+export async function queueInvitations(trx: Queryable, accounts: readonly { id: number; username: string; email: string }[], baseUrl: string): Promise<number[]> {
+  const codes = accounts.map(() => newResetCode());
+  await resets.insertResets(
+    trx,
+    accounts.map((account, i) => ({ userId: account.id, kind: "emailed_code" as const, tokenHash: tokenHash(codes[i] as string) })),
+    INVITATION_VALID_SECONDS,
+  );
+  return outbox.enqueueAll(
+    trx,
+    accounts.map((account, i) => {
+      const code = codes[i] as string;
+      return invitationMessage(account.email, account.username, code, resetLink(baseUrl, account.username, code), INVITATION_VALID_SECONDS / 3600);
+    }),
+  );
 }
 
 /**

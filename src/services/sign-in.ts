@@ -22,7 +22,7 @@ export const IP_POLICY = { windowSeconds: 15 * 60, maxFailures: 30 } as const;
 /** `passwordReset`: signed in with a reset code or temporary password, so a new password must be chosen first. */
 export type SignInResult = { ok: true; user: User; passwordReset?: ResetKind } | { ok: false };
 
-type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | `directory_${string}`;
+type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | "no_password" | `directory_${string}`;
 
 
 /** What sign-in needs to ask the directory: the keys that open bind passwords, and a log for operators. */
@@ -152,7 +152,11 @@ export async function signInWithPassword(
   const { user, passwordHash } = credentials;
   if (!passwordHash) {
     await verifyAgainstDummy(input.password);
-    return fail("not_local", user);
+    // An imported account has no password yet (docs/domain.md, "Importing users"): only its emailed invitation code or
+    // a temporary password opens it, leading straight to choosing one.
+    const reset = user.authSource === "local" && !user.disabled ? await useResetAtSignIn(db, user, input.password) : undefined;
+    if (!reset) return fail(user.authSource === "local" ? "no_password" : "not_local", user);
+    return afterRightPassword(() => success(user, reset.kind, undefined, reset.kind));
   }
   const valid = await verifyPassword(passwordHash, input.password);
   if (!valid) {

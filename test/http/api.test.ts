@@ -41,12 +41,15 @@ interface Call {
   method: Method;
   path: string;
   body?: unknown;
+  /** A body that is not JSON (the CSV import), sent as this media type. */
+  contentType?: string;
   as: Caller;
 }
 
-function call({ method, path, body, as }: Call) {
+function call({ method, path, body, contentType, as }: Call) {
   let request = supertest(app)[method](`/api/v1${path}`).set("Accept", "application/json");
   if (as !== "nobody") request = request.set("Authorization", `Bearer ${tokens[as]}`);
+  if (contentType) return request.set("Content-Type", contentType).send(body as string);
   return body === undefined ? request : request.send(body as object);
 }
 
@@ -118,6 +121,26 @@ const cases: Case[] = [
     },
     forbidden: async () => ({ method: "post", path: "/users", body: { username: unique("x"), password: "correct horse battery staple" }, as: "alice" }),
     badInput: async () => ({ method: "post", path: "/users", body: { username: unique("dave"), password: "short" }, as: "admin", field: "password" }),
+  },
+  {
+    operationId: "importUsers",
+    success: async () => {
+      const username = unique("imported");
+      return {
+        method: "post",
+        path: "/users/import",
+        body: `username,full name\n${username},Ivy Imported\n`,
+        contentType: "text/csv",
+        as: "admin",
+        status: 201,
+        check: async (b) => {
+          expect(b).toMatchObject({ imported: 1, accounts: [{ username, fullName: "Ivy Imported", authSource: "local" }] });
+          expect(await rowCount(db, "users", { username })).toBe(1);
+        },
+      };
+    },
+    forbidden: async () => ({ method: "post", path: "/users/import", body: `username\n${unique("x")}\n`, contentType: "text/csv", as: "alice" }),
+    badInput: async () => ({ method: "post", path: "/users/import?checkOnly=maybe", body: "username\nx\n", contentType: "text/csv", as: "admin", field: "checkOnly" }),
   },
   {
     operationId: "getUser",

@@ -4,3 +4,4 @@ export * from "./directory.ts";
 export * from "./email-and-two-factor.ts";
 export * from "./list.ts";
 export { userFromJson, userJsonSql } from "./rows.ts";
+export * from "./bulk.ts";

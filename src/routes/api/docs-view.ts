@@ -67,7 +67,8 @@ type OperationObject = {
   security: unknown[];
   "x-gatehouse-access"?: string;
   parameters?: { name: string; in: string; required: boolean; description?: string; schema: JsonSchema }[];
-  requestBody?: { content: { "application/json": { schema: JsonSchema } } };
+  /** JSON for every operation but a file upload (the CSV import), whose body is described in its own words. */
+  requestBody?: { content: { "application/json"?: { schema: JsonSchema } } };
   responses: Record<string, { description: string; content?: { "application/json": { schema: JsonSchema & { $ref?: string } } } }>;
 };
 
@@ -91,7 +92,7 @@ export function apiDocsView(document: Document) {
           required: p.required,
           description: p.description ?? "",
         })),
-        body: fieldsOf(op.requestBody?.content["application/json"].schema),
+        body: fieldsOf(op.requestBody?.content["application/json"]?.schema),
         responses: Object.entries(op.responses).map(([status, r]) => {
           const schema = r.content?.["application/json"].schema;
           const listed = schema?.properties?.data?.items;

@@ -11,6 +11,7 @@ import { type ApiInfo, openApiDocument } from "./openapi.ts";
 import { reportOperations } from "./reports.ts";
 import { systemOperations } from "./systems.ts";
 import { teamOperations } from "./teams.ts";
+import { userImportOperations } from "./user-import.ts";
 import { userOperations } from "./users.ts";
 import { apiDocsView } from "./docs-view.ts";
 
@@ -27,7 +28,15 @@ const API_INFO: ApiInfo = {
 };
 
 export function apiOperations(deps: RouteDeps): Operation[] {
-  return [...userOperations(deps), ...teamOperations(deps), ...systemOperations(deps), ...groupOperations(deps), ...grantOperations(deps), ...reportOperations(deps)];
+  return [
+    ...userOperations(deps),
+    ...userImportOperations(deps),
+    ...teamOperations(deps),
+    ...systemOperations(deps),
+    ...groupOperations(deps),
+    ...grantOperations(deps),
+    ...reportOperations(deps),
+  ];
 }
 
 /** Every error of the API as JSON, whatever the client accepts; bad input is a 400 naming each field. */

@@ -61,7 +61,10 @@ function standardErrors(op: Operation) {
       : "The token's account may not do this (code `forbidden`), or is an administrator without 2FA while General settings require it (code `two_factor_required`).",
   );
   if (op.params || op.path === "/access") error(404, "No such record, or one this account cannot see (code `not_found`).");
-  if (op.method !== "get") {
+  if (op.rawBody) {
+    error(413, `The body is larger than ${op.rawBody.maxBytes / (1024 * 1024)} MB (code \`too_large\`).`);
+    error(415, `The body was not sent as \`${op.rawBody.mediaType}\` (code \`unsupported_media_type\`).`);
+  } else if (op.method !== "get") {
     error(413, "The body is larger than 100 kB (code `too_large`).");
     error(415, "The body was not sent as JSON (code `unsupported_media_type`).");
   }
@@ -100,7 +103,11 @@ export function openApiDocument(operations: readonly Operation[], info: ApiInfo,
       security: op.access === "public" ? [] : [{ bearerAuth: [] }],
       ...(op.access === "admin" ? { "x-gatehouse-access": "administrators" } : {}),
       ...(parameters.length ? { parameters } : {}),
-      ...(op.body ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.body, "input") } } } } : {}),
+      ...(op.rawBody
+        ? { requestBody: { required: true, description: op.rawBody.description, content: { [op.rawBody.mediaType]: { schema: { type: "string" } } } } }
+        : op.body
+          ? { requestBody: { required: true, content: { "application/json": { schema: jsonSchema(op.body, "input") } } } }
+          : {}),
       responses,
     };
   }

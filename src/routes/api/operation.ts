@@ -26,6 +26,11 @@ export interface OperationSpec<P extends z.ZodType | undefined, Q extends z.ZodT
   params?: P;
   query?: Q;
   body?: B;
+  /**
+   * A body that is a file rather than JSON (a CSV import): read as raw bytes up to `maxBytes`, refused with 415
+   * unless sent as `mediaType`, and with 413 and `tooLarge` beyond the limit. `body` then checks the bytes.
+   */
+  rawBody?: { mediaType: string; maxBytes: number; tooLarge: string; description: string };
   /** The answers besides the errors every operation may give (400, 401, 403, 404: added to the document). */
   responses: Record<number, ApiResponse>;
   handler: (req: Request, res: Response, input: { params: Parsed<P>; query: Parsed<Q>; body: Parsed<B> }) => Promise<void>;
@@ -60,6 +65,25 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
 
 const readJson = express.json({ limit: "100kb" });
 
+/** The raw bytes of a file body; an absent body is an empty file, which the operation then refuses in its own words. */
+function readRawBody(spec: NonNullable<Operation["rawBody"]>): RequestHandler[] {
+  const requireMediaType: RequestHandler = (req, _res, next) => {
+    const carriesContent = req.get("transfer-encoding") !== undefined || Number(req.get("content-length") ?? 0) > 0;
+    if (carriesContent && !req.is(spec.mediaType))
+      return next(new AppError(415, "unsupported_media_type", `Send the file as the request body, with Content-Type: ${spec.mediaType}.`));
+    next();
+  };
+  const read = express.raw({ type: () => true, limit: spec.maxBytes });
+  const readBytes: RequestHandler = (req, res, next) =>
+    read(req, res, (error?: unknown) => {
+      if ((error as { type?: string } | undefined)?.type === "entity.too.large") return next(new AppError(413, "too_large", spec.tooLarge));
+      if (error) return next(error);
+      if (!Buffer.isBuffer(req.body)) req.body = Buffer.alloc(0);
+      next();
+    });
+  return [requireMediaType, readBytes];
+}
+
 /** Operations that take no body still refuse fields: a typo must not pass silently. */
 const NoBody = z.strictObject({});
 
@@ -69,7 +93,8 @@ export function mountOperations(router: Router, operations: readonly Operation[]
     if (op.access !== "public") chain.push(requireToken);
     if (op.access === "admin") chain.push(requireAdministrator);
     // Read only once the caller is known: an anonymous request gets its 401 without the server parsing its body.
-    chain.push(readJson, requireJsonBody);
+    if (op.rawBody) chain.push(...readRawBody(op.rawBody));
+    else chain.push(readJson, requireJsonBody);
     const takesBody = op.method !== "get";
     chain.push(validate({ params: op.params, query: op.query ?? NoBody, body: op.body ?? (takesBody ? NoBody : undefined) }, "request"));
     chain.push(async (req, res) => {
