@@ -1,6 +1,7 @@
 import type { Request } from "express";
 
-export type FlashKind = "success" | "error";
+/** success: it was done; notice: it was done, and something still needs doing; error: it was not done. */
+export type FlashKind = "success" | "notice" | "error";
 
 export function flash(req: Request, kind: FlashKind, text: string): void {
   req.session.flash = [...(req.session.flash ?? []), { kind, text }];

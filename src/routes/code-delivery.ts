@@ -32,7 +32,7 @@ export function reportCodeWithheld(req: Request, address: string | null): void {
   if (!address) return;
   flash(
     req,
-    "success",
-    `${address} is saved unverified. No confirmation code was sent: email is not configured. Set up the mail server under ${ALERT_SERVICES_PLACE}, then use Send confirmation code on the user's page.`,
+    "notice",
+    `${address} is saved unverified. No confirmation code was sent: email is not configured. Set up the mail server under ${ALERT_SERVICES_PLACE}, then press Send confirmation code below.`,
   );
 }

@@ -19,9 +19,10 @@ export const CODE_FAILURE_POLICY = { windowSeconds: 15 * 60, maxFailures: 10 } a
 
 export const SIX_DIGITS = /^[0-9]{6}$/;
 
-export type CodeCheck = "ok" | "invalid" | "expired" | "dead" | "throttled";
+export type CodeCheck = "ok" | "none" | "invalid" | "expired" | "dead" | "throttled";
 
 export const CODE_MESSAGES: Record<Exclude<CodeCheck, "ok">, string> = {
+  none: "No code is waiting for this address. Ask for a code first, then enter the 6 digits from the mail.",
   invalid: "Invalid code. Check the newest message and type its 6 digits.",
   expired: "Code expired or already used. Request a new code.",
   dead: "This code stopped working after 5 wrong tries. Request a new code.",
@@ -96,7 +97,8 @@ export async function checkEmailCode(
   if (!(await failures.reserveAttempt(db, "second_factor", key, CODE_FAILURE_POLICY))) return "throttled";
   const result = await db.transaction(async (trx): Promise<CodeCheck> => {
     const newest = await codes.lockNewestCode(trx, input.userId, input.purpose);
-    if (!newest || newest.address !== input.address) return "expired";
+    if (!newest) return "none";
+    if (newest.address !== input.address) return "expired";
     if (newest.failedAttempts >= CODE_POLICY.failuresPerCode) return "dead";
     if (newest.consumedAt || newest.expiresAt <= new Date()) return "expired";
     if (!SIX_DIGITS.test(input.code) || !sameHash(newest.codeHash, hashCode(keys.codes, input.code))) {
@@ -107,6 +109,6 @@ export async function checkEmailCode(
     await onSuccess(trx);
     return "ok";
   });
-  if (result === "ok" || result === "expired") await failures.releaseAttempt(db, "second_factor", key);
+  if (result === "ok" || result === "none" || result === "expired") await failures.releaseAttempt(db, "second_factor", key);
   return result;
 }

@@ -18,7 +18,7 @@ declare module "express-session" {
     /** Last request (ms); the idle timeout counts from here. */
     lastSeenAt?: number;
     client?: { ip: string; userAgent: string };
-    flash?: { kind: "success" | "error"; text: string }[];
+    flash?: { kind: "success" | "notice" | "error"; text: string }[];
     /** Set by passport once the account has signed in. */
     passport?: { user?: { id: number; sv: number } };
     /**

@@ -9,7 +9,7 @@ import { FORGOT_PASSWORD_ANSWER } from "../../src/services/password-reset.ts";
 import type { User } from "../../src/types/user.ts";
 import { csrfTokenFrom, signedInAgent, type TestAgent } from "../helpers/agent.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
-import { fieldError, labelText, pageText, tableRows } from "../helpers/html.ts";
+import { errorSummary, fieldError, labelText, pageText, tableRows } from "../helpers/html.ts";
 import { codeIn, configureSmtp, type TestMailServer, useAppWithMail } from "../helpers/mail.ts";
 import { auditEvents } from "../helpers/sign-in.ts";
 import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
@@ -37,7 +37,7 @@ useAppWithMail(
 const VERIFICATION = "[AUTH] Gatehouse verification code";
 const PASSWORD = "a very long password 1";
 const SAVED_WITHOUT_MAIL = (address: string) =>
-  `${address} is saved unverified. No confirmation code was sent: email is not configured. Set up the mail server under Settings › Alert Services, then use Send confirmation code on the user's page.`;
+  `${address} is saved unverified. No confirmation code was sent: email is not configured. Set up the mail server under Settings › Alert Services, then press Send confirmation code below.`;
 const SEND_REFUSED_WITHOUT_MAIL =
   "No confirmation code was sent: email is not configured. Set up the mail server under Settings › Alert Services, then send the code again.";
 
@@ -113,6 +113,8 @@ describe("No mail server: an address an administrator enters is saved unverified
     const text = pageText(page.text);
     expect(text).toContain("User newbie created.");
     expect(text).toContain(SAVED_WITHOUT_MAIL("Newbie@example.com"));
+    // Done, with something left to do: a notice, not a success.
+    expect(page.text).toContain(`<p class="flash flash-notice">${SAVED_WITHOUT_MAIL("Newbie@example.com")}</p>`);
     expect(facts(page.text).Email).toBe("Newbie@example.com");
     expect(facts(page.text)["Email status"]).toMatch(/^Unverified\b.*password reset mails and two-factor codes by email need a confirmed address$/);
     expect(page.text).toContain("<strong>Unverified</strong>");
@@ -305,19 +307,23 @@ describe("Send confirmation code on the user's page", () => {
 });
 
 describe("The Profile of a user whose address an administrator entered", () => {
-  it("without mail says so next to Send confirmation code; pressing it names the problem and sends nothing", async () => {
+  it("without mail says so and offers no code to send or enter; a hand-made send names the problem and sends nothing", async () => {
     const { agent } = await signedInAdmin();
     await createdWithoutMail(agent, "newbie", "newbie@example.com");
     const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
     const profile = await newbie.get("/profile");
     const text = pageText(profile.text);
-    expect(text).toContain("Your email address newbie@example.com is not verified yet. Press Send confirmation code");
-    expect(text).toMatch(/Email is not configured ?, so no code can be sent\. An administrator must set up the mail server under Settings › Alert Services first\./);
-    expect(profile.text).toMatch(/aria-describedby="confirm-mail-hint">Send confirmation code<\/button>/);
+    expect(text).toContain("Your email address newbie@example.com is not verified yet.");
+    expect(text).toMatch(
+      /Email is not configured yet ?, so no code can be sent\. Once an administrator sets up the mail server under Settings › Alert Services, come back here and press Send confirmation code\./,
+    );
+    expect(profile.text).not.toContain(">Send confirmation code</button>");
+    expect(profile.text).not.toContain('name="confirmationCode"');
+    expect(text).toContain("Mail is not set up yet, so this waits until an administrator sets it up.");
 
     const res = await newbie.post("/profile/email/resend");
     expect(res.status).toBe(422);
-    expect(fieldError(res.text, "confirm-confirmationCode")).toBe(EMAIL_NOT_CONFIGURED);
+    expect(errorSummary(res.text)?.text).toContain(EMAIL_NOT_CONFIGURED);
     expect(await rowCount("outbox")).toBe(0);
     expect(await rowCount("email_codes")).toBe(0);
   });
@@ -333,6 +339,21 @@ describe("The Profile of a user whose address an administrator entered", () => {
     if (!mail) throw new Error("no code arrived");
     expect((await newbie.post("/profile/email/confirm", { confirmationCode: codeIn(mail) })).status).toBe(303);
     expect(await reload(user.id)).toMatchObject({ emailVerified: true });
+  });
+
+  it("a code typed before any was sent is answered as such, not as an expired one, and counts as no failure", async () => {
+    const { agent } = await signedInAdmin();
+    const user = await createdWithoutMail(agent, "newbie", "newbie@example.com");
+    await configureSmtp(db, mailServer);
+    const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
+    const res = await newbie.post("/profile/email/confirm", { confirmationCode: "123456" });
+    expect(res.status).toBe(422);
+    expect(fieldError(res.text, "confirm-confirmationCode")).toBe(
+      "No code is waiting for this address. Ask for a code first, then enter the 6 digits from the mail.",
+    );
+    const counted = await db("login_failures").where({ scope: "second_factor" }).sum({ n: "failures" }).first();
+    expect(Number(counted?.n ?? 0)).toBe(0);
+    expect(await reload(user.id)).toMatchObject({ emailVerified: false });
   });
 });
 
