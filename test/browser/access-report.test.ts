@@ -47,8 +47,8 @@ describe.skipIf(skipBrowserTests)("the access report in the browser", () => {
     const texts = (await rows(page).allInnerTexts()).map((t) => t.replace(/\s+/g, " ").trim());
     // ada is an administrator: every system.
     expect(texts).toEqual([
-      "ada alpha read/write administrator none",
-      "ada beta read/write administrator none",
+      "ada alpha read/write administrator none needed",
+      "ada beta read/write administrator none needed",
       "bob alpha read directly directly (read)",
       "carol beta read/write team Ops, through group storage directly (read) team Ops, through group storage (read/write)",
     ]);

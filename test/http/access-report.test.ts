@@ -78,7 +78,7 @@ function pageRows(html: string): string[][] {
     (grants ?? "")
       .split(/\n\s*/)
       .map((g) => g.trim())
-      .filter((g) => g && g !== "none")
+      .filter((g) => g && g !== "none needed")
       .join("; "),
   ]);
 }
