@@ -113,6 +113,7 @@ describe("src/main.ts as a process", () => {
       const port = await freePort();
       const { child, output, exited } = startMain({ PORT: String(port), DATA_DIR: dataDir, LOG_FORMAT: format });
       await waitForListening(output, exited);
+      await fetch(`http://127.0.0.1:${port}/login`, { redirect: "manual" });
       child.kill("SIGTERM");
       expect(await exited).toBe(0);
       const lines = output().trim().split("\n");
@@ -120,6 +121,9 @@ describe("src/main.ts as a process", () => {
       if (format === "pretty") {
         expect(listening).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] INFO: Gatehouse is listening \{"url":/);
         expect(lines.filter((line) => line.startsWith("{"))).toEqual([]);
+        expect(lines.find((line) => line.includes("request completed"))).toMatch(
+          /\] INFO: request completed: GET \/login 303 \d+ ms from 127\.0\.0\.1 \{"reqId":"[0-9a-f-]{36}"\}$/,
+        );
       } else {
         expect(JSON.parse(listening)).toMatchObject({ level: 30, msg: "Gatehouse is listening", port });
       }
