@@ -45,6 +45,7 @@ describe("a system's Web address and Gate mode", () => {
     const readerAgent = await signedInAgent(app, reader);
     const own = await readerAgent.get(`/systems/${row!.id}`);
     expect(own.text).toMatch(/<a href="https:\/\/nas1\.example\.com" rel="noopener noreferrer">Open<\/a>/);
+    expect(pageText(own.text)).toContain('Gate mode "Read/write only"); with read you can see this page but not use the interface');
 
     const plain = await makeSystem(db, { name: "no-web" });
     await grant(db, { kind: "user", id: reader.id }, { kind: "system", id: plain.id }, "read");
