@@ -64,7 +64,10 @@ export async function selectGateSubjectByToken(db: Queryable, tokenHash: string,
     )
     .options(preparedStatement("gate-subject-by-token"));
   const row = (result.rows as GateRow[])[0];
-  if (!row) return undefined;
+  return row ? subjectOf(row) : undefined;
+}
+
+function subjectOf(row: GateRow): GateSubject {
   return {
     userId: Number(row.user_id),
     username: row.username,
@@ -79,4 +82,121 @@ export async function selectGateSubjectByToken(db: Queryable, tokenHash: string,
     system: row.system_id === null ? null : { id: Number(row.system_id), name: row.system_name ?? "", gateMode: row.gate_mode ?? "by-method" },
     level: Number(row.level) as PermissionLevel,
   };
+}
+
+/** A code that hands a console session over to one system's host (see migrations/20261203120000_create_gate_sessions.ts). */
+export interface NewGateCode {
+  codeHash: string;
+  sessionSid: string;
+  userId: number;
+  systemId: number;
+  returnTo: string;
+  sessionEndsAt: Date;
+  validSeconds: number;
+}
+
+export async function insertGateCode(db: Queryable, code: NewGateCode): Promise<void> {
+  await db("gate_codes").insert({
+    code_hash: code.codeHash,
+    session_sid: code.sessionSid,
+    user_id: code.userId,
+    system_id: code.systemId,
+    return_to: code.returnTo,
+    session_ends_at: code.sessionEndsAt,
+    expires_at: db.raw("now() + make_interval(secs => ?)", [code.validSeconds]),
+  });
+  // Codes are single use and short-lived: the dead ones go as new ones come.
+  await db("gate_codes").where("expires_at", "<", db.raw("now() - interval '1 hour'")).delete();
+}
+
+export interface ConsumedGateCode {
+  sessionSid: string;
+  userId: number;
+  systemId: number;
+  systemName: string;
+  returnTo: string;
+  sessionEndsAt: Date;
+  sessionVersion: number;
+}
+
+/**
+ * Uses a code once: only an unused, unexpired code, for the system whose web address has `hostKey`, and while its
+ * console session lasts. Two requests with one code get it once (the row is updated by the first).
+ */
+export async function consumeGateCode(db: Queryable, codeHash: string, hostKey: string): Promise<ConsumedGateCode | undefined> {
+  const result = await db.raw(
+    `UPDATE gate_codes c SET used_at = now()
+       FROM systems s, sessions cs, users u
+      WHERE c.code_hash = :codeHash AND c.used_at IS NULL AND c.expires_at > now()
+        AND s.id = c.system_id AND s.web_address_key = :hostKey
+        AND cs.sid = c.session_sid AND cs.expires_at > now()
+        AND u.id = c.user_id AND NOT u.disabled
+      RETURNING c.session_sid, c.user_id, c.system_id, s.name AS system_name, c.return_to, c.session_ends_at, u.session_version`,
+    { codeHash, hostKey },
+  );
+  const row = (
+    result.rows as {
+      session_sid: string;
+      user_id: string;
+      system_id: string;
+      system_name: string;
+      return_to: string;
+      session_ends_at: Date | string;
+      session_version: number;
+    }[]
+  )[0];
+  if (!row) return undefined;
+  return {
+    sessionSid: row.session_sid,
+    userId: Number(row.user_id),
+    systemId: Number(row.system_id),
+    systemName: row.system_name,
+    returnTo: row.return_to,
+    sessionEndsAt: new Date(row.session_ends_at),
+    sessionVersion: Number(row.session_version),
+  };
+}
+
+export async function insertGateSession(
+  db: Queryable,
+  session: { idHash: string; sessionSid: string; userId: number; systemId: number; sessionVersion: number; expiresAt: Date },
+): Promise<void> {
+  await db("gate_sessions").insert({
+    id_hash: session.idHash,
+    session_sid: session.sessionSid,
+    user_id: session.userId,
+    system_id: session.systemId,
+    session_version: session.sessionVersion,
+    expires_at: session.expiresAt,
+  });
+}
+
+/**
+ * The person a gate cookie names, and their permission on the system answering at `hostKey`, in one statement: the
+ * gate session must be unexpired, its console session alive, and the account's session version unchanged (ending
+ * sessions, a password or role change end it at the next request). `sameSystem` is false for a cookie made for
+ * another system's host.
+ */
+export async function selectGateSubjectBySession(db: Queryable, idHash: string, hostKey: string): Promise<(GateSubject & { sameSystem: boolean }) | undefined> {
+  const result = await db
+    .raw(
+      `SELECT u.id AS user_id, u.username, u.full_name,
+              CASE WHEN u.email_verified THEN u.email END AS email,
+              u.is_admin, u.disabled, (u.two_factor_method IS NOT NULL) AS has_two_factor,
+              ARRAY(SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name_key) AS teams,
+              0 AS token_id, false AS touch_due,
+              s.id AS system_id, s.name AS system_name, s.gate_mode,
+              (s.id IS NOT NULL AND s.id = g.system_id) AS same_system,
+              CASE WHEN s.id IS NULL THEN 0 ELSE COALESCE(effective_permission_level(u.id, s.id), 0) END AS level
+         FROM gate_sessions g
+         JOIN sessions cs ON cs.sid = g.session_sid AND cs.expires_at > now()
+         JOIN users u ON u.id = g.user_id AND u.session_version = g.session_version
+         LEFT JOIN systems s ON s.web_address_key = :hostKey
+        WHERE g.id_hash = :idHash AND g.expires_at > now()`,
+      { idHash, hostKey },
+    )
+    .options(preparedStatement("gate-subject-by-session"));
+  const row = (result.rows as (GateRow & { same_system: boolean })[])[0];
+  if (!row) return undefined;
+  return { ...subjectOf(row), sameSystem: row.same_system };
 }

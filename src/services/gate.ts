@@ -1,8 +1,21 @@
+import { createHash, randomBytes } from "node:crypto";
+import { accessLevel } from "../access/resolver.ts";
 import type { Db } from "../db/index.ts";
+import { parseWebAddress } from "../lib/web-address.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { decide, type GateRefusal } from "../policies/gate.ts";
 import { touchApiToken } from "../repositories/api-tokens.ts";
-import { selectGateSubjectByToken } from "../repositories/gate.ts";
+import {
+  consumeGateCode,
+  type GateSubject,
+  insertGateCode,
+  insertGateSession,
+  selectGateSubjectBySession,
+  selectGateSubjectByToken,
+} from "../repositories/gate.ts";
+import { selectSystemByWebAddress } from "../repositories/systems.ts";
+import type { Actor, User } from "../types/user.ts";
+import { recordAudit } from "./audit.ts";
 import { storedFormOfToken } from "./api-tokens.ts";
 import { readGeneralSettings } from "./general-settings.ts";
 
@@ -35,6 +48,11 @@ export async function answerForToken(db: Db, keys: SecretKeys, rawToken: string,
   // As on the API (middleware/api-token-auth.ts): an administrator without 2FA, when it is required, is refused.
   if (subject.isAdmin && !subject.hasTwoFactor && (await readGeneralSettings(db)).value.requireAdminTwoFactor)
     return { status: 403, reason: "two_factor_required" };
+  return answerFor(subject, request);
+}
+
+/** The policy's answer for a known person on the system a request is for (none: an unknown host). */
+function answerFor(subject: GateSubject, request: GatedRequest): GateAnswer {
   if (!subject.system) return { status: 403, reason: "unknown_host" };
   const decision = decide(subject.level, subject.system.gateMode, request);
   if (!decision.allowed) return { status: 403, reason: decision.reason };
@@ -42,4 +60,97 @@ export async function answerForToken(db: Db, keys: SecretKeys, rawToken: string,
     status: 200,
     identity: { username: subject.username, name: subject.fullName, email: subject.email, groups: subject.teams, permission: decision.permission },
   };
+}
+
+/** A gate code lives 60 seconds: long enough for one redirect through the proxy, too short to be worth stealing. */
+export const GATE_CODE_SECONDS = 60;
+
+function sha256(value: string): string {
+  return createHash("sha256").update(value, "utf8").digest("base64url");
+}
+
+/** Where /gate/start sends the browser: on to the system's handshake, or why not. */
+export type GateStart =
+  | { kind: "handshake"; location: string }
+  | { kind: "not-a-system" }
+  | { kind: "no-access"; system: { id: number; name: string } };
+
+/**
+ * The signed-in person asked (through a proxy's redirect) to use the system at `returnTo`. `returnTo` is honoured
+ * only when it is on a registered system's web address (no open redirect); with at least read on that system they
+ * get a single-use code for it, bound to their console session, sent to the system's own host.
+ */
+export async function startGateSignIn(
+  db: Db,
+  user: User,
+  console: { sid: string; endsAt: Date },
+  returnTo: string,
+): Promise<GateStart> {
+  let target: URL;
+  try {
+    target = new URL(returnTo);
+  } catch {
+    return { kind: "not-a-system" };
+  }
+  if (target.protocol !== "http:" && target.protocol !== "https:") return { kind: "not-a-system" };
+  const origin = `${target.protocol}//${target.host}`;
+  const system = parseWebAddress(origin) ? await selectSystemByWebAddress(db, origin) : undefined;
+  if (!system) return { kind: "not-a-system" };
+  if (((await accessLevel(db, user.id, system.id)) ?? 0) === 0) return { kind: "no-access", system: { id: system.id, name: system.name } };
+  const code = randomBytes(32).toString("base64url");
+  await insertGateCode(db, {
+    codeHash: sha256(code),
+    sessionSid: console.sid,
+    userId: user.id,
+    systemId: system.id,
+    returnTo: target.toString(),
+    sessionEndsAt: console.endsAt,
+    validSeconds: GATE_CODE_SECONDS,
+  });
+  return { kind: "handshake", location: `${origin}/.gatehouse/callback?${new URLSearchParams({ code })}` };
+}
+
+/**
+ * The browser arrived at a system's host with its code: the code is used up, a gate session is made that ends with
+ * the console session, and the caller sets its id as the gate cookie. Undefined for a code that is unknown, used,
+ * expired, for another system's host, or whose console session has ended.
+ */
+export async function completeGateSignIn(
+  db: Db,
+  actor: Actor,
+  rawCode: string,
+  hostKey: string,
+): Promise<{ cookieValue: string; returnTo: string; expiresAt: Date } | undefined> {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(rawCode)) return undefined;
+  return db.transaction(async (trx) => {
+    const used = await consumeGateCode(trx, sha256(rawCode), hostKey);
+    if (!used) return undefined;
+    const cookieValue = randomBytes(32).toString("base64url");
+    await insertGateSession(trx, {
+      idHash: sha256(cookieValue),
+      sessionSid: used.sessionSid,
+      userId: used.userId,
+      systemId: used.systemId,
+      sessionVersion: used.sessionVersion,
+      expiresAt: used.sessionEndsAt,
+    });
+    await recordAudit(trx, { ...actor, id: used.userId }, {
+      action: "gate.signed_in",
+      target: { type: "system", id: used.systemId, label: used.systemName },
+      details: {},
+    });
+    return { cookieValue, returnTo: used.returnTo, expiresAt: used.sessionEndsAt };
+  });
+}
+
+/** The gate's answer for a browser carrying a gate cookie: as for a token, but the person of that gate session. */
+export async function answerForGateSession(db: Db, cookieValue: string, request: GatedRequest): Promise<GateAnswer> {
+  if (!/^[A-Za-z0-9_-]{43}$/.test(cookieValue)) return { status: 401 };
+  const subject = await selectGateSubjectBySession(db, sha256(cookieValue), request.hostKey);
+  if (!subject) return { status: 401 };
+  if (!subject.system) return { status: 403, reason: "unknown_host" };
+  // A cookie made for another system's host never counts here (a host-only cookie should not even arrive).
+  if (!subject.sameSystem) return { status: 401 };
+  if (subject.disabled) return { status: 403, reason: "disabled" };
+  return answerFor(subject, request);
 }

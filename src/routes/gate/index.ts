@@ -1,14 +1,15 @@
 import { type Request, type Response, Router } from "express";
 import { canonicalAddress } from "../../lib/client-address.ts";
 import { proxyMatcher } from "../../lib/trusted-proxies.ts";
-import { answerForToken, type GateAnswer, type GatedRequest } from "../../services/gate.ts";
+import { answerForGateSession, answerForToken, completeGateSignIn, type GateAnswer, type GatedRequest } from "../../services/gate.ts";
+import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
 
 /** `Bearer <token>`: the scheme in any case, one token, nothing after it (as middleware/api-token-auth.ts reads it). */
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
 
 /** Where the request the proxy asks about was going, or why it cannot be told. */
-type Target = { ok: true; request: GatedRequest } | { ok: false; problem: string };
+type Target = { ok: true; request: GatedRequest; url: string } | { ok: false; problem: string };
 
 function targetOf(url: string | undefined, method: string | undefined, upgrade: string | undefined): Target {
   if (!url) return { ok: false, problem: "missing_original_url" };
@@ -20,7 +21,7 @@ function targetOf(url: string | undefined, method: string | undefined, upgrade: 
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return { ok: false, problem: "bad_original_url" };
   // No method named: the strictest reading (read/write), never the most lenient.
-  return { ok: true, request: { hostKey: parsed.host, method: method ?? "", websocket: /\bwebsocket\b/i.test(upgrade ?? "") } };
+  return { ok: true, url: parsed.toString(), request: { hostKey: parsed.host, method: method ?? "", websocket: /\bwebsocket\b/i.test(upgrade ?? "") } };
 }
 
 /** nginx auth_request: X-Original-URL and X-Original-Method (see the README's "Gate" section for the location). */
@@ -63,18 +64,38 @@ function answer(res: Response, result: GateAnswer): void {
 }
 
 /**
+ * The gate cookie: host-only on the system's host (no Domain), so it never reaches another system or the console;
+ * `__Host-` on https, where the prefix makes the browser insist on Secure, Path=/ and no Domain.
+ */
+const GATE_COOKIE = { https: "__Host-gatehouse-gate", http: "gatehouse-gate" } as const;
+
+function gateCookieOf(req: Request): string | undefined {
+  const header = req.get("cookie") ?? "";
+  for (const part of header.split(";")) {
+    const [name, ...value] = part.trim().split("=");
+    if (name === GATE_COOKIE.https || name === GATE_COOKIE.http) return value.join("=");
+  }
+  return undefined;
+}
+
+/** A browser's own navigation (not a script's call): it can follow a redirect to the sign-in and back. */
+function isBrowserNavigation(req: Request): boolean {
+  return /\btext\/html\b/i.test(req.get("accept") ?? "");
+}
+
+/**
  * The gate: reverse proxies in front of a system's web address ask here before each request. Mounted before the
  * console's session, so the console's cookie is never read at the gate. Forwarded headers are believed only from
  * the trusted proxies (loopback unless GATE_TRUSTED_PROXIES names others); anyone else is refused. The answer is
  * 200, 401 or 403, never a redirect on auth-request (nginx treats one as an error).
- * Signing a browser in through the gate (the handshake and the gate cookie) is not built yet: without a token the
- * answer is 401.
+ * A browser signs in through /gate/start (routes/gate/start.ts) and the handshake below, which leaves a gate cookie
+ * on the system's host; a script sends a personal API token.
  */
 export function gateRouter({ config, db, keys }: RouteDeps): Router {
   const router = Router();
   const trusted = proxyMatcher(config.gateTrustedProxies);
 
-  const handle = (target: (req: Request) => Target) => async (req: Request, res: Response) => {
+  const handle = (target: (req: Request) => Target, browserRedirects: boolean) => async (req: Request, res: Response) => {
     if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
     const found = target(req);
     if (!found.ok) {
@@ -82,11 +103,56 @@ export function gateRouter({ config, db, keys }: RouteDeps): Router {
       return res.status(403).type("text/plain").send(`Refused by Gatehouse: the proxy sent no usable address (${found.problem}).\n`);
     }
     const token = BEARER.exec(req.get("authorization") ?? "")?.[1];
-    if (!token) return answer(res, { status: 401 });
-    answer(res, await answerForToken(db, keys, token, found.request));
+    const cookie = token ? undefined : gateCookieOf(req);
+    const result = token
+      ? await answerForToken(db, keys, token, found.request)
+      : cookie
+        ? await answerForGateSession(db, cookie, found.request)
+        : ({ status: 401 } as const);
+    if (result.status === 401 && browserRedirects && isBrowserNavigation(req)) {
+      // forward-auth: the proxy passes this answer to the browser, which goes to sign in and comes back (nginx's
+      // auth_request cannot pass a redirect on; its configuration sends the 401 to /gate/start instead).
+      const method = found.request.method.toUpperCase();
+      res.set("Cache-Control", "no-store");
+      return res.redirect(method === "GET" || method === "HEAD" ? 302 : 303, `${config.baseUrl}/gate/start?${new URLSearchParams({ rd: found.url })}`);
+    }
+    answer(res, result);
   };
 
-  router.all("/gate/auth-request", handle(authRequestTarget));
-  router.all("/gate/forward-auth", handle(forwardAuthTarget));
+  router.all("/gate/auth-request", handle(authRequestTarget, false));
+  router.all("/gate/forward-auth", handle(forwardAuthTarget, true));
+
+  /**
+   * The handshake's second half, on the system's own host (the proxy routes /.gatehouse/ here): the code from
+   * /gate/start is used up and the browser gets the host-only gate cookie, then goes where it wanted to.
+   */
+  router.get("/.gatehouse/callback", async (req: Request, res: Response) => {
+    res.set("Cache-Control", "no-store");
+    if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
+    const proto = (req.get("x-forwarded-proto")?.split(",")[0]?.trim() ?? "http").toLowerCase() === "https" ? "https" : "http";
+    const host = req.get("x-forwarded-host")?.split(",")[0]?.trim() || req.get("host") || "";
+    let hostKey = "";
+    try {
+      hostKey = new URL(`${proto}://${host}`).host;
+    } catch {
+      hostKey = "";
+    }
+    const code = typeof req.query.code === "string" ? req.query.code : "";
+    const done = hostKey ? await completeGateSignIn(db, actorOf(req), code, hostKey) : undefined;
+    if (!done) {
+      return res
+        .status(400)
+        .type("text/plain")
+        .send("This sign-in link has expired or was already used. Open the system's address again to sign in.\n");
+    }
+    res.cookie(GATE_COOKIE[proto], done.cookieValue, {
+      httpOnly: true,
+      secure: proto === "https",
+      sameSite: "lax",
+      path: "/",
+      expires: done.expiresAt,
+    });
+    res.redirect(302, done.returnTo);
+  });
   return router;
 }

@@ -1,0 +1,33 @@
+import { type Request, type Response, Router } from "express";
+import { z } from "zod";
+import { flash } from "../../lib/flash.ts";
+import { requireSignedIn } from "../../middleware/require-auth.ts";
+import { input, validate } from "../../middleware/validate.ts";
+import { startGateSignIn } from "../../services/gate.ts";
+import type { RouteDeps } from "../deps.ts";
+
+const StartQuery = z.object({ rd: z.string().max(4000).catch("").default("") });
+
+/**
+ * /gate/start?rd=<the address the person wanted>: where a proxy sends a browser without a gate cookie. The normal
+ * sign-in (2FA included) comes first when there is no console session (requireSignedIn leads there and back), then
+ * the browser goes on to the system's own host with a single-use code (routes/gate/index.ts takes it there).
+ */
+export function gateStartRouter({ db }: RouteDeps): Router {
+  const router = Router();
+  router.get("/gate/start", requireSignedIn, validate({ query: StartQuery }), async (req: Request, res: Response) => {
+    const { query } = input<unknown, z.infer<typeof StartQuery>>(res);
+    const endsAt = req.session.cookie.expires ?? new Date(Date.now() + (req.session.cookie.maxAge ?? 0));
+    const start = await startGateSignIn(db, req.user!, { sid: req.sessionID, endsAt }, query.rd);
+    if (start.kind === "handshake") {
+      res.set("Cache-Control", "no-store");
+      return res.redirect(302, start.location);
+    }
+    if (start.kind === "no-access") {
+      return res.status(403).render("gate/no-access", { title: `No access to ${start.system.name}`, system: start.system });
+    }
+    flash(req, "error", "That address is not the web address of any system in Gatehouse, so there is nothing to sign in to. Here are the systems you can reach.");
+    res.redirect(303, "/systems");
+  });
+  return router;
+}

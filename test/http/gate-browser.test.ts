@@ -1,0 +1,204 @@
+import type { Express } from "express";
+import supertest from "supertest";
+import { describe, expect, it } from "vitest";
+import type { Db } from "../../src/db/index.ts";
+import { listAuditEvents } from "../../src/repositories/audit-events.ts";
+import { grant, makeSystem } from "../helpers/access.ts";
+import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
+import { createTestApp } from "../helpers/app.ts";
+import { useTestDb } from "../helpers/db.ts";
+import { buildUser } from "../helpers/factories.ts";
+import { agentSessionCookie } from "../helpers/sign-in.ts";
+
+let db: Db;
+useTestDb((created) => {
+  db = created;
+});
+
+const NAS = "https://nas.example.test";
+const LAB = "http://lab.example.test:8080";
+
+/** What a browser sends through Caddy's forward_auth for `method url`, with the cookies it holds for that host. */
+function forwardAuth(app: Express, url: string, method = "GET", cookie?: string) {
+  const target = new URL(url);
+  let request = supertest(app)
+    .get("/gate/forward-auth")
+    .set("Accept", "text/html,application/xhtml+xml")
+    .set("X-Forwarded-Proto", target.protocol.replace(":", ""))
+    .set("X-Forwarded-Host", target.host)
+    .set("X-Forwarded-Uri", `${target.pathname}${target.search}`)
+    .set("X-Forwarded-Method", method);
+  if (cookie) request = request.set("Cookie", cookie);
+  return request.redirects(0);
+}
+
+/** The browser at the system's host, following the code to the callback the proxy routes to Gatehouse. */
+function callback(app: Express, location: string) {
+  const url = new URL(location);
+  return supertest(app)
+    .get(`${url.pathname}${url.search}`)
+    .set("X-Forwarded-Proto", url.protocol.replace(":", ""))
+    .set("X-Forwarded-Host", url.host)
+    .redirects(0);
+}
+
+function cookiePair(res: supertest.Response): string {
+  const header = ([] as string[]).concat(res.headers["set-cookie"] ?? []);
+  const gate = header.find((c) => c.includes("gatehouse-gate="));
+  if (!gate) throw new Error(`no gate cookie in ${JSON.stringify(header)}`);
+  return gate.split(";")[0]!;
+}
+
+async function fleet() {
+  const nas = await makeSystem(db, { name: "nas", webAddress: NAS });
+  const lab = await makeSystem(db, { name: "lab", webAddress: LAB });
+  const reader = await buildUser(db, { username: "reader", fullName: "Rita Reader" });
+  const stranger = await buildUser(db, { username: "stranger" });
+  await grant(db, { kind: "user", id: reader.id }, { kind: "system", id: nas.id }, "read");
+  await grant(db, { kind: "user", id: reader.id }, { kind: "system", id: lab.id }, "read");
+  const app = createTestApp(db);
+  return { nas, lab, reader, stranger, app };
+}
+
+/** Signs in through the gate as a browser would: forward-auth → /gate/start → callback; the gate cookie it got. */
+async function signInThroughGate(app: Express, agent: TestAgent, url: string): Promise<string> {
+  const redirect = await forwardAuth(app, url);
+  expect(redirect.status).toBe(302);
+  const start = new URL(redirect.headers.location as string);
+  const handshake = await agent.get(`${start.pathname}${start.search}`).redirects(0);
+  expect(handshake.status).toBe(302);
+  const done = await callback(app, handshake.headers.location as string);
+  expect(done.status).toBe(302);
+  expect(done.headers.location).toBe(url);
+  return cookiePair(done);
+}
+
+describe("signing a browser in through the gate", () => {
+  it("a browser without a gate cookie is sent to sign in, comes back through the handshake, and is let through with its permission", async () => {
+    const { app, reader } = await fleet();
+    const url = `${NAS}/ui/dashboard?tab=pools`;
+    const first = await forwardAuth(app, url);
+    expect(first.status).toBe(302);
+    expect(first.headers.location).toBe(`http://127.0.0.1/gate/start?rd=${encodeURIComponent(url)}`);
+
+    // Not signed in to the console: the normal sign-in first, which leads back to /gate/start.
+    const anonymous = await supertest(app).get(`/gate/start?rd=${encodeURIComponent(url)}`).set("Accept", "text/html").redirects(0);
+    expect(anonymous.status).toBe(303);
+    expect(anonymous.headers.location).toBe(`/login?returnTo=${encodeURIComponent(`/gate/start?rd=${encodeURIComponent(url)}`)}`);
+
+    const agent = await signedInAgent(app, reader);
+    const handshake = await agent.get(`/gate/start?rd=${encodeURIComponent(url)}`).redirects(0);
+    expect(handshake.status).toBe(302);
+    expect(handshake.headers.location).toMatch(/^https:\/\/nas\.example\.test\/\.gatehouse\/callback\?code=[A-Za-z0-9_-]{43}$/);
+
+    const done = await callback(app, handshake.headers.location as string);
+    expect(done.status).toBe(302);
+    expect(done.headers.location).toBe(url);
+    const setCookie = ([] as string[]).concat(done.headers["set-cookie"] ?? []).join("\n");
+    expect(setCookie).toMatch(/^__Host-gatehouse-gate=[A-Za-z0-9_-]{43}; Path=\/; Expires=[^;]+; HttpOnly; Secure; SameSite=Lax$/m);
+    expect(setCookie).not.toMatch(/Domain=/i);
+    const [event] = await listAuditEvents(db, { action: "gate.signed_in" });
+    expect(event).toMatchObject({ actorId: reader.id, targetLabel: "nas" });
+
+    const allowed = await forwardAuth(app, url, "GET", cookiePair(done));
+    expect([allowed.status, allowed.headers["remote-user"], allowed.headers["remote-permission"]]).toEqual([200, "reader", "read"]);
+    const write = await forwardAuth(app, `${NAS}/api/pool`, "POST", cookiePair(done));
+    expect([write.status, write.headers["x-gatehouse-reason"]]).toEqual([403, "read_only"]);
+  });
+
+  it("a handshake code works once, for its own system, for 60 seconds", async () => {
+    const { app, reader } = await fleet();
+    const agent = await signedInAgent(app, reader);
+    const code = async () => (await agent.get(`/gate/start?rd=${encodeURIComponent(`${NAS}/`)}`).redirects(0)).headers.location as string;
+
+    const once = await code();
+    expect((await callback(app, once)).status).toBe(302);
+    const replay = await callback(app, once);
+    expect(replay.status).toBe(400);
+    expect(replay.text).toContain("This sign-in link has expired or was already used.");
+
+    // The code of nas presented at lab's host.
+    const elsewhere = new URL(await code());
+    expect((await callback(app, `${LAB}${elsewhere.pathname}${elsewhere.search}`)).status).toBe(400);
+
+    const late = await code();
+    await db("gate_codes").update({ expires_at: db.raw("now() - interval '1 second'") });
+    expect((await callback(app, late)).status).toBe(400);
+    expect(Number((await db("gate_sessions").count({ n: "*" }).first())?.n)).toBe(1);
+  });
+
+  it("rd is honoured only for a registered system's web address: anything else lands on /systems (no open redirect)", async () => {
+    const { app, reader } = await fleet();
+    const agent = await signedInAgent(app, reader);
+    for (const rd of ["https://evil.example.com/", "//evil.example.com", "javascript:alert(1)", "https://nas.example.test.evil.com/", ""]) {
+      const res = await agent.get(`/gate/start?rd=${encodeURIComponent(rd)}`).redirects(0);
+      expect([res.status, res.headers.location], rd).toEqual([303, "/systems"]);
+    }
+    expect(Number((await db("gate_codes").count({ n: "*" }).first())?.n)).toBe(0);
+  });
+
+  it("A1: a person without any permission on the system gets a page that says so, and no code", async () => {
+    const { app, stranger } = await fleet();
+    const agent = await signedInAgent(app, stranger);
+    const res = await agent.get(`/gate/start?rd=${encodeURIComponent(`${NAS}/`)}`).redirects(0);
+    expect(res.status).toBe(403);
+    expect(res.text).toContain("No access to nas");
+    expect(res.text).toContain("Ask one of your Gatehouse administrators for read or read/write on nas.");
+    expect(Number((await db("gate_codes").count({ n: "*" }).first())?.n)).toBe(0);
+  });
+
+  it("the gate cookie ends with the console session: signing out ends it at the next request", async () => {
+    const { app, reader } = await fleet();
+    const agent = await signedInAgent(app, reader);
+    const gate = await signInThroughGate(app, agent, `${NAS}/`);
+    expect((await forwardAuth(app, `${NAS}/`, "GET", gate)).status).toBe(200);
+    await agent.post("/logout");
+    const after = await forwardAuth(app, `${NAS}/`, "GET", gate);
+    expect(after.status).toBe(302);
+    expect(after.headers.location).toMatch(/\/gate\/start\?rd=/);
+  });
+
+  it("S7: ending the account's sessions (a version bump) ends its gate cookies at the next request", async () => {
+    const { app, reader } = await fleet();
+    const agent = await signedInAgent(app, reader);
+    const gate = await signInThroughGate(app, agent, `${NAS}/`);
+    await db("users").where({ id: reader.id }).increment("session_version", 1);
+    expect((await forwardAuth(app, `${NAS}/`, "GET", gate)).status).toBe(302);
+  });
+
+  it("one system's gate cookie counts for nothing at another system; the console's cookie counts for nothing at the gate, and the gate cookie for nothing in the console", async () => {
+    const { app, reader } = await fleet();
+    const agent = await signedInAgent(app, reader);
+    const gate = await signInThroughGate(app, agent, `${NAS}/`);
+    const atLab = await forwardAuth(app, `${LAB}/`, "GET", gate);
+    expect(atLab.status).toBe(302);
+
+    const consoleCookie = agentSessionCookie(agent);
+    expect((await forwardAuth(app, `${NAS}/`, "GET", consoleCookie)).status).toBe(302);
+    const scripted = await supertest(app)
+      .get("/gate/auth-request")
+      .set("X-Original-URL", `${NAS}/`)
+      .set("X-Original-Method", "GET")
+      .set("Cookie", consoleCookie);
+    expect(scripted.status).toBe(401);
+
+    const profile = await supertest(app).get("/profile").set("Accept", "text/html").set("Cookie", gate).redirects(0);
+    expect(profile.status).toBe(303);
+    expect(profile.headers.location).toMatch(/^\/login/);
+  });
+
+  it("forward-auth tells a script (no text/html) 401, and sends a browser's form post through 303", async () => {
+    const { app } = await fleet();
+    const script = await supertest(app)
+      .get("/gate/forward-auth")
+      .set("Accept", "application/json")
+      .set("X-Forwarded-Proto", "https")
+      .set("X-Forwarded-Host", "nas.example.test")
+      .set("X-Forwarded-Uri", "/api")
+      .set("X-Forwarded-Method", "GET")
+      .redirects(0);
+    expect(script.status).toBe(401);
+    const post = await forwardAuth(app, `${NAS}/form`, "POST");
+    expect(post.status).toBe(303);
+  });
+});
