@@ -1,0 +1,127 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Db } from "../../src/db/index.ts";
+import { grant, makeSystem } from "../helpers/access.ts";
+import { signedInAgent } from "../helpers/agent.ts";
+import { createTestApiToken } from "../helpers/api-tokens.ts";
+import { createTestApp } from "../helpers/app.ts";
+import { useTestDb } from "../helpers/db.ts";
+import { buildUser } from "../helpers/factories.ts";
+import { type RunningProxy, type SeenRequest, skipProxyTests, startCaddy, startNginx, startUpstream, throughProxy } from "../helpers/proxies.ts";
+
+let db: Db;
+useTestDb((created) => {
+  db = created;
+});
+
+/**
+ * The gate behind Debian's nginx (auth_request) and Caddy (forward_auth), configured as the README shows: each
+ * request to the system's host is asked about, and the system sees only what Gatehouse let through, with who it is.
+ */
+describe.skipIf(skipProxyTests).each(["nginx", "caddy"] as const)("the gate behind a real %s", (kind) => {
+  let gatehouse: http.Server;
+  let base: string;
+  let upstream: Awaited<ReturnType<typeof startUpstream>>;
+  let proxy: RunningProxy;
+  const host = () => `nas.example.test:${proxy.port}`;
+  const webAddress = () => `http://${host()}`;
+  let seen: SeenRequest[];
+
+  beforeAll(async () => {
+    upstream = await startUpstream();
+    seen = upstream.seen;
+    gatehouse = http.createServer((req, res) => app(req, res));
+    await new Promise<void>((resolve) => gatehouse.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(gatehouse.address() as AddressInfo).port}`;
+    const gatehousePort = (gatehouse.address() as AddressInfo).port;
+    proxy =
+      kind === "nginx"
+        ? await startNginx({ gatehousePort, upstreamPort: upstream.port, signInBase: base })
+        : await startCaddy({ gatehousePort, upstreamPort: upstream.port });
+  }, 30_000);
+  afterAll(async () => {
+    await proxy?.stop();
+    await upstream?.close();
+    await new Promise((resolve) => gatehouse?.close(resolve));
+  });
+
+  let app: ReturnType<typeof createTestApp>;
+  beforeEach(() => {
+    app = createTestApp(db, { BASE_URL: base });
+    seen.length = 0;
+  });
+
+  async function fleet() {
+    const nas = await makeSystem(db, { name: "nas", webAddress: webAddress() });
+    const reader = await buildUser(db, { username: "reader" });
+    const writer = await buildUser(db, { username: "writer" });
+    await grant(db, { kind: "user", id: reader.id }, { kind: "system", id: nas.id }, "read");
+    await grant(db, { kind: "user", id: writer.id }, { kind: "system", id: nas.id }, "read/write");
+    return { nas, reader, writer, readerToken: await createTestApiToken(db, reader), writerToken: await createTestApiToken(db, writer) };
+  }
+
+  it("a token with read: a GET reaches the system with who it is (a forged Remote-User replaced); a POST stops at the proxy", async () => {
+    const { readerToken, writerToken } = await fleet();
+    const read = await throughProxy(proxy.port, host(), {
+      path: "/ui/pools?x=1",
+      headers: { Authorization: `Bearer ${readerToken}`, "Remote-User": "admin", "Remote-Permission": "read/write" },
+    });
+    expect([read.status, read.body]).toEqual([200, "upstream answered\n"]);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ method: "GET", url: "/ui/pools?x=1" });
+    expect(seen[0]?.headers["remote-user"]).toBe("reader");
+    expect(seen[0]?.headers["remote-permission"]).toBe("read");
+
+    const write = await throughProxy(proxy.port, host(), { method: "POST", path: "/api/pool", headers: { Authorization: `Bearer ${readerToken}` } });
+    expect(write.status).toBe(403);
+    expect(seen).toHaveLength(1);
+
+    const writerPost = await throughProxy(proxy.port, host(), { method: "POST", path: "/api/pool", headers: { Authorization: `Bearer ${writerToken}` } });
+    expect(writerPost.status).toBe(200);
+    expect(seen.at(-1)).toMatchObject({ method: "POST", url: "/api/pool" });
+    expect(seen.at(-1)?.headers["remote-permission"]).toBe("read/write");
+  });
+
+  it("a browser is sent to sign in, comes back through the handshake on the system's host, and then reads; a revoked grant stops the next request", async () => {
+    const { reader, nas } = await fleet();
+    const browser = { Accept: "text/html" };
+    const first = await throughProxy(proxy.port, host(), { path: "/ui/dashboard", headers: browser });
+    expect(first.status).toBe(302);
+    const start = new URL(first.headers.location as string);
+    expect(`${start.origin}${start.pathname}`).toBe(`${base}/gate/start`);
+    expect(start.searchParams.get("rd")).toBe(`${webAddress()}/ui/dashboard`);
+    expect(seen).toHaveLength(0);
+
+    // Signed in to the console already: /gate/start hands a code to the system's host.
+    const agent = await signedInAgent(app, reader);
+    const handshake = await agent.get(`${start.pathname}${start.search}`).redirects(0);
+    expect(handshake.status).toBe(302);
+    const callback = new URL(handshake.headers.location as string);
+    expect(callback.host).toBe(host());
+
+    const done = await throughProxy(proxy.port, host(), { path: `${callback.pathname}${callback.search}`, headers: browser });
+    expect(done.status).toBe(302);
+    expect(done.headers.location).toBe(`${webAddress()}/ui/dashboard`);
+    const cookie = ([] as string[]).concat(done.headers["set-cookie"] ?? []).find((c) => c.startsWith("gatehouse-gate="));
+    expect(cookie).toMatch(/; Path=\/; Expires=[^;]+; HttpOnly; SameSite=Lax$/);
+    const pair = cookie!.split(";")[0]!;
+    expect(seen).toHaveLength(0);
+
+    const page = await throughProxy(proxy.port, host(), { path: "/ui/dashboard", headers: { ...browser, Cookie: pair } });
+    expect(page.status).toBe(200);
+    expect(seen.at(-1)?.headers["remote-user"]).toBe("reader");
+
+    await db("user_system_grants").where({ user_id: reader.id, system_id: nas.id }).delete();
+    const after = await throughProxy(proxy.port, host(), { path: "/ui/dashboard", headers: { ...browser, Cookie: pair } });
+    expect(after.status).toBe(403);
+    expect(seen).toHaveLength(1);
+  });
+
+  it("a host no system has is refused", async () => {
+    const { readerToken } = await fleet();
+    const other = await throughProxy(proxy.port, `other.example.test:${proxy.port}`, { headers: { Authorization: `Bearer ${readerToken}` } });
+    expect(other.status).toBe(403);
+    expect(seen).toHaveLength(0);
+  });
+});
