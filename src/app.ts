@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/index.ts";
 import { canonicaliseClientAddresses } from "./lib/client-address.ts";
 import { gateRouter } from "./routes/gate/index.ts";
+import { GateCounters } from "./services/gate.ts";
 import { deriveKey, deriveSecretKeys } from "./lib/app-secret.ts";
 import { takeFlash } from "./lib/flash.ts";
 import type { Logger } from "./lib/logger.ts";
@@ -46,6 +47,8 @@ export interface App {
   sessionStore: DbSessionStore;
   /** Sends queued mail; requests send their own messages at once, and `start()` retries the rest. */
   mailOutbox: MailOutbox;
+  /** Allowed gate requests, counted in this process and saved every few seconds (start and stop it with the server). */
+  gateCounters: GateCounters;
 }
 
 /**
@@ -69,6 +72,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   const sessionSecret = deriveKey(appSecret, "session-cookie").toString("base64url");
   const keys = deriveSecretKeys(appSecret);
   const mailOutbox = new MailOutbox(db, keys, logger);
+  const gateCounters = new GateCounters(db, logger);
   app.disable("x-powered-by");
   if (config.trustProxy > 0) app.set("trust proxy", config.trustProxy);
   canonicaliseClientAddresses(app);
@@ -124,7 +128,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(healthRouter(db));
 
   const passport = createPassport(db, { keys, logger });
-  const routeDeps = { config, db, passport, keys, mailOutbox, logger };
+  const routeDeps = { config, db, passport, keys, mailOutbox, gateCounters, logger };
   // Before sessions and CSRF: the API authenticates each request by its bearer token alone, and reads its own JSON.
   app.use(API_BASE, apiRouter(routeDeps));
   // Before sessions too: the gate never reads the console's cookie (routes/gate).
@@ -195,5 +199,5 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  return { app, sessionStore, mailOutbox };
+  return { app, sessionStore, mailOutbox, gateCounters };
 }

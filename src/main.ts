@@ -58,9 +58,10 @@ async function main(): Promise<void> {
   await migrateWithRetry(db, logger);
   if (config.adminSeed) await seedAdministrator(db, config.adminSeed, logger);
 
-  const { app, sessionStore, mailOutbox } = createApp({ config, db, logger, appSecret: secret });
+  const { app, sessionStore, mailOutbox, gateCounters } = createApp({ config, db, logger, appSecret: secret });
   sessionStore.startCleanup();
   mailOutbox.start();
+  gateCounters.start();
   // Deletes log events older than the retention setting: now, then every hour.
   const logRetention = new LogRetentionSchedule(db, logger);
   logRetention.start();
@@ -89,6 +90,7 @@ async function main(): Promise<void> {
     server.close(async () => {
       sessionStore.close();
       await mailOutbox.stop();
+      await gateCounters.stop();
       await logRetention.stop();
       await db.destroy();
       logger.info("stopped");

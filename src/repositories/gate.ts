@@ -200,3 +200,44 @@ export async function selectGateSubjectBySession(db: Queryable, idHash: string, 
   if (!row) return undefined;
   return { ...subjectOf(row), sameSystem: row.same_system };
 }
+
+/**
+ * True when a denial of this person on this system for this reason should be written now: none was in the last
+ * minute. The mark is taken in the same statement, so two denials at once write one event.
+ */
+export async function takeDenialMark(db: Queryable, userId: number, systemId: number, reason: string): Promise<boolean> {
+  const result = await db.raw(
+    `INSERT INTO gate_denial_marks AS m (user_id, system_id, reason, last_recorded_at) VALUES (?, ?, ?, now())
+     ON CONFLICT (user_id, system_id, reason) DO UPDATE SET last_recorded_at = now()
+      WHERE m.last_recorded_at <= now() - interval '1 minute'
+     RETURNING 1 AS taken`,
+    [userId, systemId, reason],
+  );
+  return result.rows.length > 0;
+}
+
+/** Adds allowed requests to each system's count for today (UTC), with the time of the last. */
+export async function addGateCounts(db: Queryable, counts: { systemId: number; requests: number; lastAccessAt: Date }[]): Promise<void> {
+  if (counts.length === 0) return;
+  await db.raw(
+    `INSERT INTO system_gate_counts AS c (system_id, day, requests, last_access_at)
+     SELECT x.system_id, (now() AT TIME ZONE 'UTC')::date, x.requests, x.last_access_at
+       FROM jsonb_to_recordset(?::jsonb) AS x(system_id bigint, requests bigint, last_access_at timestamptz)
+       JOIN systems s ON s.id = x.system_id
+     ON CONFLICT (system_id, day) DO UPDATE
+       SET requests = c.requests + excluded.requests, last_access_at = GREATEST(c.last_access_at, excluded.last_access_at)`,
+    [JSON.stringify(counts.map((c) => ({ system_id: c.systemId, requests: c.requests, last_access_at: c.lastAccessAt.toISOString() })))],
+  );
+}
+
+/** A system's gate traffic: requests let through today (UTC) and the last one's time, ever. */
+export async function selectGateCounts(db: Queryable, systemId: number): Promise<{ today: number; lastAccessAt: Date | null }> {
+  const row = await db("system_gate_counts")
+    .where({ system_id: systemId })
+    .select(
+      db.raw("COALESCE(SUM(requests) FILTER (WHERE day = (now() AT TIME ZONE 'UTC')::date), 0) AS today"),
+      db.raw("MAX(last_access_at) AS last_access_at"),
+    )
+    .first<{ today: string | number; last_access_at: Date | string | null }>();
+  return { today: Number(row?.today ?? 0), lastAccessAt: row?.last_access_at ? new Date(row.last_access_at) : null };
+}

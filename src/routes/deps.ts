@@ -3,6 +3,7 @@ import type { Config } from "../config.ts";
 import type { Db } from "../db/index.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import type { Logger } from "../lib/logger.ts";
+import type { GateCounters } from "../services/gate.ts";
 import type { MailOutbox } from "../services/mail-outbox.ts";
 
 /** What every router is built from: the configuration and the long-lived services of one process. */
@@ -12,5 +13,6 @@ export interface RouteDeps {
   passport: GatehousePassport;
   keys: SecretKeys;
   mailOutbox: MailOutbox;
+  gateCounters: GateCounters;
   logger: Logger;
 }

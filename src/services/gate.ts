@@ -3,17 +3,23 @@ import { accessLevel } from "../access/resolver.ts";
 import type { Db } from "../db/index.ts";
 import { parseWebAddress } from "../lib/web-address.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
+import type { Logger } from "../lib/logger.ts";
 import { decide, type GateRefusal } from "../policies/gate.ts";
+import { assertCan as assertCanOnSystems } from "../policies/systems.ts";
 import { touchApiToken } from "../repositories/api-tokens.ts";
 import {
+  addGateCounts,
   consumeGateCode,
   type GateSubject,
   insertGateCode,
   insertGateSession,
   selectGateSubjectBySession,
+  selectGateCounts,
   selectGateSubjectByToken,
+  takeDenialMark,
 } from "../repositories/gate.ts";
 import { selectSystemByWebAddress } from "../repositories/systems.ts";
+import { type Permission, PERMISSION_BY_LEVEL } from "../types/access.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { storedFormOfToken } from "./api-tokens.ts";
@@ -25,13 +31,29 @@ export interface GatedRequest {
   hostKey: string;
   method: string;
   websocket: boolean;
+  /** The path, without the query string (which can carry secrets): for the audit trail and the refusal page. */
+  path: string;
+}
+
+/** Who was refused what on which system, for the audit trail and a page the person can read. */
+export interface GateRefusalFacts {
+  userId: number;
+  username: string;
+  systemId: number;
+  systemName: string;
+  permission: Permission;
+  needs: "read" | "read/write";
 }
 
 /** What the proxy is told: let it through, with who it is; nobody signed in; or signed in and refused, with why. */
 export type GateAnswer =
-  | { status: 200; identity: { username: string; name: string; email: string | null; groups: string[]; permission: "read" | "read/write" } }
+  | {
+      status: 200;
+      systemId: number;
+      identity: { username: string; name: string; email: string | null; groups: string[]; permission: "read" | "read/write" };
+    }
   | { status: 401 }
-  | { status: 403; reason: GateRefusal | "unknown_host" | "disabled" | "two_factor_required" | "untrusted_proxy" };
+  | { status: 403; reason: GateRefusal | "unknown_host" | "disabled" | "two_factor_required" | "untrusted_proxy"; refused?: GateRefusalFacts };
 
 /**
  * The gate's answer for a request carrying a personal API token (scripts): the token owner's rights, decided by
@@ -55,9 +77,20 @@ export async function answerForToken(db: Db, keys: SecretKeys, rawToken: string,
 function answerFor(subject: GateSubject, request: GatedRequest): GateAnswer {
   if (!subject.system) return { status: 403, reason: "unknown_host" };
   const decision = decide(subject.level, subject.system.gateMode, request);
-  if (!decision.allowed) return { status: 403, reason: decision.reason };
+  if (!decision.allowed) {
+    const refused: GateRefusalFacts = {
+      userId: subject.userId,
+      username: subject.username,
+      systemId: subject.system.id,
+      systemName: subject.system.name,
+      permission: PERMISSION_BY_LEVEL[subject.level],
+      needs: decision.needs === 2 ? "read/write" : "read",
+    };
+    return { status: 403, reason: decision.reason, refused };
+  }
   return {
     status: 200,
+    systemId: subject.system.id,
     identity: { username: subject.username, name: subject.fullName, email: subject.email, groups: subject.teams, permission: decision.permission },
   };
 }
@@ -153,4 +186,80 @@ export async function answerForGateSession(db: Db, cookieValue: string, request:
   if (!subject.sameSystem) return { status: 401 };
   if (subject.disabled) return { status: 403, reason: "disabled" };
   return answerFor(subject, request);
+}
+
+/**
+ * What the gate keeps of an answer: a refusal of a known person on a known system becomes a `gate.denied` event
+ * (at most one a minute per person, system and reason); an allowed request is only counted.
+ */
+export async function noteGateAnswer(db: Db, counters: GateCounters, actor: Actor, answer: GateAnswer, request: GatedRequest): Promise<void> {
+  if (answer.status === 200) return counters.count(answer.systemId);
+  if (answer.status !== 403 || !answer.refused) return;
+  const { refused } = answer;
+  if (!(await takeDenialMark(db, refused.userId, refused.systemId, answer.reason))) return;
+  await recordAudit(db, { ...actor, id: refused.userId, username: refused.username }, {
+    action: "gate.denied",
+    target: { type: "system", id: refused.systemId, label: refused.systemName },
+    details: { reason: answer.reason, method: request.method, path: request.path, permission: refused.permission, needs: refused.needs },
+  });
+}
+
+/**
+ * Allowed requests, counted in this process and added to the database every few seconds: a write for each
+ * request would put every request of a busy system on one row. A count can lag by that much, and a crash loses
+ * the last few seconds of counting (never a decision).
+ */
+export class GateCounters {
+  private pending = new Map<number, { requests: number; lastAccessAt: Date }>();
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly db: Db,
+    private readonly logger: Logger,
+    private readonly everyMs = 5_000,
+  ) {}
+
+  count(systemId: number): void {
+    const now = new Date();
+    const entry = this.pending.get(systemId);
+    if (entry) {
+      entry.requests += 1;
+      entry.lastAccessAt = now;
+    } else this.pending.set(systemId, { requests: 1, lastAccessAt: now });
+  }
+
+  start(): void {
+    this.timer ??= setInterval(() => void this.flush(), this.everyMs);
+    this.timer.unref();
+  }
+
+  async flush(): Promise<void> {
+    if (this.pending.size === 0) return;
+    const batch = [...this.pending].map(([systemId, entry]) => ({ systemId, ...entry }));
+    this.pending = new Map();
+    try {
+      await addGateCounts(this.db, batch);
+    } catch (error) {
+      this.logger.warn({ err: error, systems: batch.length }, "gate counts not saved; keeping them for the next try");
+      for (const entry of batch) {
+        const now = this.pending.get(entry.systemId);
+        this.pending.set(entry.systemId, {
+          requests: entry.requests + (now?.requests ?? 0),
+          lastAccessAt: now && now.lastAccessAt > entry.lastAccessAt ? now.lastAccessAt : entry.lastAccessAt,
+        });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    await this.flush();
+  }
+}
+
+/** A system's gate traffic for its administration page: requests let through today (UTC) and the last one. */
+export function gateTrafficOf(db: Db, actor: Actor, systemId: number): Promise<{ today: number; lastAccessAt: Date | null }> {
+  assertCanOnSystems(actor, "administer");
+  return selectGateCounts(db, systemId);
 }

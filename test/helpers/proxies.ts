@@ -123,7 +123,12 @@ http {
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
   server {
     listen 127.0.0.1:${port};
-    location /.gatehouse/ { proxy_pass ${gatehouse}; proxy_set_header Host $http_host; proxy_set_header X-Forwarded-Proto $scheme; }
+    location /.gatehouse/ {
+      proxy_pass ${gatehouse};
+      proxy_set_header Host $http_host;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
+    }
     location = /gatehouse-auth {
       internal;
       proxy_pass ${gatehouse}/gate/auth-request;
@@ -136,6 +141,7 @@ http {
     location / {
       auth_request /gatehouse-auth;
       error_page 401 = @gatehouse_sign_in;
+      error_page 403 = /.gatehouse/denied;
       auth_request_set $gh_user $upstream_http_remote_user;
       auth_request_set $gh_groups $upstream_http_remote_groups;
       auth_request_set $gh_permission $upstream_http_remote_permission;

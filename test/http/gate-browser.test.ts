@@ -5,9 +5,9 @@ import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { grant, makeSystem } from "../helpers/access.ts";
 import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
-import { createTestApp } from "../helpers/app.ts";
+import { createTestApp, createTestAppParts } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
-import { buildUser } from "../helpers/factories.ts";
+import { buildAdmin, buildUser } from "../helpers/factories.ts";
 import { agentSessionCookie } from "../helpers/sign-in.ts";
 
 let db: Db;
@@ -200,5 +200,55 @@ describe("signing a browser in through the gate", () => {
     expect(script.status).toBe(401);
     const post = await forwardAuth(app, `${NAS}/form`, "POST");
     expect(post.status).toBe(303);
+  });
+});
+
+describe("what the gate keeps and shows of its answers", () => {
+  it("a refusal is a page the person can read, and one gate.denied event a minute per person, system and reason", async () => {
+    const { app, reader } = await fleet();
+    const agent = await signedInAgent(app, reader);
+    const gate = await signInThroughGate(app, agent, `${NAS}/`);
+    const refused = await forwardAuth(app, `${NAS}/api/pool?secret=1`, "POST", gate);
+    expect(refused.status).toBe(403);
+    expect(refused.headers["content-type"]).toMatch(/^text\/html/);
+    const text = refused.text.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+    expect(text).toContain("Not allowed on nas");
+    expect(text).toContain("You tried POST /api/pool");
+    expect(text).toContain("Your permission read");
+    expect(text).toContain("It needs read/write");
+    expect(text).toContain("Ask a Gatehouse administrator for read/write");
+    expect(refused.text).not.toContain("secret=1");
+    expect(refused.text).not.toContain('<link rel="stylesheet"');
+
+    await forwardAuth(app, `${NAS}/api/pool`, "DELETE", gate);
+    await forwardAuth(app, `${NAS}/api/other`, "PUT", gate);
+    const events = await listAuditEvents(db, { action: "gate.denied" });
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ actorId: reader.id, targetLabel: "nas" });
+    expect(events[0]?.details).toEqual({ reason: "read_only", method: "POST", path: "/api/pool", permission: "read", needs: "read/write" });
+
+    // A minute later (the mark aged by hand), the next refusal is written again.
+    await db("gate_denial_marks").update({ last_recorded_at: db.raw("now() - interval '61 seconds'") });
+    await forwardAuth(app, `${NAS}/api/pool`, "DELETE", gate);
+    expect(await listAuditEvents(db, { action: "gate.denied" })).toHaveLength(2);
+  });
+
+  it("allowed requests are counted per system, not audited one by one; the system's page shows the count and the last access", async () => {
+    const { nas, reader } = await fleet();
+    const parts = createTestAppParts(db);
+    const agent = await signedInAgent(parts.app, reader);
+    const gate = await signInThroughGate(parts.app, agent, `${NAS}/`);
+    for (let i = 0; i < 3; i++) expect((await forwardAuth(parts.app, `${NAS}/page/${i}`, "GET", gate)).status).toBe(200);
+    await parts.gateCounters.flush();
+    expect(Number((await db("system_gate_counts").where({ system_id: nas.id }).first("requests"))?.requests)).toBe(3);
+    expect(await listAuditEvents(db, { action: "gate.allowed" })).toEqual([]);
+
+    const admin = await buildAdmin(db, { username: "root" });
+    const adminAgent = await signedInAgent(parts.app, admin);
+    const page = (await adminAgent.get(`/admin/systems/${nas.id}`)).text.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+    expect(page).toContain("Requests let through today 3");
+    expect(page).toMatch(/Last access \d{4}-\d\d-\d\d \d\d:\d\d UTC/);
+    expect(page).toContain("location = /gatehouse-auth {");
+    expect(page).toContain("forward_auth http://127.0.0.1 {");
   });
 });

@@ -116,6 +116,11 @@ describe.skipIf(skipProxyTests).each(["nginx", "caddy"] as const)("the gate behi
     const after = await throughProxy(proxy.port, host(), { path: "/ui/dashboard", headers: { ...browser, Cookie: pair } });
     expect(after.status).toBe(403);
     expect(seen).toHaveLength(1);
+    // A page the person can read, from Gatehouse, whichever proxy passed it on.
+    const said = after.body.replace(/<[^>]+>/g, " ").replace(/\s+/g, " ");
+    expect(said).toContain("Not allowed on nas");
+    expect(said).toContain("Your permission none");
+    expect(said).toContain("Ask a Gatehouse administrator for");
   });
 
   it("a host no system has is refused", async () => {

@@ -1,7 +1,14 @@
 import { type Request, type Response, Router } from "express";
 import { canonicalAddress } from "../../lib/client-address.ts";
 import { proxyMatcher } from "../../lib/trusted-proxies.ts";
-import { answerForGateSession, answerForToken, completeGateSignIn, type GateAnswer, type GatedRequest } from "../../services/gate.ts";
+import {
+  answerForGateSession,
+  answerForToken,
+  completeGateSignIn,
+  type GateAnswer,
+  type GatedRequest,
+  noteGateAnswer,
+} from "../../services/gate.ts";
 import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
 
@@ -21,7 +28,11 @@ function targetOf(url: string | undefined, method: string | undefined, upgrade: 
   }
   if (parsed.protocol !== "http:" && parsed.protocol !== "https:") return { ok: false, problem: "bad_original_url" };
   // No method named: the strictest reading (read/write), never the most lenient.
-  return { ok: true, url: parsed.toString(), request: { hostKey: parsed.host, method: method ?? "", websocket: /\bwebsocket\b/i.test(upgrade ?? "") } };
+  return {
+    ok: true,
+    url: parsed.toString(),
+    request: { hostKey: parsed.host, method: method ?? "", websocket: /\bwebsocket\b/i.test(upgrade ?? ""), path: parsed.pathname },
+  };
 }
 
 /** nginx auth_request: X-Original-URL and X-Original-Method (see the README's "Gate" section for the location). */
@@ -40,6 +51,17 @@ function forwardAuthTarget(req: Request): Target {
 /** Header values go out as UTF-8 bytes, which is what upstream applications written for Authelia's headers read. */
 function headerValue(text: string): string {
   return Buffer.from(text, "utf8").toString("latin1");
+}
+
+/** The refusal as a page a person can read: which system, what they tried, their permission now, who to ask. */
+function renderRefusal(res: Response, result: Extract<GateAnswer, { status: 403 }>, request: GatedRequest | undefined, consoleUrl: string): void {
+  res.status(403).render("gate/refused", {
+    title: result.refused ? `Not allowed on ${result.refused.systemName}` : "Not allowed",
+    refused: result.refused ?? null,
+    reason: result.reason,
+    tried: request ? `${request.method ? `${request.method.toUpperCase()} ` : ""}${request.path}` : null,
+    consoleUrl,
+  });
 }
 
 function answer(res: Response, result: GateAnswer): void {
@@ -91,7 +113,7 @@ function isBrowserNavigation(req: Request): boolean {
  * A browser signs in through /gate/start (routes/gate/start.ts) and the handshake below, which leaves a gate cookie
  * on the system's host; a script sends a personal API token.
  */
-export function gateRouter({ config, db, keys }: RouteDeps): Router {
+export function gateRouter({ config, db, keys, gateCounters }: RouteDeps): Router {
   const router = Router();
   const trusted = proxyMatcher(config.gateTrustedProxies);
 
@@ -109,6 +131,12 @@ export function gateRouter({ config, db, keys }: RouteDeps): Router {
       : cookie
         ? await answerForGateSession(db, cookie, found.request)
         : ({ status: 401 } as const);
+    await noteGateAnswer(db, gateCounters, actorOf(req), result, found.request);
+    if (result.status === 403 && browserRedirects && isBrowserNavigation(req)) {
+      // forward-auth passes this body on to the browser: a page, not a bare status.
+      res.set("Cache-Control", "no-store").set("X-Gatehouse-Reason", result.reason);
+      return renderRefusal(res, result, found.request, config.baseUrl);
+    }
     if (result.status === 401 && browserRedirects && isBrowserNavigation(req)) {
       // forward-auth: the proxy passes this answer to the browser, which goes to sign in and comes back (nginx's
       // auth_request cannot pass a redirect on; its configuration sends the 401 to /gate/start instead).
@@ -153,6 +181,22 @@ export function gateRouter({ config, db, keys }: RouteDeps): Router {
       expires: done.expiresAt,
     });
     res.redirect(302, done.returnTo);
+  });
+  /**
+   * nginx's `error_page 403 = /.gatehouse/denied` after a refusal: auth_request drops the refusal's body, so the
+   * page is made again here from the same facts (the original address in X-Original-URL, the person's cookie).
+   */
+  router.get("/.gatehouse/denied", async (req: Request, res: Response) => {
+    res.set("Cache-Control", "no-store");
+    if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
+    const found = authRequestTarget(req);
+    const cookie = gateCookieOf(req);
+    if (!found.ok || !cookie) return renderRefusal(res, { status: 403, reason: "no_access" }, undefined, config.baseUrl);
+    // nginx's internal redirect turns the refused request into a GET, so its method is gone: asking as for a change
+    // (the most any request needs) gives the person's permission and what more they would need.
+    const result = await answerForGateSession(db, cookie, { ...found.request, method: "POST" });
+    const refusal: Extract<GateAnswer, { status: 403 }> = result.status === 403 ? result : { status: 403, reason: "read_only" };
+    renderRefusal(res, refusal, { ...found.request, method: "" }, config.baseUrl);
   });
   return router;
 }

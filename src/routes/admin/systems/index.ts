@@ -2,6 +2,9 @@ import type { Router } from "express";
 import { z } from "zod";
 import { paginationView } from "../../../lib/pagination.ts";
 import { presentAccess } from "../../../presenters/access.ts";
+import { gateConfigurations } from "../../../presenters/gate-config.ts";
+import { presentTime } from "../../../presenters/time.ts";
+import { gateTrafficOf } from "../../../services/gate.ts";
 import {
   findSystemById,
   listSystemsPage,
@@ -21,7 +24,7 @@ const ListQuery = z.object({
   page: z.coerce.number().int().min(1).max(1_000_000).catch(1).default(1),
 });
 
-export function adminSystemsRouter({ db }: RouteDeps): Router {
+export function adminSystemsRouter({ db, config }: RouteDeps): Router {
   const { router } = catalogPages<System, z.infer<typeof SystemFieldsSchema>, z.infer<typeof ListQuery>>(db, {
     kind: "system",
     noun: "System",
@@ -48,8 +51,12 @@ export function adminSystemsRouter({ db }: RouteDeps): Router {
     },
     records: { ...systemRecords, find: findSystemById, update: updateSystem },
     sections: async (db, actor, system) => {
-      const { groups, access } = await systemAccessOverview(db, actor, system.id);
-      return { groups, access: access.map(({ user, effective }) => ({ id: user.id, username: user.username, ...presentAccess(effective, "admin") })) };
+      const [{ groups, access }, traffic] = await Promise.all([systemAccessOverview(db, actor, system.id), gateTrafficOf(db, actor, system.id)]);
+      return {
+        groups,
+        access: access.map(({ user, effective }) => ({ id: user.id, username: user.username, ...presentAccess(effective, "admin") })),
+        gate: { today: traffic.today, lastAccess: traffic.lastAccessAt ? presentTime(traffic.lastAccessAt) : null, configurations: gateConfigurations(system, config.baseUrl) },
+      };
     },
   });
   return router;
