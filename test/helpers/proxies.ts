@@ -106,12 +106,31 @@ function run(command: string, args: string[], env: Record<string, string>, dir: 
   );
 }
 
-/** nginx with the gate's locations as the README shows them (one server: every host on its port). */
-export async function startNginx(options: { gatehousePort: number; upstreamPort: number; signInBase: string }): Promise<RunningProxy> {
+/**
+ * nginx with the gate's locations as the README shows them (one server: every host on its port), or, with
+ * `gate: false`, the same proxy without the gate (for bench:gate's comparison).
+ */
+export async function startNginx(options: { gatehousePort: number; upstreamPort: number; signInBase: string; gate?: boolean }): Promise<RunningProxy> {
   const dir = mkdtempSync(path.join(tmpdir(), "gatehouse-nginx-"));
   const port = await unsharedPort();
   const gatehouse = `http://127.0.0.1:${options.gatehousePort}`;
-  const config = `
+  const ungated = `
+daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+    location / { proxy_pass http://127.0.0.1:${options.upstreamPort}; }
+  }
+}
+`;
+  const config = options.gate === false ? ungated : `
 daemon off;
 worker_processes 1;
 pid ${dir}/nginx.pid;
