@@ -96,6 +96,9 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   });
 
   app.use(requestLog(logger));
+  // The gate, first: proxies ask it before every request to a system, so it skips what only the console's pages
+  // need (helmet's headers, static files, sessions); it never reads the console's cookie (routes/gate).
+  app.use(gateRouter({ config, db, keys, gateCounters }));
 
   app.use(
     helmet({
@@ -131,8 +134,6 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   const routeDeps = { config, db, passport, keys, mailOutbox, gateCounters, logger };
   // Before sessions and CSRF: the API authenticates each request by its bearer token alone, and reads its own JSON.
   app.use(API_BASE, apiRouter(routeDeps));
-  // Before sessions too: the gate never reads the console's cookie (routes/gate).
-  app.use(gateRouter(routeDeps));
 
   app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
   app.use(express.json({ limit: "100kb" }));

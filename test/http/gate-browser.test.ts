@@ -219,6 +219,7 @@ describe("what the gate keeps and shows of its answers", () => {
     expect(text).toContain("Ask a Gatehouse administrator for read/write");
     expect(refused.text).not.toContain("secret=1");
     expect(refused.text).not.toContain('<link rel="stylesheet"');
+    expect(refused.headers["content-security-policy"]).toBe("default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'");
 
     await forwardAuth(app, `${NAS}/api/pool`, "DELETE", gate);
     await forwardAuth(app, `${NAS}/api/other`, "PUT", gate);

@@ -55,6 +55,13 @@ function headerValue(text: string): string {
 
 /** The refusal as a page a person can read: which system, what they tried, their permission now, who to ask. */
 function renderRefusal(res: Response, result: Extract<GateAnswer, { status: 403 }>, request: GatedRequest | undefined, consoleUrl: string): void {
+  // Mounted before helmet: the page carries its own headers, stricter than the console's (no script, no style).
+  res.set({
+    "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+  });
   res.status(403).render("gate/refused", {
     title: result.refused ? `Not allowed on ${result.refused.systemName}` : "Not allowed",
     refused: result.refused ?? null,
@@ -113,7 +120,7 @@ function isBrowserNavigation(req: Request): boolean {
  * A browser signs in through /gate/start (routes/gate/start.ts) and the handshake below, which leaves a gate cookie
  * on the system's host; a script sends a personal API token.
  */
-export function gateRouter({ config, db, keys, gateCounters }: RouteDeps): Router {
+export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "config" | "db" | "keys" | "gateCounters">): Router {
   const router = Router();
   const trusted = proxyMatcher(config.gateTrustedProxies);
 
