@@ -93,8 +93,9 @@ try {
   // The handshake, as a browser goes through it: sign in, /gate/start, then the callback on the system's host.
   const { cookie } = await signIn(gatehouse.origin, username, PASSWORD);
   const start = await request(gatehouse.origin, "GET", `/gate/start?rd=${encodeURIComponent(`http://${site}/`)}`, { cookie, accept: "text/html" });
-  if (start.status !== 302 || !start.headers.location) throw new Error(`/gate/start answered ${start.status}`);
-  const callback = new URL(start.headers.location);
+  const onward = /^0; url=(.+)$/.exec(String(start.headers.refresh ?? ""))?.[1];
+  if (start.status !== 200 || !onward) throw new Error(`/gate/start answered ${start.status}`);
+  const callback = new URL(onward);
   const done = await request(`http://127.0.0.1:${gated.port}`, "GET", `${callback.pathname}${callback.search}`, { host: site });
   const gateCookie = done.headers["set-cookie"]?.find((c) => c.startsWith("gatehouse-gate="))?.split(";")[0];
   if (done.status !== 302 || !gateCookie) throw new Error(`the callback answered ${done.status} without a gate cookie`);

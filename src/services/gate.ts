@@ -104,7 +104,7 @@ function sha256(value: string): string {
 
 /** Where /gate/start sends the browser: on to the system's handshake, or why not. */
 export type GateStart =
-  | { kind: "handshake"; location: string }
+  | { kind: "handshake"; location: string; system: { id: number; name: string } }
   | { kind: "not-a-system" }
   | { kind: "no-access"; system: { id: number; name: string } };
 
@@ -140,7 +140,7 @@ export async function startGateSignIn(
     sessionEndsAt: console.endsAt,
     validSeconds: GATE_CODE_SECONDS,
   });
-  return { kind: "handshake", location: `${origin}/.gatehouse/callback?${new URLSearchParams({ code })}` };
+  return { kind: "handshake", location: `${origin}/.gatehouse/callback?${new URLSearchParams({ code })}`, system: { id: system.id, name: system.name } };
 }
 
 /**

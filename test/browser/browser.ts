@@ -47,11 +47,11 @@ if (skipBrowserTests) {
   );
 }
 
-export async function launchChromium(): Promise<Browser> {
+export async function launchChromium(extraArgs: string[] = []): Promise<Browser> {
   if (!chromiumInstalled) {
     throw new Error(`Chromium is not installed at ${CHROMIUM_PATH}; with CI=true the browser tests must run, so this fails.`);
   }
-  return chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS });
+  return chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, ...extraArgs] });
 }
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
@@ -69,8 +69,9 @@ export interface BrowserHarness {
   close(): Promise<void>;
 }
 
-export async function startHarness(): Promise<BrowserHarness> {
-  const browser = await launchChromium();
+/** `chromiumArgs`: more command-line switches, such as `--host-resolver-rules` to give test hostnames an address. */
+export async function startHarness({ chromiumArgs = [] }: { chromiumArgs?: string[] } = {}): Promise<BrowserHarness> {
+  const browser = await launchChromium(chromiumArgs);
   let db: Db | undefined;
   const server: Server = createServer();
   try {

@@ -199,9 +199,10 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
     const found = authRequestTarget(req);
     const cookie = gateCookieOf(req);
     if (!found.ok || !cookie) return renderRefusal(res, { status: 403, reason: "no_access" }, undefined, config.baseUrl);
-    // nginx's internal redirect turns the refused request into a GET, so its method is gone: asking as for a change
-    // (the most any request needs) gives the person's permission and what more they would need.
-    const result = await answerForGateSession(db, cookie, { ...found.request, method: "POST" });
+    // nginx's internal redirect turns the refused request into a GET, so its method is gone: if reading is refused,
+    // that was it; if reading is allowed, the refusal was of a change.
+    const asRead = await answerForGateSession(db, cookie, { ...found.request, method: "GET" });
+    const result = asRead.status === 200 ? await answerForGateSession(db, cookie, { ...found.request, method: "POST" }) : asRead;
     const refusal: Extract<GateAnswer, { status: 403 }> = result.status === 403 ? result : { status: 403, reason: "read_only" };
     renderRefusal(res, refusal, { ...found.request, method: "" }, config.baseUrl);
   });

@@ -11,7 +11,8 @@ const StartQuery = z.object({ rd: z.string().max(4000).catch("").default("") });
 /**
  * /gate/start?rd=<the address the person wanted>: where a proxy sends a browser without a gate cookie. The normal
  * sign-in (2FA included) comes first when there is no console session (requireSignedIn leads there and back), then
- * the browser goes on to the system's own host with a single-use code (routes/gate/index.ts takes it there).
+ * the browser goes on to the system's own host with a single-use code (routes/gate/index.ts takes it there), by a
+ * page that refreshes to it (the Refresh header and a link).
  */
 export function gateStartRouter({ db }: RouteDeps): Router {
   const router = Router();
@@ -20,8 +21,10 @@ export function gateStartRouter({ db }: RouteDeps): Router {
     const endsAt = req.session.cookie.expires ?? new Date(Date.now() + (req.session.cookie.maxAge ?? 0));
     const start = await startGateSignIn(db, req.user!, { sid: req.sessionID, endsAt }, query.rd);
     if (start.kind === "handshake") {
-      res.set("Cache-Control", "no-store");
-      return res.redirect(302, start.location);
+      // A page that moves on by itself rather than a redirect: after the sign-in form, a redirect to another host
+      // would be part of the form's navigation, which the console's CSP (form-action 'self') rightly refuses.
+      res.set("Cache-Control", "no-store").set("Refresh", `0; url=${start.location}`);
+      return res.status(200).render("gate/continue", { title: `Opening ${start.system.name}`, system: start.system, location: start.location });
     }
     if (start.kind === "no-access") {
       return res.status(403).render("gate/no-access", { title: `No access to ${start.system.name}`, system: start.system });
