@@ -126,6 +126,12 @@ describe("signing a browser in through the gate", () => {
     expect(replay.status).toBe(400);
     expect(replay.text).toContain("This sign-in link has expired or was already used.");
 
+    // A13-style input: two codes, or none, is no code at all.
+    for (const query of ["code=a&code=b", "", "code[x]=1"]) {
+      const odd = await supertest(app).get(`/.gatehouse/callback?${query}`).set("X-Forwarded-Proto", "https").set("X-Forwarded-Host", "nas.example.test");
+      expect(odd.status, query).toBe(400);
+    }
+
     // The code of nas presented at lab's host.
     const elsewhere = new URL(await code());
     expect((await callback(app, `${LAB}${elsewhere.pathname}${elsewhere.search}`)).status).toBe(400);

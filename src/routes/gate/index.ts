@@ -1,6 +1,8 @@
 import { type Request, type Response, Router } from "express";
+import { z } from "zod";
 import { canonicalAddress } from "../../lib/client-address.ts";
 import { proxyMatcher } from "../../lib/trusted-proxies.ts";
+import { input, validate } from "../../middleware/validate.ts";
 import {
   answerForGateSession,
   answerForToken,
@@ -14,6 +16,9 @@ import type { RouteDeps } from "../deps.ts";
 
 /** `Bearer <token>`: the scheme in any case, one token, nothing after it (as middleware/api-token-auth.ts reads it). */
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i;
+
+/** The handshake's code as the callback gets it: anything but one string is no code (refused like a wrong one). */
+const CallbackQuery = z.object({ code: z.string().max(100).catch("").default("") });
 
 /** Where the request the proxy asks about was going, or why it cannot be told. */
 type Target = { ok: true; request: GatedRequest; url: string } | { ok: false; problem: string };
@@ -161,7 +166,7 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
    * The handshake's second half, on the system's own host (the proxy routes /.gatehouse/ here): the code from
    * /gate/start is used up and the browser gets the host-only gate cookie, then goes where it wanted to.
    */
-  router.get("/.gatehouse/callback", async (req: Request, res: Response) => {
+  router.get("/.gatehouse/callback", validate({ query: CallbackQuery }), async (req: Request, res: Response) => {
     res.set("Cache-Control", "no-store");
     if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
     const proto = (req.get("x-forwarded-proto")?.split(",")[0]?.trim() ?? "http").toLowerCase() === "https" ? "https" : "http";
@@ -172,7 +177,7 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
     } catch {
       hostKey = "";
     }
-    const code = typeof req.query.code === "string" ? req.query.code : "";
+    const { code } = input<unknown, z.infer<typeof CallbackQuery>>(res).query;
     const done = hostKey ? await completeGateSignIn(db, actorOf(req), code, hostKey) : undefined;
     if (!done) {
       return res
