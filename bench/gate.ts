@@ -12,7 +12,6 @@
  * Usage: npm run bench:gate   (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; schema
  *   gatehouse_bench_gate; BENCH_CONCURRENCY, BENCH_WARMUP_S, BENCH_DURATION_S as in bench/harness.ts)
  */
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -22,7 +21,6 @@ import { hashPassword } from "../src/services/passwords.ts";
 import { type RunningProxy, startNginx, startUpstream } from "../test/helpers/proxies.ts";
 import {
   agent as clientAgent,
-  AS_NPM_START,
   type Child,
   CONCURRENCY,
   DURATION_MS,
@@ -31,6 +29,7 @@ import {
   request,
   signIn,
   startChild,
+  startGatehouse,
   stopChild,
   timedGet,
 } from "./harness.ts";
@@ -62,23 +61,8 @@ try {
   const databaseUrl = schemaUrl(SCHEMA);
   const floors = await startChild("floors", "bench/floors.ts", await freePort(), { DATABASE_URL: databaseUrl, NODE_ENV: "production" }, "/hello");
   children.push(floors);
-  const appPort = await freePort();
-  const gatehouse = await startChild(
-    "gatehouse",
-    "src/main.ts",
-    appPort,
-    {
-      DATABASE_URL: databaseUrl,
-      NODE_ENV: "production",
-      LOG_LEVEL: "warn",
-      APP_SECRET: randomBytes(32).toString("base64url"),
-      BASE_URL: `http://127.0.0.1:${appPort}`,
-      DATA_DIR: dataDir,
-      ...AS_NPM_START.env,
-    },
-    "/readyz",
-    AS_NPM_START.nodeFlags,
-  );
+  const gatehouse = await startGatehouse(databaseUrl, dataDir);
+  const appPort = gatehouse.port;
   children.push(gatehouse);
 
   upstream = await startUpstream();

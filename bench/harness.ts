@@ -11,6 +11,7 @@ import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { setTimeout as sleep } from "node:timers/promises";
+import { randomBytes } from "node:crypto";
 import { fileURLToPath } from "node:url";
 
 export const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
@@ -274,3 +275,27 @@ export async function timedGet(origin: string, pathAndQuery: string, cookie?: st
   return ms;
 }
 
+
+/**
+ * Gatehouse as `npm start` runs it (NODE_ENV=production, LOG_LEVEL=warn, the heap cap), on `databaseUrl`, with a
+ * fresh app secret, ready once /readyz answers. `nodeFlags` come before the script (a CPU profile, say).
+ */
+export async function startGatehouse(databaseUrl: string, dataDir: string, nodeFlags: string[] = []): Promise<Child> {
+  const port = await freePort();
+  return startChild(
+    "gatehouse",
+    "src/main.ts",
+    port,
+    {
+      DATABASE_URL: databaseUrl,
+      NODE_ENV: "production",
+      LOG_LEVEL: "warn",
+      APP_SECRET: randomBytes(32).toString("base64url"),
+      BASE_URL: `http://127.0.0.1:${port}`,
+      DATA_DIR: dataDir,
+      ...AS_NPM_START.env,
+    },
+    "/readyz",
+    [...AS_NPM_START.nodeFlags, ...nodeFlags],
+  );
+}

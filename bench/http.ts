@@ -19,7 +19,6 @@
  *   BENCH_ONLY=b,c (only these scenarios; letters a b c c' d e, "alone" for the one-client runs),
  *   BENCH_CPU_PROFILE=<folder> (Gatehouse runs with --cpu-prof and writes its profile there when it stops).
  */
-import { randomBytes } from "node:crypto";
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
@@ -28,7 +27,6 @@ import { accessibleSystems } from "../src/repositories/effective-access.ts";
 import { ARGON2_OPTIONS, hashPassword } from "../src/services/passwords.ts";
 import {
   agent as clientAgent,
-  AS_NPM_START,
   type Child,
   CONCURRENCY,
   DURATION_MS,
@@ -39,6 +37,7 @@ import {
   type Result,
   signIn,
   startChild,
+  startGatehouse,
   stopChild,
   tcpPortsOf,
   timedGet,
@@ -92,22 +91,10 @@ try {
   const databaseUrl = schemaUrl(SCHEMA);
   const floors = await startChild("floors", "bench/floors.ts", await freePort(), { DATABASE_URL: databaseUrl, NODE_ENV: "production" }, "/hello");
   children.push(floors);
-  const appPort = await freePort();
-  const gatehouse = await startChild(
-    "gatehouse",
-    "src/main.ts",
-    appPort,
-    {
-      DATABASE_URL: databaseUrl,
-      NODE_ENV: "production",
-      LOG_LEVEL: "warn",
-      APP_SECRET: randomBytes(32).toString("base64url"),
-      BASE_URL: `http://127.0.0.1:${appPort}`,
-      DATA_DIR: dataDir,
-      ...AS_NPM_START.env,
-    },
-    "/readyz",
-    [...AS_NPM_START.nodeFlags, ...(CPU_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(CPU_PROFILE_DIR)}`] : [])],
+  const gatehouse = await startGatehouse(
+    databaseUrl,
+    dataDir,
+    CPU_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(CPU_PROFILE_DIR)}`] : [],
   );
   children.push(gatehouse);
   const origin = gatehouse.origin;

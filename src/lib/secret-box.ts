@@ -1,4 +1,4 @@
-import { createCipheriv, createDecipheriv, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
+import { createCipheriv, createDecipheriv, createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypto";
 
 /**
  * Secrets kept at rest (the SMTP password, authenticator secrets): AES-256-GCM with a key derived from the app
@@ -29,4 +29,17 @@ export function sameHash(a: string, b: string): boolean {
   const left = Buffer.from(a);
   const right = Buffer.from(b);
   return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/** A single-use token handed to a browser (reset codes, the gate's handshake codes and cookies): 32 random bytes, base64url. */
+export function newRandomToken(): string {
+  return randomBytes(32).toString("base64url");
+}
+
+/** What newRandomToken makes: 43 base64url characters. Anything else is refused before a lookup. */
+export const RANDOM_TOKEN = /^[A-Za-z0-9_-]{43}$/;
+
+/** Only a SHA-256 of such a token is stored: it is a long random string, so a fast hash is enough. */
+export function digestOfToken(token: string): string {
+  return createHash("sha256").update(token, "utf8").digest("base64url");
 }

@@ -33,3 +33,8 @@ export function decide(level: PermissionLevel, mode: GateMode, request: GateRequ
   if (level >= needs) return { allowed: true, permission: level === 2 ? "read/write" : "read" };
   return { allowed: false, reason: level === 0 ? "no_access" : "read_only", needs };
 }
+
+/** Whether a person may be handed a gate session for a system at all: with at least read (else nothing would pass). */
+export function mayEnter(level: PermissionLevel): boolean {
+  return level >= 1;
+}

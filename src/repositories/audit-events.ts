@@ -21,8 +21,9 @@ export interface AuditEvent {
   details: Record<string, unknown>;
 }
 
-export async function insertAuditEvent(db: Queryable, actor: Actor, event: AuditEventInput): Promise<void> {
-  await db("audit_events").insert({
+/** The row of one event: who (and through which API token), what, on what. */
+function auditRow(actor: Actor, event: AuditEventInput) {
+  return {
     actor_id: actor.id,
     actor_username: actor.username,
     client_ip: actor.clientIp,
@@ -33,24 +34,18 @@ export async function insertAuditEvent(db: Queryable, actor: Actor, event: Audit
     target_label: event.target?.label ?? null,
     // Which personal token made an API change: after a leak, what it did can be told apart from the console's.
     details: JSON.stringify(actor.apiTokenId === undefined ? (event.details ?? {}) : { ...event.details, viaApiToken: actor.apiTokenId }),
-  });
+  };
+}
+
+export async function insertAuditEvent(db: Queryable, actor: Actor, event: AuditEventInput): Promise<void> {
+  await db("audit_events").insert(auditRow(actor, event));
 }
 
 /** Many events of one actor and request at once (an import's account creations), a thousand to a statement. */
 export async function insertAuditEvents(db: Queryable, actor: Actor, events: readonly AuditEventInput[]): Promise<void> {
   for (let i = 0; i < events.length; i += 1_000) {
     await db("audit_events").insert(
-      events.slice(i, i + 1_000).map((event) => ({
-        actor_id: actor.id,
-        actor_username: actor.username,
-        client_ip: actor.clientIp,
-        request_id: actor.requestId,
-        action: event.action,
-        target_type: event.target?.type ?? null,
-        target_id: event.target ? String(event.target.id) : null,
-        target_label: event.target?.label ?? null,
-        details: JSON.stringify(actor.apiTokenId === undefined ? (event.details ?? {}) : { ...event.details, viaApiToken: actor.apiTokenId }),
-      })),
+      events.slice(i, i + 1_000).map((event) => auditRow(actor, event)),
     );
   }
 }

@@ -23,6 +23,15 @@ export interface GateSubject {
   level: PermissionLevel;
 }
 
+/** Who `u` is, as the gate tells a system: only a verified address; team names by name. */
+const PERSON_COLUMNS = `u.id AS user_id, u.username, u.full_name,
+              CASE WHEN u.email_verified THEN u.email END AS email,
+              u.is_admin, u.disabled, (u.two_factor_method IS NOT NULL) AS has_two_factor,
+              ARRAY(SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name_key) AS teams`;
+
+/** `u`'s level on `s` (0 without a system), from the resolver's own function, computed now. */
+const LEVEL_ON_SYSTEM = "CASE WHEN s.id IS NULL THEN 0 ELSE COALESCE(effective_permission_level(u.id, s.id), 0) END AS level";
+
 interface GateRow {
   user_id: string;
   username: string;
@@ -48,14 +57,11 @@ interface GateRow {
 export async function selectGateSubjectByToken(db: Queryable, tokenHash: string, hostKey: string): Promise<GateSubject | undefined> {
   const result = await db
     .raw(
-      `SELECT u.id AS user_id, u.username, u.full_name,
-              CASE WHEN u.email_verified THEN u.email END AS email,
-              u.is_admin, u.disabled, (u.two_factor_method IS NOT NULL) AS has_two_factor,
-              ARRAY(SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name_key) AS teams,
+      `SELECT ${PERSON_COLUMNS},
               k.id AS token_id,
               (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute') AS touch_due,
               s.id AS system_id, s.name AS system_name, s.gate_mode,
-              CASE WHEN s.id IS NULL THEN 0 ELSE COALESCE(effective_permission_level(u.id, s.id), 0) END AS level
+              ${LEVEL_ON_SYSTEM}
          FROM api_tokens k
          JOIN users u ON u.id = k.user_id
          LEFT JOIN systems s ON s.web_address_key = :hostKey
@@ -180,14 +186,11 @@ export async function insertGateSession(
 export async function selectGateSubjectBySession(db: Queryable, idHash: string, hostKey: string): Promise<(GateSubject & { sameSystem: boolean }) | undefined> {
   const result = await db
     .raw(
-      `SELECT u.id AS user_id, u.username, u.full_name,
-              CASE WHEN u.email_verified THEN u.email END AS email,
-              u.is_admin, u.disabled, (u.two_factor_method IS NOT NULL) AS has_two_factor,
-              ARRAY(SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name_key) AS teams,
+      `SELECT ${PERSON_COLUMNS},
               0 AS token_id, false AS touch_due,
               s.id AS system_id, s.name AS system_name, s.gate_mode,
               (s.id IS NOT NULL AND s.id = g.system_id) AS same_system,
-              CASE WHEN s.id IS NULL THEN 0 ELSE COALESCE(effective_permission_level(u.id, s.id), 0) END AS level
+              ${LEVEL_ON_SYSTEM}
          FROM gate_sessions g
          JOIN sessions cs ON cs.sid = g.session_sid AND cs.expires_at > now()
          JOIN users u ON u.id = g.user_id AND u.session_version = g.session_version

@@ -1,10 +1,10 @@
-import { createHash, randomBytes } from "node:crypto";
 import { accessLevel } from "../access/resolver.ts";
 import type { Db } from "../db/index.ts";
 import { parseWebAddress } from "../lib/web-address.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import type { Logger } from "../lib/logger.ts";
-import { decide, type GateRefusal } from "../policies/gate.ts";
+import { digestOfToken, newRandomToken, RANDOM_TOKEN } from "../lib/secret-box.ts";
+import { decide, type GateRefusal, mayEnter } from "../policies/gate.ts";
 import { assertCan as assertCanOnSystems } from "../policies/systems.ts";
 import { touchApiToken } from "../repositories/api-tokens.ts";
 import {
@@ -98,10 +98,6 @@ function answerFor(subject: GateSubject, request: GatedRequest): GateAnswer {
 /** A gate code lives 60 seconds: long enough for one redirect through the proxy, too short to be worth stealing. */
 export const GATE_CODE_SECONDS = 60;
 
-function sha256(value: string): string {
-  return createHash("sha256").update(value, "utf8").digest("base64url");
-}
-
 /** Where /gate/start sends the browser: on to the system's handshake, or why not. */
 export type GateStart =
   | { kind: "handshake"; location: string; system: { id: number; name: string } }
@@ -129,10 +125,10 @@ export async function startGateSignIn(
   const origin = `${target.protocol}//${target.host}`;
   const system = parseWebAddress(origin) ? await selectSystemByWebAddress(db, origin) : undefined;
   if (!system) return { kind: "not-a-system" };
-  if (((await accessLevel(db, user.id, system.id)) ?? 0) === 0) return { kind: "no-access", system: { id: system.id, name: system.name } };
-  const code = randomBytes(32).toString("base64url");
+  if (!mayEnter((await accessLevel(db, user.id, system.id)) ?? 0)) return { kind: "no-access", system: { id: system.id, name: system.name } };
+  const code = newRandomToken();
   await insertGateCode(db, {
-    codeHash: sha256(code),
+    codeHash: digestOfToken(code),
     sessionSid: console.sid,
     userId: user.id,
     systemId: system.id,
@@ -154,13 +150,13 @@ export async function completeGateSignIn(
   rawCode: string,
   hostKey: string,
 ): Promise<{ cookieValue: string; returnTo: string; expiresAt: Date } | undefined> {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(rawCode)) return undefined;
+  if (!RANDOM_TOKEN.test(rawCode)) return undefined;
   return db.transaction(async (trx) => {
-    const used = await consumeGateCode(trx, sha256(rawCode), hostKey);
+    const used = await consumeGateCode(trx, digestOfToken(rawCode), hostKey);
     if (!used) return undefined;
-    const cookieValue = randomBytes(32).toString("base64url");
+    const cookieValue = newRandomToken();
     await insertGateSession(trx, {
-      idHash: sha256(cookieValue),
+      idHash: digestOfToken(cookieValue),
       sessionSid: used.sessionSid,
       userId: used.userId,
       systemId: used.systemId,
@@ -178,8 +174,8 @@ export async function completeGateSignIn(
 
 /** The gate's answer for a browser carrying a gate cookie: as for a token, but the person of that gate session. */
 export async function answerForGateSession(db: Db, cookieValue: string, request: GatedRequest): Promise<GateAnswer> {
-  if (!/^[A-Za-z0-9_-]{43}$/.test(cookieValue)) return { status: 401 };
-  const subject = await selectGateSubjectBySession(db, sha256(cookieValue), request.hostKey);
+  if (!RANDOM_TOKEN.test(cookieValue)) return { status: 401 };
+  const subject = await selectGateSubjectBySession(db, digestOfToken(cookieValue), request.hostKey);
   if (!subject) return { status: 401 };
   if (!subject.system) return { status: 403, reason: "unknown_host" };
   // A cookie made for another system's host never counts here (a host-only cookie should not even arrive).

@@ -1,9 +1,9 @@
-import { createHash, randomBytes, randomInt } from "node:crypto";
+import { randomInt } from "node:crypto";
 import { assertCan as assertCanOnUser } from "../policies/users.ts";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError } from "../errors.ts";
 import { nameKey } from "../lib/fields.ts";
-import { sameHash } from "../lib/secret-box.ts";
+import { digestOfToken, newRandomToken, sameHash } from "../lib/secret-box.ts";
 import { invitationMessage, passwordChangedMessage, passwordResetMessage } from "../mail/messages.ts";
 import * as failures from "../repositories/login-failures.ts";
 import * as outbox from "../repositories/outbox.ts";
@@ -30,15 +30,6 @@ const RESEND_SECONDS = 60;
 export const FORGOT_PASSWORD_ANSWER =
   "If the username and email address belong to an account with that verified address, a reset code is on its way. It is valid for 30 minutes. Check your inbox, and your spam folder.";
 
-/** Only a SHA-256 is stored: the codes are long random strings, so a fast hash is enough. */
-function tokenHash(token: string): string {
-  return createHash("sha256").update(token, "utf8").digest("base64url");
-}
-
-/** 32 random bytes (docs/security.md §1.1, Reset codes), base64url: 43 characters, pasted by the link into the password field. */
-function newResetCode(): string {
-  return randomBytes(32).toString("base64url");
-}
 
 const TEMPORARY_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
 
@@ -100,9 +91,9 @@ export async function requestPasswordReset(
     return null;
   }
   const to = user.email;
-  const code = newResetCode();
+  const code = newRandomToken();
   return db.transaction(async (trx) => {
-    await resets.replaceReset(trx, user.id, "emailed_code", tokenHash(code), RESET_CODE_VALID_SECONDS);
+    await resets.replaceReset(trx, user.id, "emailed_code", digestOfToken(code), RESET_CODE_VALID_SECONDS);
     const messageId = await outbox.enqueue(
       trx,
       passwordResetMessage(to, user.username, code, resetLink(input.baseUrl, user.username, code), RESET_CODE_VALID_SECONDS / 60),
@@ -118,10 +109,10 @@ export async function requestPasswordReset(
  * after Forgot password. Returns the outbox messages to send after commit.
  */
 export async function queueInvitations(trx: Queryable, accounts: readonly { id: number; username: string; email: string }[], baseUrl: string): Promise<number[]> {
-  const codes = accounts.map(() => newResetCode());
+  const codes = accounts.map(() => newRandomToken());
   await resets.insertResets(
     trx,
-    accounts.map((account, i) => ({ userId: account.id, kind: "emailed_code" as const, tokenHash: tokenHash(codes[i] as string) })),
+    accounts.map((account, i) => ({ userId: account.id, kind: "emailed_code" as const, tokenHash: digestOfToken(codes[i] as string) })),
     INVITATION_VALID_SECONDS,
   );
   return outbox.enqueueAll(
@@ -145,7 +136,7 @@ export async function issueTemporaryPassword(db: Db, actor: Actor, userId: numbe
   if (actor.id === userId) throw new ForbiddenError("Change your own password on your Profile.");
   const password = newTemporaryPassword();
   await db.transaction(async (trx) => {
-    await resets.replaceReset(trx, user.id, "temporary_password", tokenHash(password), TEMPORARY_PASSWORD_VALID_SECONDS);
+    await resets.replaceReset(trx, user.id, "temporary_password", digestOfToken(password), TEMPORARY_PASSWORD_VALID_SECONDS);
     await failures.clearFailures(trx, "account", nameKey(user.username));
     await recordAudit(trx, actor, {
       action: "password.temporary_issued",
@@ -163,7 +154,7 @@ export async function issueTemporaryPassword(db: Db, actor: Actor, userId: numbe
 export async function useResetAtSignIn(db: Queryable, user: User, typed: string): Promise<resets.PasswordReset | undefined> {
   if (user.authSource !== "local") return undefined;
   const reset = await resets.findActiveReset(db, user.id);
-  if (!reset || !sameHash(tokenHash(typed), reset.tokenHash)) return undefined;
+  if (!reset || !sameHash(digestOfToken(typed), reset.tokenHash)) return undefined;
   return (await resets.useReset(db, reset.id)) ? reset : undefined;
 }
 

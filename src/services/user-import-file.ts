@@ -1,7 +1,7 @@
 import { parse } from "csv-parse/sync";
 import { z } from "zod";
 import { nameKey, optionalEmailField, textField, usernameField } from "../lib/fields.ts";
-import type { AuthSource } from "../types/user.ts";
+import type { NewImportedUser } from "../repositories/users/bulk.ts";
 
 // Reading an import file (docs/domain.md, "Importing users"): bytes to rows of checked fields, or the problems of
 // the file and its rows. What the database says about the rows is services/user-import.ts's.
@@ -53,14 +53,8 @@ export interface ImportProblem {
   message: string;
 }
 
-export interface ParsedRow {
+export interface ParsedRow extends NewImportedUser {
   line: number;
-  username: string;
-  fullName: string;
-  title: string;
-  email: string | null;
-  phone: string;
-  authSource: AuthSource;
   /** Team names as written, by name key. */
   teamKeys: Map<string, string>;
 }

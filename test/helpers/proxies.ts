@@ -114,35 +114,9 @@ export async function startNginx(options: { gatehousePort: number; upstreamPort:
   const dir = mkdtempSync(path.join(tmpdir(), "gatehouse-nginx-"));
   const port = await unsharedPort();
   const gatehouse = `http://127.0.0.1:${options.gatehousePort}`;
-  const ungated = `
-daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    location / { proxy_pass http://127.0.0.1:${options.upstreamPort}; }
-  }
-}
-`;
-  const config = options.gate === false ? ungated : `
-daemon off;
-worker_processes 1;
-pid ${dir}/nginx.pid;
-error_log ${dir}/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
-  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-    location /.gatehouse/ {
+  const locations = options.gate === false
+    ? `    location / { proxy_pass http://127.0.0.1:${options.upstreamPort}; }`
+    : `    location /.gatehouse/ {
       proxy_pass ${gatehouse};
       proxy_set_header Host $http_host;
       proxy_set_header X-Forwarded-Proto $scheme;
@@ -168,7 +142,20 @@ http {
       proxy_set_header Remote-Groups $gh_groups;
       proxy_set_header Remote-Permission $gh_permission;
       proxy_pass http://127.0.0.1:${options.upstreamPort};
-    }
+    }`;
+  const config = `
+daemon off;
+worker_processes 1;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 64; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  server {
+    listen 127.0.0.1:${port};
+${locations}
   }
 }
 `;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { decide, levelNeeded } from "../../../src/policies/gate.ts";
+import { decide, levelNeeded, mayEnter } from "../../../src/policies/gate.ts";
 import type { GateMode } from "../../../src/lib/web-address.ts";
 
 describe("the gate's policy", () => {
@@ -37,5 +37,13 @@ describe("the gate's policy", () => {
   ];
   it.each(decisions)("%s", (_label, level, mode, method, websocket, expected) => {
     expect(decide(level, mode, { method, websocket })).toEqual(expected);
+  });
+
+  it.each([
+    [0, false],
+    [1, true],
+    [2, true],
+  ] as const)("level %i may be handed a gate session: %s", (level, expected) => {
+    expect(mayEnter(level)).toBe(expected);
   });
 });
