@@ -193,7 +193,11 @@ describe.each(MODES)("double submit %s", (mode) => {
     const other = shown.find((answer) => answer !== signedIn);
     if (mode === "one after the other") expect(shown).toEqual([signedIn, JSON.stringify([403, null])]);
     else expect([JSON.stringify([303, "/login"]), JSON.stringify([403, null])]).toContain(other);
-    expect((await agent.get("/")).status).toBe(200);
+    // One after the other, the browser keeps the administrator's session. At the same moment, whichever answer
+    // arrives last sets the cookie the browser keeps: possibly the "form expired" page's fresh session, and then a
+    // sign-in follows. Either way one administrator exists and one signed-in session was made.
+    if (mode === "one after the other") expect((await agent.get("/")).status).toBe(200);
+    expect(Number((await db("sessions").whereNotNull("user_id").count({ n: "*" }).first())?.n)).toBe(1);
     expect(await rowCount(db, "users")).toBe(1);
     expect(await auditEvents(db, "setup.administrator_created")).toHaveLength(1);
     expect((await new TestAgent(app).signIn("admin", body.password)).status).toBe(303);
