@@ -10,7 +10,8 @@
  * ≥ 0.7, the gate's p99 < 10 ms. The last line is JSON. Drops its schema at the end (BENCH_KEEP_SCHEMA=1 keeps it).
  *
  * Usage: npm run bench:gate   (BENCH_DATABASE_URL, default postgres://postgres@127.0.0.1:5432/test; schema
- *   gatehouse_bench_gate; BENCH_CONCURRENCY, BENCH_WARMUP_S, BENCH_DURATION_S as in bench/harness.ts)
+ *   gatehouse_bench_gate; BENCH_CONCURRENCY, BENCH_WARMUP_S, BENCH_DURATION_S as in bench/harness.ts;
+ *   BENCH_CPU_PROFILE=<folder>: Gatehouse runs with --cpu-prof and writes its profile there when it stops)
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
@@ -23,10 +24,12 @@ import {
   agent as clientAgent,
   type Child,
   CONCURRENCY,
+  cpuLine,
   DURATION_MS,
   freePort,
   load,
   request,
+  serverWithPostgres,
   signIn,
   startChild,
   startGatehouse,
@@ -38,6 +41,7 @@ import { freshSchema, resetSchema, schemaUrl, seedAccess, USERS } from "./seed-a
 const SCHEMA = "gatehouse_bench_gate";
 const PASSWORD = "correct horse battery staple, benchmark edition";
 const HOST = "nas.bench.test";
+const CPU_PROFILE_DIR = process.env.BENCH_CPU_PROFILE;
 
 const children: Child[] = [];
 const proxies: RunningProxy[] = [];
@@ -61,7 +65,11 @@ try {
   const databaseUrl = schemaUrl(SCHEMA);
   const floors = await startChild("floors", "bench/floors.ts", await freePort(), { DATABASE_URL: databaseUrl, NODE_ENV: "production" }, "/hello");
   children.push(floors);
-  const gatehouse = await startGatehouse(databaseUrl, dataDir);
+  const gatehouse = await startGatehouse(
+    databaseUrl,
+    dataDir,
+    CPU_PROFILE_DIR ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(CPU_PROFILE_DIR)}`] : [],
+  );
   const appPort = gatehouse.port;
   children.push(gatehouse);
 
@@ -88,9 +96,12 @@ try {
   const check = await request(gatehouse.origin, "GET", "/gate/auth-request", ask);
   if (check.status !== 200 || check.headers["remote-user"] !== username) throw new Error(`the gate answered ${check.status} for ${username}`);
 
-  const watched = (child: Child) => ({ [child.name]: async () => [child.process.pid!], "load generator": async () => [process.pid] });
-  const show = (label: string, r: Awaited<ReturnType<typeof load>>) =>
+  const statsDb = db;
+  const watched = (child: Child) => serverWithPostgres(statsDb, child);
+  const show = (label: string, r: Awaited<ReturnType<typeof load>>) => {
     console.log(`${label.padEnd(52)} ${r.perSecond.toFixed(0).padStart(6)} req/s  p50 ${r.p50.toFixed(2).padStart(6)} ms  p99 ${r.p99.toFixed(2).padStart(6)} ms  (n=${r.requests})`);
+    if (Object.keys(r.cpu.perRequest).length > 0) console.log(cpuLine(r));
+  };
 
   let userId = 0;
   const b = await load("floor", watched(floors), () => timedGet(floors.origin, `/user/${(userId++ % USERS) + 1}`));
@@ -103,7 +114,17 @@ try {
   });
   show("(g) /gate/auth-request, signed in with a grant", g);
 
+  // The decision's own latency, on a machine that is not saturated: one client, one request after the other.
   const alone = { concurrency: 1, warmupMs: 1000, durationMs: Math.min(DURATION_MS, 5000) };
+  const bAlone = await load("floor alone", watched(floors), () => timedGet(floors.origin, `/user/${(userId++ % USERS) + 1}`), alone);
+  show("(b) floor, one client alone", bAlone);
+  const gAlone = await load("gate alone", watched(gatehouse), async () => {
+    const began = performance.now();
+    const res = await request(gatehouse.origin, "GET", "/gate/auth-request", ask);
+    if (res.status !== 200) throw new Error(`the gate answered ${res.status}`);
+    return performance.now() - began;
+  }, alone);
+  show("(g) /gate/auth-request, one client alone", gAlone);
   const through = (proxy: RunningProxy, cookieHeader?: string) => async () => {
     const began = performance.now();
     const res = await request(`http://127.0.0.1:${proxy.port}`, "GET", "/ui/dashboard", { host: site, ...(cookieHeader ? { cookie: cookieHeader } : {}) });
@@ -120,7 +141,10 @@ try {
   const addedP99 = withGate.p99 - without.p99;
   console.log("");
   console.log(`gate ÷ floor: ${ratio.toFixed(2)} (target ≥ 0.7): ${ratio >= 0.7 ? "PASS" : "FAIL"}`);
-  console.log(`gate p99: ${g.p99.toFixed(2)} ms (target < 10 ms): ${g.p99 < 10 ? "PASS" : "FAIL"}`);
+  console.log(`gate p99 at ${CONCURRENCY} clients: ${g.p99.toFixed(2)} ms (target < 10 ms): ${g.p99 < 10 ? "PASS" : "FAIL"} (the floor's own: ${b.p99.toFixed(2)} ms)`);
+  console.log(`gate p99 with one client: ${gAlone.p99.toFixed(2)} ms (target < 10 ms): ${gAlone.p99 < 10 ? "PASS" : "FAIL"} (the floor's own: ${bAlone.p99.toFixed(2)} ms)`);
+  const cpuOf = (r: typeof g) => Object.entries(r.cpu.perRequest).filter(([name]) => name !== "load generator").reduce((sum, [, ms]) => sum + ms, 0);
+  console.log(`server CPU per request (app + Postgres): gate ${cpuOf(g).toFixed(2)} ms, floor ${cpuOf(b).toFixed(2)} ms (${(cpuOf(g) / cpuOf(b)).toFixed(2)}×)`);
   console.log(`the gate adds through nginx: p50 ${addedP50.toFixed(2)} ms, p99 ${addedP99.toFixed(2)} ms per request`);
   console.log(
     JSON.stringify({
@@ -131,9 +155,14 @@ try {
       gateOverFloor: Number(ratio.toFixed(2)),
       gateP50Ms: Number(g.p50.toFixed(2)),
       gateP99Ms: Number(g.p99.toFixed(2)),
+      floorP99Ms: Number(b.p99.toFixed(2)),
+      gateAloneP50Ms: Number(gAlone.p50.toFixed(2)),
+      gateAloneP99Ms: Number(gAlone.p99.toFixed(2)),
+      gateCpuMs: Number(cpuOf(g).toFixed(3)),
+      floorCpuMs: Number(cpuOf(b).toFixed(3)),
       nginxAddedP50Ms: Number(addedP50.toFixed(2)),
       nginxAddedP99Ms: Number(addedP99.toFixed(2)),
-      targets: { gateOverFloor: ratio >= 0.7, p99: g.p99 < 10 },
+      targets: { gateOverFloor: ratio >= 0.7, p99: g.p99 < 10, p99Alone: gAlone.p99 < 10 },
     }),
   );
 } finally {

@@ -208,6 +208,36 @@ export function tcpPortsOf(pid: number): Set<number> {
 /** The processes whose CPU is counted, by group: listed again at the start and the end of the window. */
 export type Watched = Record<string, () => Promise<number[]>>;
 
+/** Anything that runs SQL with knex's `raw` (the benchmark's own connection). */
+interface RawQueryable {
+  raw(sql: string): PromiseLike<{ rows: unknown[] }>;
+}
+
+/**
+ * Postgres's share of a server's work: the backends serving that process (found by their client port, since other
+ * suites may share this Postgres) plus Postgres's background processes.
+ */
+export function postgresServing(statsDb: RawQueryable, server: Child): () => Promise<number[]> {
+  return async () => {
+    const ports = tcpPortsOf(server.process.pid!);
+    const { rows } = await statsDb.raw("SELECT pid, client_port, backend_type FROM pg_stat_activity");
+    return (rows as { pid: number; client_port: number | null; backend_type: string }[])
+      .filter((r) => r.backend_type !== "client backend" || (r.client_port !== null && ports.has(r.client_port)))
+      .map((r) => r.pid);
+  };
+}
+
+/** A server, the Postgres work it causes, and the load generator (this process): what a benchmark's CPU lines show. */
+export function serverWithPostgres(statsDb: RawQueryable, server: Child): Watched {
+  return { [server.name]: async () => [server.process.pid!], postgres: postgresServing(statsDb, server), "load generator": async () => [process.pid] };
+}
+
+/** One line: CPU per request by group, and how busy the machine was. */
+export function cpuLine(result: Result): string {
+  const perRequest = Object.entries(result.cpu.perRequest).map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`);
+  return `    CPU per request: ${perRequest.join(", ")}; machine busy ${(result.cpu.machineBusy * 100).toFixed(0)}%, other processes ${(result.cpu.others * 100).toFixed(0)}%`;
+}
+
 export async function cpuSnapshot(watched: Watched): Promise<{ busy: number; groups: Record<string, Map<number, number>> }> {
   const groups: Record<string, Map<number, number>> = {};
   for (const [name, pids] of Object.entries(watched)) groups[name] = new Map((await pids()).map((pid) => [pid, cpuMsOf(pid)]));

@@ -39,7 +39,8 @@ import {
   startChild,
   startGatehouse,
   stopChild,
-  tcpPortsOf,
+  serverWithPostgres,
+  cpuLine,
   timedGet,
   WARMUP_MS,
 } from "./harness.ts";
@@ -124,25 +125,13 @@ try {
   if (systemsPage.rows !== 50 || heavyPage.rows !== 50 || usersPage.rows < 50) throw new Error("a page does not show the 50 rows the scenario needs");
 
   const statsDb = db;
-  // The server's own backends (by their client port: other suites may share this Postgres) and the background processes.
-  const postgresPids = async (server: Child) => {
-    const ports = tcpPortsOf(server.process.pid!);
-    const { rows } = await statsDb.raw("SELECT pid, client_port, backend_type FROM pg_stat_activity");
-    return (rows as { pid: number; client_port: number | null; backend_type: string }[])
-      .filter((r) => r.backend_type !== "client backend" || (r.client_port !== null && ports.has(r.client_port)))
-      .map((r) => r.pid);
-  };
   const run = async (scenario: string, label: string, server: Child, step: (client: number) => Promise<number>, options?: Parameters<typeof load>[3]) => {
     if (ONLY && !ONLY.has(scenario)) return undefined;
-    const watched = { [server.name]: async () => [server.process.pid!], postgres: () => postgresPids(server), "load generator": async () => [process.pid] };
-    const result = await load(label, watched, step, options);
+    const result = await load(label, serverWithPostgres(statsDb, server), step, options);
     console.log(
       `${label.padEnd(58)} ${result.perSecond.toFixed(0).padStart(6)} req/s  p50 ${result.p50.toFixed(1).padStart(6)} ms  p99 ${result.p99.toFixed(1).padStart(6)} ms  (n=${result.requests})`,
     );
-    const perRequest = Object.entries(result.cpu.perRequest).map(([name, ms]) => `${name} ${ms.toFixed(2)} ms`);
-    console.log(
-      `${"".padEnd(4)}CPU per request: ${perRequest.join(", ")}; machine busy ${(result.cpu.machineBusy * 100).toFixed(0)}%, other processes ${(result.cpu.others * 100).toFixed(0)}%`,
-    );
+    console.log(cpuLine(result));
     return result;
   };
 

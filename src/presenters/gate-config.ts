@@ -31,6 +31,8 @@ export function gateConfigurations(system: System, consoleUrl: string): GateConf
     '  proxy_set_header Content-Length "";',
     "  proxy_set_header X-Original-URL $scheme://$http_host$request_uri;",
     "  proxy_set_header X-Original-Method $request_method;",
+    // nginx drops Upgrade (hop-by-hop) unless told: without it a WebSocket would be judged as a plain GET.
+    "  proxy_set_header Upgrade $http_upgrade;",
     "}",
     `location @gatehouse_sign_in { return 302 ${consoleUrl}/gate/start?rd=$scheme://$http_host$request_uri; }`,
     "location / {",
@@ -41,6 +43,9 @@ export function gateConfigurations(system: System, consoleUrl: string): GateConf
       const variable = `$gh_${name.slice("Remote-".length).toLowerCase()}`;
       return [`  auth_request_set ${variable} $upstream_http_${name.toLowerCase().replace("-", "_")};`, `  proxy_set_header ${name} ${variable};`];
     }),
+    "  proxy_http_version 1.1;",
+    "  proxy_set_header Upgrade $http_upgrade;",
+    "  proxy_set_header Connection $http_connection;",
     `  proxy_pass ${upstream};`,
     "}",
   ].join("\n");

@@ -1,5 +1,5 @@
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import http from "node:http";
 import net from "node:net";
 import { tmpdir } from "node:os";
@@ -54,6 +54,11 @@ export async function startUpstream(): Promise<{ port: number; seen: SeenRequest
     req.resume();
     req.on("end", () => res.writeHead(200, { "Content-Type": "text/plain" }).end("upstream answered\n"));
   });
+  // A WebSocket handshake is accepted and the connection closed at once: what got through is what counts.
+  server.on("upgrade", (req, socket) => {
+    seen.push({ method: req.method ?? "", url: req.url ?? "", headers: req.headers });
+    socket.end("HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+  });
   const port = await unsharedPort();
   await new Promise<void>((resolve) => server.listen(port, "127.0.0.1", resolve));
   return { port, seen, close: () => new Promise((resolve) => server.close(() => resolve())) };
@@ -106,43 +111,35 @@ function run(command: string, args: string[], env: Record<string, string>, dir: 
   );
 }
 
+/** The server block that docker-compose.yml's nginx runs, which the tests fill in the same way (envsubst's `${NAME}`). */
+const NGINX_TEMPLATE = readFileSync(new URL("../../docker/gate/nginx.conf.template", import.meta.url), "utf8");
+
+export function fillNginxTemplate(values: Record<string, string>): string {
+  return NGINX_TEMPLATE.replace(/\$\{([A-Z_]+)\}/g, (_, name: string) => {
+    const value = values[name];
+    if (value === undefined) throw new Error(`docker/gate/nginx.conf.template needs ${name}`);
+    return value;
+  });
+}
+
 /**
- * nginx with the gate's locations as the README shows them (one server: every host on its port), or, with
- * `gate: false`, the same proxy without the gate (for bench:gate's comparison).
+ * nginx with docker/gate/nginx.conf.template (every host on its port is the system), or, with `gate: false`, the
+ * same proxy without the gate (for bench:gate's comparison).
  */
 export async function startNginx(options: { gatehousePort: number; upstreamPort: number; signInBase: string; gate?: boolean }): Promise<RunningProxy> {
   const dir = mkdtempSync(path.join(tmpdir(), "gatehouse-nginx-"));
   const port = await unsharedPort();
-  const gatehouse = `http://127.0.0.1:${options.gatehousePort}`;
-  const locations = options.gate === false
-    ? `    location / { proxy_pass http://127.0.0.1:${options.upstreamPort}; }`
-    : `    location /.gatehouse/ {
-      proxy_pass ${gatehouse};
-      proxy_set_header Host $http_host;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-    }
-    location = /gatehouse-auth {
-      internal;
-      proxy_pass ${gatehouse}/gate/auth-request;
-      proxy_pass_request_body off;
-      proxy_set_header Content-Length "";
-      proxy_set_header X-Original-URL $scheme://$http_host$request_uri;
-      proxy_set_header X-Original-Method $request_method;
-    }
-    location @gatehouse_sign_in { return 302 ${options.signInBase}/gate/start?rd=$scheme://$http_host$request_uri; }
-    location / {
-      auth_request /gatehouse-auth;
-      error_page 401 = @gatehouse_sign_in;
-      error_page 403 = /.gatehouse/denied;
-      auth_request_set $gh_user $upstream_http_remote_user;
-      auth_request_set $gh_groups $upstream_http_remote_groups;
-      auth_request_set $gh_permission $upstream_http_remote_permission;
-      proxy_set_header Remote-User $gh_user;
-      proxy_set_header Remote-Groups $gh_groups;
-      proxy_set_header Remote-Permission $gh_permission;
-      proxy_pass http://127.0.0.1:${options.upstreamPort};
-    }`;
+  const upstream = `http://127.0.0.1:${options.upstreamPort}`;
+  const server =
+    options.gate === false
+      ? `server { listen 127.0.0.1:${port}; location / { proxy_pass ${upstream}; } }`
+      : fillNginxTemplate({
+          GATE_LISTEN: `127.0.0.1:${port}`,
+          GATE_SERVER_NAME: "_",
+          GATEHOUSE_INTERNAL: `http://127.0.0.1:${options.gatehousePort}`,
+          GATEHOUSE_PUBLIC: options.signInBase,
+          SYSTEM_UPSTREAM: upstream,
+        });
   const config = `
 daemon off;
 worker_processes 1;
@@ -153,10 +150,7 @@ http {
   access_log off;
   client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
   uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
-  server {
-    listen 127.0.0.1:${port};
-${locations}
-  }
+${server}
 }
 `;
   writeFileSync(path.join(dir, "nginx.conf"), config);
@@ -216,6 +210,11 @@ export function throughProxy(
         res.on("end", () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
       },
     );
+    // A 101 answer to an upgrade: the status and headers are all there is to see.
+    req.on("upgrade", (res, socket) => {
+      socket.destroy();
+      resolve({ status: res.statusCode ?? 0, headers: res.headers, body: "" });
+    });
     req.on("error", reject);
     req.end();
   });

@@ -115,6 +115,20 @@ describe("signing a browser in through the gate", () => {
     expect([write.status, write.headers["x-gatehouse-reason"]]).toEqual([403, "read_only"]);
   });
 
+  it("an address nginx passes on unescaped keeps its whole query string, through the sign-in and back", async () => {
+    const { app, reader } = await fleet();
+    // nginx cannot escape $request_uri: its redirect reads /gate/start?rd=https://host/path?a=1&b=2 as is.
+    const url = `${NAS}/ui/pools?tab=disks&sort=name%20desc`;
+    const raw = `/gate/start?rd=${url}`;
+    const anonymous = await supertest(app).get(raw).set("Accept", "text/html").redirects(0);
+    expect(anonymous.headers.location).toBe(`/login?returnTo=${encodeURIComponent(raw)}`);
+
+    const agent = await signedInAgent(app, reader);
+    const done = await callback(app, onwardOf(await agent.get(raw).redirects(0)));
+    expect(done.status).toBe(302);
+    expect(done.headers.location).toBe(url);
+  });
+
   it("a handshake code works once, for its own system, for 60 seconds", async () => {
     const { app, reader } = await fleet();
     const agent = await signedInAgent(app, reader);

@@ -75,6 +75,8 @@ describe.skipIf(skipProxyTests).each(["nginx", "caddy"] as const)("the gate behi
 
     const write = await throughProxy(proxy.port, host(), { method: "POST", path: "/api/pool", headers: { Authorization: `Bearer ${readerToken}` } });
     expect(write.status).toBe(403);
+    // Why, for a script: the reason travels with the refusal whichever proxy passed it on.
+    expect(write.headers["x-gatehouse-reason"]).toBe("read_only");
     expect(seen).toHaveLength(1);
 
     const writerPost = await throughProxy(proxy.port, host(), { method: "POST", path: "/api/pool", headers: { Authorization: `Bearer ${writerToken}` } });
@@ -121,6 +123,20 @@ describe.skipIf(skipProxyTests).each(["nginx", "caddy"] as const)("the gate behi
     expect(said).toContain("Not allowed on nas");
     expect(said).toContain("Your permission none");
     expect(said).toContain("Ask a Gatehouse administrator for");
+  });
+
+  it("a WebSocket needs read/write: a reader's upgrade stops at the proxy, a writer's reaches the system", async () => {
+    const { readerToken, writerToken } = await fleet();
+    const upgrade = { Connection: "Upgrade", Upgrade: "websocket", "Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==" };
+    const reader = await throughProxy(proxy.port, host(), { path: "/websocket", headers: { ...upgrade, Authorization: `Bearer ${readerToken}` } });
+    expect(reader.status).toBe(403);
+    expect(seen).toHaveLength(0);
+
+    const writer = await throughProxy(proxy.port, host(), { path: "/websocket", headers: { ...upgrade, Authorization: `Bearer ${writerToken}` } });
+    expect(writer.status).toBe(101);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]?.headers.upgrade).toBe("websocket");
+    expect(seen[0]?.headers["remote-permission"]).toBe("read/write");
   });
 
   it("a host no system has is refused", async () => {

@@ -62,6 +62,8 @@ function headerValue(text: string): string {
 function renderRefusal(res: Response, result: Extract<GateAnswer, { status: 403 }>, request: GatedRequest | undefined, consoleUrl: string): void {
   // Mounted before helmet: the page carries its own headers, stricter than the console's (no script, no style).
   res.set({
+    "Cache-Control": "no-store",
+    "X-Gatehouse-Reason": result.reason,
     "Content-Security-Policy": "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
@@ -112,6 +114,16 @@ function gateCookieOf(req: Request): string | undefined {
   return undefined;
 }
 
+/** What the request shows of who is asking: a personal API token (a script) or else a gate cookie (a browser). */
+type Credential = { token: string } | { cookie: string } | null;
+
+function credentialOf(req: Request): Credential {
+  const token = BEARER.exec(req.get("authorization") ?? "")?.[1];
+  if (token) return { token };
+  const cookie = gateCookieOf(req);
+  return cookie ? { cookie } : null;
+}
+
 /** A browser's own navigation (not a script's call): it can follow a redirect to the sign-in and back. */
 function isBrowserNavigation(req: Request): boolean {
   return /\btext\/html\b/i.test(req.get("accept") ?? "");
@@ -128,6 +140,12 @@ function isBrowserNavigation(req: Request): boolean {
 export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "config" | "db" | "keys" | "gateCounters">): Router {
   const router = Router();
   const trusted = proxyMatcher(config.gateTrustedProxies);
+  const answerFor = (credential: Credential, request: GatedRequest): Promise<GateAnswer> =>
+    credential === null
+      ? Promise.resolve({ status: 401 })
+      : "token" in credential
+        ? answerForToken(db, keys, credential.token, request)
+        : answerForGateSession(db, credential.cookie, request);
 
   const handle = (target: (req: Request) => Target, browserRedirects: boolean) => async (req: Request, res: Response) => {
     if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
@@ -136,17 +154,10 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
       res.set("Cache-Control", "no-store").set("X-Gatehouse-Reason", found.problem);
       return res.status(403).type("text/plain").send(`Refused by Gatehouse: the proxy sent no usable address (${found.problem}).\n`);
     }
-    const token = BEARER.exec(req.get("authorization") ?? "")?.[1];
-    const cookie = token ? undefined : gateCookieOf(req);
-    const result = token
-      ? await answerForToken(db, keys, token, found.request)
-      : cookie
-        ? await answerForGateSession(db, cookie, found.request)
-        : ({ status: 401 } as const);
+    const result = await answerFor(credentialOf(req), found.request);
     await noteGateAnswer(db, gateCounters, actorOf(req), result, found.request);
     if (result.status === 403 && browserRedirects && isBrowserNavigation(req)) {
       // forward-auth passes this body on to the browser: a page, not a bare status.
-      res.set("Cache-Control", "no-store").set("X-Gatehouse-Reason", result.reason);
       return renderRefusal(res, result, found.request, config.baseUrl);
     }
     if (result.status === 401 && browserRedirects && isBrowserNavigation(req)) {
@@ -202,13 +213,14 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
     res.set("Cache-Control", "no-store");
     if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
     const found = authRequestTarget(req);
-    const cookie = gateCookieOf(req);
-    if (!found.ok || !cookie) return renderRefusal(res, { status: 403, reason: "no_access" }, undefined, config.baseUrl);
+    const credential = credentialOf(req);
+    if (!found.ok || !credential) return renderRefusal(res, { status: 403, reason: "no_access" }, undefined, config.baseUrl);
     // nginx's internal redirect turns the refused request into a GET, so its method is gone: if reading is refused,
     // that was it; if reading is allowed, the refusal was of a change.
-    const asRead = await answerForGateSession(db, cookie, { ...found.request, method: "GET" });
-    const result = asRead.status === 200 ? await answerForGateSession(db, cookie, { ...found.request, method: "POST" }) : asRead;
-    const refusal: Extract<GateAnswer, { status: 403 }> = result.status === 403 ? result : { status: 403, reason: "read_only" };
+    const asRead = await answerFor(credential, { ...found.request, method: "GET" });
+    const result = asRead.status === 200 ? await answerFor(credential, { ...found.request, method: "POST" }) : asRead;
+    const refusal: Extract<GateAnswer, { status: 403 }> =
+      result.status === 403 ? result : { status: 403, reason: asRead.status === 200 ? "read_only" : "no_access" };
     renderRefusal(res, refusal, { ...found.request, method: "" }, config.baseUrl);
   });
   return router;
