@@ -104,26 +104,23 @@ try {
   };
 
   let userId = 0;
-  const b = await load("floor", watched(floors), () => timedGet(floors.origin, `/user/${(userId++ % USERS) + 1}`));
-  show("(b) floor: Express + one users row by id", b);
-  const g = await load("gate", watched(gatehouse), async () => {
+  const floorStep = () => timedGet(floors.origin, `/user/${(userId++ % USERS) + 1}`);
+  const gateStep = async () => {
     const began = performance.now();
     const res = await request(gatehouse.origin, "GET", "/gate/auth-request", ask);
     if (res.status !== 200) throw new Error(`the gate answered ${res.status}`);
     return performance.now() - began;
-  });
+  };
+  const b = await load("floor", watched(floors), floorStep);
+  show("(b) floor: Express + one users row by id", b);
+  const g = await load("gate", watched(gatehouse), gateStep);
   show("(g) /gate/auth-request, signed in with a grant", g);
 
   // The decision's own latency, on a machine that is not saturated: one client, one request after the other.
   const alone = { concurrency: 1, warmupMs: 1000, durationMs: Math.min(DURATION_MS, 5000) };
-  const bAlone = await load("floor alone", watched(floors), () => timedGet(floors.origin, `/user/${(userId++ % USERS) + 1}`), alone);
+  const bAlone = await load("floor alone", watched(floors), floorStep, alone);
   show("(b) floor, one client alone", bAlone);
-  const gAlone = await load("gate alone", watched(gatehouse), async () => {
-    const began = performance.now();
-    const res = await request(gatehouse.origin, "GET", "/gate/auth-request", ask);
-    if (res.status !== 200) throw new Error(`the gate answered ${res.status}`);
-    return performance.now() - began;
-  }, alone);
+  const gAlone = await load("gate alone", watched(gatehouse), gateStep, alone);
   show("(g) /gate/auth-request, one client alone", gAlone);
   const through = (proxy: RunningProxy, cookieHeader?: string) => async () => {
     const began = performance.now();

@@ -136,7 +136,7 @@ export async function startNginx(options: { gatehousePort: number; upstreamPort:
       : fillNginxTemplate({
           GATE_LISTEN: `127.0.0.1:${port}`,
           GATE_SERVER_NAME: "_",
-          GATEHOUSE_INTERNAL: `http://127.0.0.1:${options.gatehousePort}`,
+          GATEHOUSE_INTERNAL: `127.0.0.1:${options.gatehousePort}`,
           GATEHOUSE_PUBLIC: options.signInBase,
           SYSTEM_UPSTREAM: upstream,
         });

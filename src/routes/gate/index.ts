@@ -78,25 +78,32 @@ function renderRefusal(res: Response, result: Extract<GateAnswer, { status: 403 
   });
 }
 
+/**
+ * The proxy's answer, written directly: it is asked before every request to a system, and Express's `send` would
+ * hash each body for an ETag nobody revalidates (a proxy's question is never cached: no-store).
+ */
+function reply(res: Response, status: number, headers: Record<string, string>, text: string): void {
+  // A Buffer, not a string: Node joins unsent headers to a string body and encodes both as UTF-8, which would
+  // mangle the headers' bytes (Remote-Name carries UTF-8 bytes as latin1 characters).
+  const body = Buffer.from(text, "utf8");
+  res.writeHead(status, { ...headers, "Cache-Control": "no-store", "Content-Type": "text/plain; charset=utf-8", "Content-Length": String(body.length) });
+  res.end(body);
+}
+
 function answer(res: Response, result: GateAnswer): void {
-  res.set("Cache-Control", "no-store");
   if (result.status === 200) {
     const { identity } = result;
-    res.set("Remote-User", headerValue(identity.username));
-    res.set("Remote-Name", headerValue(identity.name));
-    if (identity.email) res.set("Remote-Email", headerValue(identity.email));
-    res.set("Remote-Groups", headerValue(identity.groups.join(",")));
-    res.set("Remote-Permission", identity.permission);
-    res.status(200).type("text/plain").send("allowed\n");
-    return;
+    const headers: Record<string, string> = {
+      "Remote-User": headerValue(identity.username),
+      "Remote-Name": headerValue(identity.name),
+      "Remote-Groups": headerValue(identity.groups.join(",")),
+      "Remote-Permission": identity.permission,
+    };
+    if (identity.email) headers["Remote-Email"] = headerValue(identity.email);
+    return reply(res, 200, headers, "allowed\n");
   }
-  if (result.status === 401) {
-    res.set("WWW-Authenticate", 'Bearer realm="gatehouse"');
-    res.status(401).type("text/plain").send("Sign in to Gatehouse first.\n");
-    return;
-  }
-  res.set("X-Gatehouse-Reason", result.reason);
-  res.status(403).type("text/plain").send(`Refused by Gatehouse: ${result.reason}.\n`);
+  if (result.status === 401) return reply(res, 401, { "WWW-Authenticate": 'Bearer realm="gatehouse"' }, "Sign in to Gatehouse first.\n");
+  reply(res, 403, { "X-Gatehouse-Reason": result.reason }, `Refused by Gatehouse: ${result.reason}.\n`);
 }
 
 /**
@@ -150,10 +157,7 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
   const handle = (target: (req: Request) => Target, browserRedirects: boolean) => async (req: Request, res: Response) => {
     if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
     const found = target(req);
-    if (!found.ok) {
-      res.set("Cache-Control", "no-store").set("X-Gatehouse-Reason", found.problem);
-      return res.status(403).type("text/plain").send(`Refused by Gatehouse: the proxy sent no usable address (${found.problem}).\n`);
-    }
+    if (!found.ok) return reply(res, 403, { "X-Gatehouse-Reason": found.problem }, `Refused by Gatehouse: the proxy sent no usable address (${found.problem}).\n`);
     const result = await answerFor(credentialOf(req), found.request);
     await noteGateAnswer(db, gateCounters, actorOf(req), result, found.request);
     if (result.status === 403 && browserRedirects && isBrowserNavigation(req)) {
