@@ -2,6 +2,7 @@ import { mkdir } from "node:fs/promises";
 import path from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { createApp } from "./app.ts";
+import { OidcPayloadCleanup } from "./auth/oidc/cleanup.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createDb, type Db } from "./db/index.ts";
 import { migrateLatest } from "./db/migrate.ts";
@@ -65,6 +66,9 @@ async function main(): Promise<void> {
   // Deletes log events older than the retention setting: now, then every hour.
   const logRetention = new LogRetentionSchedule(db, logger);
   logRetention.start();
+  // Deletes the OpenID Connect provider's expired sessions, codes and tokens: now, then every ten minutes.
+  const oidcCleanup = new OidcPayloadCleanup(db, logger);
+  oidcCleanup.start();
   const server = app.listen(config.port, () => {
     logger.info({ url: config.baseUrl, port: config.port }, "Gatehouse is listening");
   });
@@ -92,6 +96,7 @@ async function main(): Promise<void> {
       await mailOutbox.stop();
       await gateCounters.stop();
       await logRetention.stop();
+      await oidcCleanup.stop();
       await db.destroy();
       logger.info("stopped");
       process.exit(0);
