@@ -11,7 +11,8 @@ export type OidcPayloadJson = Record<string, unknown>;
 export interface OidcPayloadWrite {
   model: string;
   id: string;
-  payload: OidcPayloadJson;
+  /** Stored as its JSON text. */
+  payload: object;
   /** Seconds from now; undefined: the object does not expire. */
   expiresIn: number | undefined;
   grantId: string | null;

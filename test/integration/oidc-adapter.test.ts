@@ -1,6 +1,7 @@
 import pino from "pino";
+import type { AdapterPayload } from "oidc-provider";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
-import { KnexOidcAdapter, knexAdapterFactory, type OidcPayload } from "../../src/auth/oidc/adapter.ts";
+import { KnexOidcAdapter, knexAdapterFactory } from "../../src/auth/oidc/adapter.ts";
 import { OidcPayloadCleanup } from "../../src/auth/oidc/cleanup.ts";
 import { createDb, type Db } from "../../src/db/index.ts";
 import {
@@ -48,14 +49,14 @@ describe.each(backends)("the OpenID Connect storage on $name", ({ embedded }) =>
     (await db("oidc_payloads").select("model", "id").orderBy(["model", "id"])).map((r: { model: string; id: string }) => `${r.model}:${r.id}`);
 
   it("stores an object under its model and id and finds it again, with the columns it is looked up by", async () => {
-    const payload: OidcPayload = {
+    const payload: AdapterPayload = {
       jti: "at1",
       kind: "AccessToken",
       accountId: "42",
       clientId: "app",
       grantId: "g1",
       scope: "openid email",
-      claims: { nested: [1, "two", null] },
+      extra: { nested: [1, "two", null] },
     };
     await adapter("AccessToken").upsert("at1", payload, 60);
     expect(await adapter("AccessToken").find("at1")).toEqual(payload);

@@ -1,3 +1,4 @@
+import type { Adapter, AdapterPayload } from "oidc-provider";
 import type { Db } from "../../db/index.ts";
 import * as store from "../../repositories/oidc-payloads.ts";
 
@@ -9,35 +10,13 @@ import * as store from "../../repositories/oidc-payloads.ts";
  * shared by every instance that uses the database, and with expiry judged by the database's clock.
  */
 
-/** An object as the provider stores it; the fields named here are the ones the adapter looks rows up by. */
-export type OidcPayload = store.OidcPayloadJson & {
-  grantId?: string;
-  userCode?: string;
-  uid?: string;
-  accountId?: string;
-  clientId?: string;
-  /** When a single-use object was used, in seconds since the epoch: what the provider checks to refuse a reuse. */
-  consumed?: number;
-};
-
-/** The methods the provider calls on an adapter. */
-export interface OidcAdapter {
-  upsert(id: string, payload: OidcPayload, expiresIn?: number): Promise<void>;
-  find(id: string): Promise<OidcPayload | undefined>;
-  findByUserCode(userCode: string): Promise<OidcPayload | undefined>;
-  findByUid(uid: string): Promise<OidcPayload | undefined>;
-  consume(id: string): Promise<void>;
-  destroy(id: string): Promise<void>;
-  revokeByGrantId(grantId: string): Promise<void>;
-}
-
 export interface OidcAdapterOptions {
   /**
    * Answers the provider's `Client` model from Gatehouse's own records instead of this table: the client's metadata
    * as the provider reads it (`client_id`, `client_secret`, `redirect_uris`, …), or undefined when there is no such
    * client (or it may not sign anyone in now). With it, the provider cannot write clients (no dynamic registration).
    */
-  findClient?: (clientId: string) => Promise<OidcPayload | undefined>;
+  findClient?: (clientId: string) => Promise<AdapterPayload | undefined>;
 }
 
 /** The models whose objects hang on a grant: revoking the grant deletes them all, as the memory adapter does. */
@@ -54,7 +33,7 @@ function text(value: unknown): string | null {
   return typeof value === "string" && value !== "" ? value : null;
 }
 
-export class KnexOidcAdapter implements OidcAdapter {
+export class KnexOidcAdapter implements Adapter {
   constructor(
     private readonly db: Db,
     readonly model: string,
@@ -62,7 +41,7 @@ export class KnexOidcAdapter implements OidcAdapter {
   ) {}
 
   /** The `Client` model, when Gatehouse answers it (OidcAdapterOptions.findClient). */
-  private get delegatedClient(): ((clientId: string) => Promise<OidcPayload | undefined>) | undefined {
+  private get delegatedClient(): ((clientId: string) => Promise<AdapterPayload | undefined>) | undefined {
     return this.model === "Client" ? this.options.findClient : undefined;
   }
 
@@ -70,7 +49,7 @@ export class KnexOidcAdapter implements OidcAdapter {
     if (this.delegatedClient) throw new Error("OpenID Connect clients are Gatehouse's own records; the provider cannot write them.");
   }
 
-  async upsert(id: string, payload: OidcPayload, expiresIn?: number): Promise<void> {
+  async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     this.refuseClientWrite();
     await store.upsertOidcPayload(this.db, {
       model: this.model,
@@ -86,18 +65,18 @@ export class KnexOidcAdapter implements OidcAdapter {
     });
   }
 
-  async find(id: string): Promise<OidcPayload | undefined> {
+  async find(id: string): Promise<AdapterPayload | undefined> {
     const delegated = this.delegatedClient;
     if (delegated) return delegated(id);
     return withConsumed(await store.selectOidcPayload(this.db, this.model, id));
   }
 
-  async findByUid(uid: string): Promise<OidcPayload | undefined> {
+  async findByUid(uid: string): Promise<AdapterPayload | undefined> {
     if (this.delegatedClient) return undefined;
     return withConsumed(await store.selectOidcPayloadByUid(this.db, this.model, uid));
   }
 
-  async findByUserCode(userCode: string): Promise<OidcPayload | undefined> {
+  async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
     if (this.delegatedClient) return undefined;
     return withConsumed(await store.selectOidcPayloadByUserCode(this.db, this.model, userCode));
   }
@@ -122,18 +101,18 @@ export class KnexOidcAdapter implements OidcAdapter {
   }
 }
 
-function withConsumed(stored: store.StoredOidcPayload | undefined): OidcPayload | undefined {
+function withConsumed(stored: store.StoredOidcPayload | undefined): AdapterPayload | undefined {
   if (!stored) return undefined;
-  const payload = stored.payload as OidcPayload;
+  const payload = stored.payload as AdapterPayload;
   if (stored.consumedAt !== null) payload.consumed = stored.consumedAt;
   return payload;
 }
 
-/** What oidc-provider's `adapter` option takes: a class it constructs with a model's name. */
-export type OidcAdapterClass = new (model: string) => KnexOidcAdapter;
-
-/** The `adapter` option of the provider's configuration: every model on `db`, `Client` through `findClient` when given. */
-export function knexAdapterFactory(db: Db, options: OidcAdapterOptions = {}): OidcAdapterClass {
+/**
+ * The `adapter` option of the provider's configuration (a class it constructs with a model's name): every model on
+ * `db`, `Client` through `findClient` when given.
+ */
+export function knexAdapterFactory(db: Db, options: OidcAdapterOptions = {}): new (model: string) => KnexOidcAdapter {
   return class extends KnexOidcAdapter {
     constructor(model: string) {
       super(db, model, options);
