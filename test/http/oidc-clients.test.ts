@@ -75,7 +75,7 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     expect(text).toContain("http://127.0.0.1/.well-known/openid-configuration");
   });
 
-  it("Enable sign-in shows the Client ID and the Client secret once, read-only; only the secret's digest is stored", async () => {
+  it("A20: Enable sign-in shows the Client ID and the Client secret once, read-only; only the secret's digest is stored", async () => {
     const { system, agent } = await adminWithSystem();
     const { res, clientId, clientSecret } = await enable(agent, system.id, ` ${URIS} \n\n${URIS}\r\nhttp://localhost:3000/login/generic_oauth\n`);
     expect(h1(res.text)).toBe("Sign in with Gatehouse enabled for grafana");
@@ -135,7 +135,7 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     expect(await findOidcClientByClientId(db, "' OR 1=1 --")).toBeUndefined();
   });
 
-  it("refuses bad redirect URIs, naming the field and keeping what was typed", async () => {
+  it("A19: refuses bad redirect URIs, naming the field and keeping what was typed", async () => {
     const { system, agent } = await adminWithSystem();
     const eleven = Array.from({ length: 11 }, (_, i) => `https://app${i}.example.com/cb`).join("\n");
     const refused: [string, RegExp][] = [
@@ -148,6 +148,9 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
       ["https://admin:secret@grafana.example.com/login", /user name or password/],
       ["https:grafana.example.com/login", /must start with https:\/\//],
       ["https://grafana.example.com/log in", /space/],
+      ["https://grafana.example.com/café", /outside ASCII/],
+      ["http://localhost.evil.example/cb", /must use https:\/\//],
+      ["http://127.0.0.1.nip.io/cb", /must use https:\/\//],
       [`https://grafana.example.com/${"a".repeat(2000)}`, /at most 2000 characters/],
       [`${URIS}\nhttp://10.0.0.5/cb`, /must use https:\/\//],
       [eleven, /at most 10; you entered 11/],
