@@ -41,6 +41,8 @@ export function oidcDiscoveryUrl(baseUrl: string): string {
 }
 
 const CLIENT_ID_PREFIX = "gh-";
+/** What newClientId makes (the table's check says the same); anything else is refused before a lookup. */
+const CLIENT_ID = /^gh-[A-Za-z0-9_-]{22}$/;
 
 /** A new client id: `gh-` and 22 base64url characters (16 random bytes). Not a secret, but never guessable or reused. */
 function newClientId(): string {
@@ -240,7 +242,7 @@ export async function oidcClientIdOfSystem(db: Queryable, systemId: number): Pro
  * with its secret (clientSecretMatches).
  */
 export async function findOidcClientByClientId(db: Queryable, clientId: string): Promise<OidcClientForProvider | undefined> {
-  if (typeof clientId !== "string" || !/^gh-[A-Za-z0-9_-]{22}$/.test(clientId)) return undefined;
+  if (typeof clientId !== "string" || !CLIENT_ID.test(clientId)) return undefined;
   const row = await clients.selectOidcClientByClientId(db, clientId);
   return row ? { clientId: row.clientId, systemId: row.systemId, systemName: row.systemName, secretDigest: row.secretDigest, redirectUris: row.redirectUris } : undefined;
 }

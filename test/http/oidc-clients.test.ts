@@ -216,6 +216,18 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     expect((await storedRow(system.id))?.client_id).toBe(clientId);
   });
 
+  it("Enable sign-in sent twice at the same moment: one client, one event; the other answer says it is already on", async () => {
+    const { system, agent } = await adminWithSystem();
+    await agent.refreshToken(`/admin/systems/${system.id}`);
+    const answers = await Promise.all([0, 1].map(() => agent.post(`/admin/systems/${system.id}/oidc-client`, { redirectUris: URIS })));
+    expect(answers.map((r) => r.status).sort()).toEqual([200, 409]);
+    const shown = answers.find((r) => r.status === 200)!;
+    expect(valueById(shown.text, "oidc-client-id")).toBe((await storedRow(system.id))?.client_id);
+    expect(fieldError(answers.find((r) => r.status === 409)!.text, "redirectUris")).toContain("already enabled");
+    expect(await rowCount(db, "oidc_clients")).toBe(1);
+    expect(await listAuditEvents(db, { action: "oidc_client.created" })).toHaveLength(1);
+  });
+
   it("Rotate secret asks first, then shows a new secret once; the old one no longer matches", async () => {
     const { system, agent } = await adminWithSystem();
     const { clientId, clientSecret: old } = await enable(agent, system.id);
