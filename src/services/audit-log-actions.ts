@@ -19,6 +19,7 @@ export const LOG_CATEGORIES = [
   { value: "profile", label: "Profile" },
   { value: "setup", label: "Setup" },
   { value: "api_token", label: "API tokens" },
+  { value: "oidc_client", label: "Sign in with Gatehouse" },
   { value: "audit", label: "Log retention" },
 ] as const;
 
@@ -113,6 +114,10 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "api_token.created": "API token created",
   "api_token.revoked": "API token revoked",
   "api_token.revoked_all": "All API tokens of a user revoked",
+  "oidc_client.created": "Sign in with Gatehouse enabled for a system",
+  "oidc_client.redirect_uris_changed": "Redirect URIs of a system's sign-in changed",
+  "oidc_client.secret_rotated": "Client secret of a system's sign-in rotated",
+  "oidc_client.disabled": "Sign in with Gatehouse disabled for a system",
   "audit.pruned": "Old log events deleted",
   "audit.downloaded": "Log downloaded",
 };

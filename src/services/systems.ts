@@ -12,6 +12,7 @@ import type { System } from "../types/catalog.ts";
 import type { Actor } from "../types/user.ts";
 import { type CatalogStore, existingRecord, guardedRecords, updateRecord } from "./catalog-records.ts";
 import { grantsOnForAudit } from "./grants.ts";
+import { oidcClientIdOfSystem } from "./oidc-clients.ts";
 
 export const SYSTEM_STORE: CatalogStore<System, systems.SystemFields> = {
   kind: "system",
@@ -95,10 +96,15 @@ export async function systemAccessOverview(db: Queryable, actor: Actor, systemId
 }
 
 /** Create and delete a system, and what its deletion would cost: its group links and every grant on it go with it. */
-export const systemRecords = guardedRecords(SYSTEM_STORE, (actor, action) => assertCan(actor, action === "update" ? "change-identity" : action), async (trx, id) => ({
-  groups: await selectGroupsOfSystem(trx, id),
-  grants: await grantsOnForAudit(trx, { kind: "system", id }),
-}));
+export const systemRecords = guardedRecords(SYSTEM_STORE, (actor, action) => assertCan(actor, action === "update" ? "change-identity" : action), async (trx, id) => {
+  // Its OpenID Connect client goes with it (ON DELETE CASCADE): the event says which, since that id stops working.
+  const oidcClientId = await oidcClientIdOfSystem(trx, id);
+  return {
+    groups: await selectGroupsOfSystem(trx, id),
+    grants: await grantsOnForAudit(trx, { kind: "system", id }),
+    ...(oidcClientId ? { oidcClientId } : {}),
+  };
+});
 export const { create: createSystem, remove: deleteSystem } = systemRecords;
 
 /**

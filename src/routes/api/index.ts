@@ -6,6 +6,7 @@ import type { Logger } from "../../lib/logger.ts";
 import type { RouteDeps } from "../deps.ts";
 import { groupOperations } from "./groups.ts";
 import { grantOperations } from "./grants.ts";
+import { oidcClientOperations } from "./oidc-clients.ts";
 import { mountOperations, type Operation } from "./operation.ts";
 import { type ApiInfo, openApiDocument } from "./openapi.ts";
 import { reportOperations } from "./reports.ts";
@@ -33,6 +34,7 @@ export function apiOperations(deps: RouteDeps): Operation[] {
     ...userImportOperations(deps),
     ...teamOperations(deps),
     ...systemOperations(deps),
+    ...oidcClientOperations(deps),
     ...groupOperations(deps),
     ...grantOperations(deps),
     ...reportOperations(deps),

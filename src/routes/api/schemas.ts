@@ -1,6 +1,7 @@
 import { z } from "zod";
 import { emailField, idParam, passwordField, textField, usernameField } from "../../lib/fields.ts";
 import { hostField } from "../../lib/host.ts";
+import { MAX_REDIRECT_URIS, redirectUrisListField } from "../../lib/redirect-uris.ts";
 import { GATE_MODES, gateModeField, webAddressField } from "../../lib/web-address.ts";
 import { nameField } from "../admin/catalog-schemas.ts";
 import { pagingFields, wholeNumberParam } from "./operation.ts";
@@ -145,6 +146,12 @@ export const SystemUpdateBody = z.strictObject({
 
 export const GrantBody = z.strictObject({ permission: permissionValue });
 
+export const OidcClientBody = z.strictObject({
+  redirectUris: redirectUrisListField.meta({
+    description: `Where the system receives people back after they sign in, matched exactly: 1 to ${MAX_REDIRECT_URIS} absolute https:// URLs (http:// only to localhost, 127.0.0.0/8 or [::1]), each at most 2000 characters, without a fragment or a user name. Each is trimmed; duplicates count once.`,
+  }),
+});
+
 export const DeleteQuery = z.strictObject({
   version: wholeNumberParam(2_147_483_647, VERSION_PROBLEM)
     .optional()
@@ -227,6 +234,17 @@ export const AccessView = z.object({
       decides: z.boolean().meta({ description: "The grant that sets the effective permission." }),
     }),
   ),
+});
+
+export const OidcClientView = z.object({
+  clientId: z.string().meta({ description: "The client id the system presents: `gh-` and 22 characters." }),
+  redirectUris: z.array(z.string()),
+  issuer: z.string().meta({ description: "The issuer the system must trust; its settings are at `<issuer>/.well-known/openid-configuration`." }),
+  createdAt: isoTime,
+  secretRotatedAt: isoTime.nullable().meta({ description: "When the secret was last rotated; null if never." }),
+});
+export const OidcClientWithSecretView = OidcClientView.extend({
+  clientSecret: z.string().meta({ description: "The client secret: returned this once, stored only as a digest. Put it in the system's settings now." }),
 });
 
 export const ErrorView = z.object({

@@ -16,6 +16,7 @@ import type { System } from "../../../types/catalog.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { catalogPages } from "../catalog-pages.ts";
 import { SystemFieldsSchema, SystemUpdateSchema, searchField } from "../catalog-schemas.ts";
+import { addOidcClientRoutes, signInSection } from "./oidc-client.ts";
 
 const PER_PAGE = 50;
 
@@ -25,7 +26,7 @@ const ListQuery = z.object({
 });
 
 export function adminSystemsRouter({ db, config }: RouteDeps): Router {
-  const { router } = catalogPages<System, z.infer<typeof SystemFieldsSchema>, z.infer<typeof ListQuery>>(db, {
+  const { router, pageForm } = catalogPages<System, z.infer<typeof SystemFieldsSchema>, z.infer<typeof ListQuery>>(db, {
     kind: "system",
     noun: "System",
     path: "/admin/systems",
@@ -42,7 +43,9 @@ export function adminSystemsRouter({ db, config }: RouteDeps): Router {
       notes: system.notes,
       version: String(system.version),
     }),
-    valuesAfterError: (typed) => ("name" in typed ? typed : undefined),
+    // An error of the details form keeps what was typed there; one of the redirect URIs keeps what was typed in them
+    // (the section shows it over the saved URIs); the other forms leave the page as saved.
+    valuesAfterError: (typed, saved) => ("name" in typed ? typed : "redirectUris" in typed ? { ...saved, redirectUris: typed.redirectUris } : undefined),
     listQuery: ListQuery,
     list: async (db, actor, query) => {
       const { systems, total } = await listSystemsPage(db, actor, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });
@@ -51,13 +54,19 @@ export function adminSystemsRouter({ db, config }: RouteDeps): Router {
     },
     records: { ...systemRecords, find: findSystemById, update: updateSystem },
     sections: async (db, actor, system) => {
-      const [{ groups, access }, traffic] = await Promise.all([systemAccessOverview(db, actor, system.id), gateTrafficOf(db, actor, system.id)]);
+      const [{ groups, access }, traffic, signIn] = await Promise.all([
+        systemAccessOverview(db, actor, system.id),
+        gateTrafficOf(db, actor, system.id),
+        signInSection(db, actor, system, config),
+      ]);
       return {
         groups,
         access: access.map(({ user, effective }) => ({ id: user.id, username: user.username, ...presentAccess(effective, "admin") })),
         gate: { today: traffic.today, lastAccess: traffic.lastAccessAt ? presentTime(traffic.lastAccessAt) : null, configurations: gateConfigurations(system, config.baseUrl) },
+        signIn,
       };
     },
   });
+  addOidcClientRoutes(router, pageForm, { db, config });
   return router;
 }
