@@ -20,6 +20,7 @@ export const LOG_CATEGORIES = [
   { value: "setup", label: "Setup" },
   { value: "api_token", label: "API tokens" },
   { value: "audit", label: "Log retention" },
+  { value: "signing_keys", label: "Signing keys" },
 ] as const;
 
 export const OTHER_CATEGORY = { value: "other", label: "Other" } as const;
@@ -115,6 +116,8 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "api_token.revoked_all": "All API tokens of a user revoked",
   "audit.pruned": "Old log events deleted",
   "audit.downloaded": "Log downloaded",
+  "signing_keys.rotated": "Signing keys rotated",
+  "signing_keys.unreadable_deleted": "Unreadable signing keys deleted",
 };
 
 /** "backup.restored" → "Backup restored", for actions with no words of their own. */
