@@ -6,10 +6,11 @@ import { OidcPayloadCleanup } from "./auth/oidc/cleanup.ts";
 import { ConfigError, loadConfig } from "./config.ts";
 import { createDb, type Db } from "./db/index.ts";
 import { migrateLatest } from "./db/migrate.ts";
-import { resolveAppSecret } from "./lib/app-secret.ts";
+import { deriveSecretKeys, resolveAppSecret } from "./lib/app-secret.ts";
 import { chooseLogFormat, createLogger, type Logger } from "./lib/logger.ts";
 import { LogRetentionSchedule } from "./services/log-retention.ts";
 import { seedAdministrator } from "./services/seed.ts";
+import { ensureSigningKeys } from "./services/signing-keys.ts";
 
 const SHUTDOWN_DEADLINE_MS = 20_000;
 
@@ -58,6 +59,9 @@ async function main(): Promise<void> {
   logger.info({ database: config.databaseUrl ? "postgres" : `embedded (${embeddedDir})` }, "opening database");
   await migrateWithRetry(db, logger);
   if (config.adminSeed) await seedAdministrator(db, config.adminSeed, logger);
+  // The provider's signing keys: made at first start; an APP_SECRET that cannot open them stops the start here.
+  const signingKeys = await ensureSigningKeys(db, deriveSecretKeys(secret));
+  if (signingKeys.created.length > 0) logger.info({ kids: signingKeys.created }, "made OpenID Connect signing keys");
 
   const { app, sessionStore, mailOutbox, gateCounters } = createApp({ config, db, logger, appSecret: secret });
   sessionStore.startCleanup();

@@ -32,12 +32,14 @@ export function deriveKey(appSecret: string, purpose: string): Buffer {
 
 /**
  * The keys services use: one to hash one-time codes, one to encrypt secrets kept in the database, one to hash
- * personal API tokens (a copy of the table alone is not enough to try tokens offline).
+ * personal API tokens (a copy of the table alone is not enough to try tokens offline), and one to encrypt the
+ * OpenID Connect provider's private signing keys (services/signing-keys.ts).
  */
 export interface SecretKeys {
   codes: Buffer;
   storage: Buffer;
   apiTokens: Buffer;
+  signingKeys: Buffer;
 }
 
 export function deriveSecretKeys(appSecret: string): SecretKeys {
@@ -45,5 +47,6 @@ export function deriveSecretKeys(appSecret: string): SecretKeys {
     codes: deriveKey(appSecret, "one-time-codes"),
     storage: deriveKey(appSecret, "stored-secrets"),
     apiTokens: deriveKey(appSecret, "api-tokens"),
+    signingKeys: deriveKey(appSecret, "oidc-signing-keys"),
   };
 }

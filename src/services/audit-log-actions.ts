@@ -21,6 +21,7 @@ export const LOG_CATEGORIES = [
   { value: "api_token", label: "API tokens" },
   { value: "oidc_client", label: "Sign in with Gatehouse" },
   { value: "audit", label: "Log retention" },
+  { value: "signing_keys", label: "Signing keys" },
 ] as const;
 
 export const OTHER_CATEGORY = { value: "other", label: "Other" } as const;
@@ -120,6 +121,8 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "oidc_client.disabled": "Sign in with Gatehouse disabled for a system",
   "audit.pruned": "Old log events deleted",
   "audit.downloaded": "Log downloaded",
+  "signing_keys.rotated": "Signing keys rotated",
+  "signing_keys.unreadable_deleted": "Unreadable signing keys deleted",
 };
 
 /** "backup.restored" → "Backup restored", for actions with no words of their own. */

@@ -205,6 +205,19 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
       await checkPage(admin, "a11y-settings-general-errors");
     });
 
+    it("/admin/settings/signing-keys, its confirmation page, and the list after a rotation", async () => {
+      await visit(admin, "/admin/settings/signing-keys", 200, /^signing keys$/i, "a11y-settings-signing-keys");
+      await admin.getByRole("button", { name: /^rotate signing keys$/i }).click();
+      await admin.waitForURL("**/admin/settings/signing-keys/rotate");
+      expect(await heading(admin)).toMatch(/^rotate the signing keys\?$/i);
+      await checkPage(admin, "a11y-settings-signing-keys-rotate");
+      await admin.getByRole("button", { name: /^rotate signing keys$/i }).click();
+      await admin.waitForURL("**/admin/settings/signing-keys");
+      expect(await admin.getByRole("status").textContent()).toContain("Signing keys rotated");
+      expect(await admin.getByRole("table").locator("tbody tr").count()).toBe(4);
+      await checkPage(admin, "a11y-settings-signing-keys-rotated");
+    });
+
     it("/api/v1/docs (the API documentation)", async () => {
       await visit(admin, "/api/v1/docs", 200, /^api documentation$/i, "a11y-api-docs");
       await admin.locator("details#createUser summary").click();
@@ -229,6 +242,7 @@ describe.skipIf(skipBrowserTests)("accessibility of every page", () => {
         ["/profile", "narrow-profile"],
         ["/admin/settings/smtp", "narrow-settings-smtp"],
         ["/admin/settings/general", "narrow-settings-general"],
+        ["/admin/settings/signing-keys", "narrow-settings-signing-keys"],
       ] as const) {
         await narrow.goto(url);
         await screenshot(narrow, name);

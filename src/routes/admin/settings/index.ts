@@ -25,6 +25,7 @@ import { fieldErrorsOf, typedValues } from "../../form-values.ts";
 import type { RouteDeps } from "../../deps.ts";
 import { settingsFormView } from "../settings-form-view.ts";
 import { ldapSettingsRouter } from "./ldap/index.ts";
+import { signingKeysRouter } from "./signing-keys.ts";
 import { DEFAULT_SMTP_PORT, GeneralSettingsSchema, SECURITY_OPTIONS, SmtpSettingsSchema, TestEmailSchema } from "./schemas.ts";
 
 /** Fields of the Alert Services form that are never sent back to the page. */
@@ -84,6 +85,7 @@ export function adminSettingsRouter({ config, db, keys, mailOutbox }: RouteDeps)
 
   router.get("/", (_req, res) => res.redirect(303, GENERAL_PATH));
   router.use("/ldap", ldapSettingsRouter({ db, keys }));
+  router.use("/signing-keys", signingKeysRouter({ db, keys }));
 
   // Alert Services ---------------------------------------------------------------------------------------
 
