@@ -11,6 +11,7 @@ import type { Config } from "./config.ts";
 import type { Db } from "./db/index.ts";
 import { canonicaliseClientAddresses } from "./lib/client-address.ts";
 import { gateRouter } from "./routes/gate/index.ts";
+import { OidcProviderHolder, oidcProviderMiddleware } from "./routes/oidc/index.ts";
 import { GateCounters } from "./services/gate.ts";
 import { deriveKey, deriveSecretKeys } from "./lib/app-secret.ts";
 import { takeFlash } from "./lib/flash.ts";
@@ -131,12 +132,10 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(healthRouter(db));
 
   const passport = createPassport(db, { keys, logger });
-  const routeDeps = { config, db, passport, keys, mailOutbox, gateCounters, logger };
+  const oidc = new OidcProviderHolder({ config, db, keys, logger }, [deriveKey(appSecret, "oidc-cookies").toString("base64url")]);
+  const routeDeps = { config, db, passport, keys, mailOutbox, gateCounters, logger, oidc };
   // Before sessions and CSRF: the API authenticates each request by its bearer token alone, and reads its own JSON.
   app.use(API_BASE, apiRouter(routeDeps));
-
-  app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
-  app.use(express.json({ limit: "100kb" }));
 
   const cookieName = config.secureCookies ? "__Host-sid" : "gatehouse.sid";
   app.set("sessionCookieName", cookieName);
@@ -164,6 +163,12 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(passport.session());
   app.use(saveSessionBeforeRedirect);
   app.use(sessionTimeouts(config, db));
+  // "Sign in with Gatehouse": after the session (its sign-in step is the console's), before the body parsers (the
+  // provider reads its own).
+  app.use(oidcProviderMiddleware(oidc));
+
+  app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
+  app.use(express.json({ limit: "100kb" }));
 
   app.use((_req: Request, res: Response, next: NextFunction) => {
     // Signed-in pages must not come back from the browser's cache after sign-out (the Back button).

@@ -1,6 +1,7 @@
 import { preparedStatement, type Queryable } from "../db/index.ts";
 import type { GateMode } from "../lib/web-address.ts";
 import type { PermissionLevel } from "../types/access.ts";
+import { LEVEL_ON_SYSTEM, PERSON_COLUMNS } from "./people-on-systems.ts";
 
 /** Who is asking through the gate, and what they may do on the system the request is for: read in one statement. */
 export interface GateSubject {
@@ -22,15 +23,6 @@ export interface GateSubject {
   /** The resolver's level on that system, computed now (0 without a system). */
   level: PermissionLevel;
 }
-
-/** Who `u` is, as the gate tells a system: only a verified address; team names by name. */
-const PERSON_COLUMNS = `u.id AS user_id, u.username, u.full_name,
-              CASE WHEN u.email_verified THEN u.email END AS email,
-              u.is_admin, u.disabled, (u.two_factor_method IS NOT NULL) AS has_two_factor,
-              ARRAY(SELECT t.name FROM team_members m JOIN teams t ON t.id = m.team_id WHERE m.user_id = u.id ORDER BY t.name_key) AS teams`;
-
-/** `u`'s level on `s` (0 without a system), from the resolver's own function, computed now. */
-const LEVEL_ON_SYSTEM = "CASE WHEN s.id IS NULL THEN 0 ELSE COALESCE(effective_permission_level(u.id, s.id), 0) END AS level";
 
 interface GateRow {
   user_id: string;

@@ -14,6 +14,7 @@ import { authRouter } from "./auth/index.ts";
 import { profileRouter } from "./profile/index.ts";
 import { setupRouter } from "./setup/index.ts";
 import { gateStartRouter } from "./gate/start.ts";
+import { oidcInteractionRouter } from "./oidc/index.ts";
 import { systemsRouter } from "./systems/index.ts";
 
 export function appRouter(deps: RouteDeps): Router {
@@ -26,6 +27,7 @@ export function appRouter(deps: RouteDeps): Router {
   router.use(profileRouter(deps));
   router.use(systemsRouter(deps));
   router.use(gateStartRouter(deps));
+  router.use(oidcInteractionRouter(deps.oidc));
   router.get("/admin", (_req, res) => res.redirect(303, "/admin/users"));
   // Before the users router, whose /:id would take "import" for an id.
   router.use("/admin/users/import", adminUserImportRouter(deps));

@@ -1,0 +1,214 @@
+import type { Request } from "express";
+import Provider, { type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from "oidc-provider";
+import type { Config } from "../../config.ts";
+import type { Db } from "../../db/index.ts";
+import type { Logger } from "../../lib/logger.ts";
+import { actorOf } from "../actor.ts";
+import {
+  claimsOf,
+  OIDC_SCOPE_CLAIMS,
+  oidcAccessOf,
+  recordOidcRefusal,
+  recordOidcSignIn,
+} from "../../services/oidc.ts";
+import { clientSecretMatches, findOidcClientByClientId } from "../../services/oidc-clients.ts";
+
+/**
+ * "Sign in with Gatehouse": an OpenID Connect provider (oidc-provider) whose issuer is the console's BASE_URL. Its
+ * endpoints live under /oidc/ and discovery at /.well-known/openid-configuration; routes/oidc/index.ts mounts it after the
+ * console's session (so the sign-in step is the console's own) and before the body parsers (it reads its own).
+ * Every client belongs to one system (services/oidc-clients.ts); whether a person may sign in to it, refresh or
+ * read userinfo is services/oidc.ts's answer, computed at each of those requests.
+ */
+
+export const OIDC_ROUTES = {
+  authorization: "/oidc/auth",
+  token: "/oidc/token",
+  userinfo: "/oidc/me",
+  jwks: "/oidc/jwks",
+  end_session: "/oidc/session/end",
+  revocation: "/oidc/token/revocation",
+  introspection: "/oidc/token/introspection",
+  pushed_authorization_request: "/oidc/request",
+  registration: "/oidc/reg",
+  backchannel_authentication: "/oidc/backchannel",
+  code_verification: "/oidc/device",
+  device_authorization: "/oidc/device/auth",
+  challenge: "/oidc/challenge",
+} as const;
+
+/** Where the provider sends a browser that must sign in first (routes/oidc handles it with the console's session). */
+export const INTERACTION_PATH = "/oidc/interaction";
+
+/** Access tokens live 10 minutes: a lost grant stops a system's API calls within that, and each refresh asks again. */
+const ACCESS_TOKEN_SECONDS = 600;
+const CODE_SECONDS = 60;
+const ID_TOKEN_SECONDS = 3600;
+const REFRESH_TOKEN_SECONDS = 14 * 24 * 3600;
+
+export interface OidcProviderDeps {
+  config: Config;
+  db: Db;
+  logger: Logger;
+  /** The signing keys as private JWKs, current first (services/signing-keys.ts). */
+  jwks: { keys: Record<string, unknown>[] };
+  /** Keys for the provider's own cookies (derived from APP_SECRET). */
+  cookieKeys: string[];
+  /** oidc-provider's storage: one table for every model, clients answered from Gatehouse's own (src/auth/oidc/adapter.ts). */
+  adapter: NonNullable<Configuration["adapter"]>;
+}
+
+/** The console's request under the provider's context: its session and signed-in account (passport). */
+function consoleRequest(ctx: KoaContextWithOIDC): Request {
+  return ctx.req as unknown as Request;
+}
+
+/** The client metadata of a system's client: confidential, code flow with PKCE, refresh tokens. */
+export function clientMetadataOf(client: { clientId: string; secretDigest: string; redirectUris: string[] }): Record<string, unknown> {
+  return {
+    client_id: client.clientId,
+    // The digest stands where the secret would: compareClientSecret (below) compares digests, so the secret itself
+    // is never stored. It is never used as an HMAC key either: only ES256 and RS256 are enabled.
+    client_secret: client.secretDigest,
+    redirect_uris: client.redirectUris,
+    post_logout_redirect_uris: client.redirectUris,
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "client_secret_basic",
+  };
+}
+
+export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapter }: OidcProviderDeps): Provider {
+  const { Check, base } = interactionPolicy;
+  const policy = base();
+  // The provider's own sign-in state follows the console's: a browser signed out of the console, or signed in as
+  // someone else since, goes through the console's sign-in again.
+  policy.get("login")?.checks.add(
+    new Check("console_session", "the console is not signed in as this account", (ctx) => {
+      const user = consoleRequest(ctx).user;
+      return !user || String(user.id) !== ctx.oidc.session?.accountId;
+    }),
+  );
+  // No consent screen for a system's own client; instead, no access to the system means no code.
+  policy.get("consent")?.checks.add(
+    new Check("system_access", "the account has no access to this system", async (ctx) => {
+      const accountId = ctx.oidc.session?.accountId;
+      const clientId = ctx.oidc.client?.clientId;
+      if (!accountId || !clientId) return Check.REQUEST_PROMPT;
+      const access = await oidcAccessOf(db, Number(accountId), clientId);
+      if (!access.allowed) {
+        await recordOidcRefusal(db, actorOf(consoleRequest(ctx)), "oidc.refused", access);
+        throw new errors.AccessDenied(
+          access.reason === "disabled" ? "this account is disabled" : `you have no access to ${access.system?.name ?? "this system"} in Gatehouse`,
+        );
+      }
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+
+  const configuration: Configuration = {
+    adapter,
+    clients: [],
+    jwks: jwks as Configuration["jwks"],
+    cookies: {
+      keys: cookieKeys,
+      long: { httpOnly: true, sameSite: "lax", signed: true },
+      short: { httpOnly: true, sameSite: "lax", signed: true },
+    },
+    routes: OIDC_ROUTES,
+    interactions: {
+      policy,
+      url: (_ctx, interaction) => `${INTERACTION_PATH}/${interaction.uid}`,
+    },
+    scopes: Object.keys(OIDC_SCOPE_CLAIMS),
+    claims: Object.fromEntries(Object.entries(OIDC_SCOPE_CLAIMS).map(([scope, claims]) => [scope, [...claims]])),
+    // The claims in the ID token as well as at userinfo: systems that read only the ID token get the permission too.
+    conformIdTokenClaims: false,
+    pkce: { required: () => true },
+    responseTypes: ["code"],
+    clientDefaults: {
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "client_secret_basic",
+      id_token_signed_response_alg: "RS256",
+    },
+    enabledJWA: {
+      idTokenSigningAlgValues: ["ES256", "RS256"],
+      userinfoSigningAlgValues: ["ES256", "RS256"],
+      clientAuthSigningAlgValues: ["ES256", "RS256"],
+    },
+    clientAuthMethods: ["client_secret_basic", "client_secret_post"],
+    // Refresh tokens for the code flow, without offline_access; they end with the provider's session (bound to the
+    // console's), and each use is another question to the resolver (findAccount).
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
+    expiresWithSession: async () => true,
+    rotateRefreshToken: true,
+    ttl: {
+      AccessToken: ACCESS_TOKEN_SECONDS,
+      AuthorizationCode: CODE_SECONDS,
+      IdToken: ID_TOKEN_SECONDS,
+      RefreshToken: REFRESH_TOKEN_SECONDS,
+      Interaction: 3600,
+      Session: config.session.absoluteHours * 3600,
+      Grant: REFRESH_TOKEN_SECONDS,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: { enabled: true },
+      rpInitiatedLogout: { enabled: true },
+      backchannelLogout: { enabled: true },
+    },
+    // Browsers never call the token endpoint: these are confidential clients on servers.
+    clientBasedCORS: () => false,
+    async findAccount(ctx, sub, token) {
+      const clientId = token?.clientId ?? ctx.oidc.client?.clientId;
+      if (!clientId) return undefined;
+      const access = await oidcAccessOf(db, Number(sub), clientId);
+      // At the authorization endpoint the account is only being recognised: the consent check above refuses it
+      // with access_denied, which a system can show (an undefined account would send the browser to sign in again).
+      const authorizing = ctx.oidc.route === "authorization" || ctx.oidc.route === "resume";
+      if (!access.allowed && !(authorizing && access.person)) {
+        if (ctx.oidc.route === "token" && ctx.oidc.params?.grant_type === "refresh_token")
+          await recordOidcRefusal(db, actorOf(consoleRequest(ctx)), "oidc.refresh_refused", access);
+        return undefined;
+      }
+      const person = access.person;
+      if (!person) return undefined;
+      return { accountId: sub, claims: async () => claimsOf(person) as { sub: string } };
+    },
+    // The console's own page (views/oidc/error.ejs, the console's frame and escaping), through Express's renderer.
+    renderError: async (ctx, out) => {
+      const res = consoleRequest(ctx).res;
+      const html = await new Promise<string>((resolve, reject) =>
+        res?.render(
+          "oidc/error",
+          { title: "Sign-in could not continue", problem: String(out.error_description ?? out.error ?? "") },
+          (error: Error | null, rendered?: string) => (error ? reject(error) : resolve(rendered ?? "")),
+        ),
+      );
+      ctx.type = "html";
+      ctx.body = html;
+    },
+  };
+
+  const provider = new Provider(config.baseUrl, configuration);
+  provider.proxy = config.trustProxy > 0;
+
+  // The stored "secret" is its digest (clientMetadataOf): compare the presented secret by its digest, in constant time.
+  const compare = async function (this: { clientId: string }, actual: string): Promise<boolean> {
+    const client = await findOidcClientByClientId(db, this.clientId);
+    return client !== undefined && clientSecretMatches(client, actual);
+  };
+  Object.defineProperty(provider.Client.prototype, "compareClientSecret", { value: compare });
+
+  provider.on("authorization.success", (ctx: KoaContextWithOIDC) => {
+    const accountId = ctx.oidc.session?.accountId;
+    const clientId = ctx.oidc.client?.clientId;
+    if (!accountId || !clientId) return;
+    void oidcAccessOf(db, Number(accountId), clientId)
+      .then((access) => (access.allowed ? recordOidcSignIn(db, actorOf(consoleRequest(ctx)), access) : undefined))
+      .catch((error: unknown) => logger.error({ err: error }, "could not record a sign-in through OpenID Connect"));
+  });
+  provider.on("server_error", (_ctx: unknown, error: unknown) => logger.error({ err: error }, "OpenID Connect provider error"));
+  return provider;
+}

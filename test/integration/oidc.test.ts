@@ -1,0 +1,278 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import type { Express } from "express";
+import { createRemoteJWKSet, jwtVerify } from "jose";
+import * as client from "openid-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import type { Db } from "../../src/db/index.ts";
+import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
+import { enableOidcClient } from "../../src/services/oidc-clients.ts";
+import { accessEvents, grant, makeSystem, makeTeam } from "../helpers/access.ts";
+import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
+import { createTestApp } from "../helpers/app.ts";
+import { useTestDb } from "../helpers/db.ts";
+import { buildUser } from "../helpers/factories.ts";
+
+let db: Db;
+useTestDb((created) => {
+  db = created;
+});
+
+/**
+ * "Sign in with Gatehouse" with a real relying party (openid-client) against Gatehouse listening on a port: the
+ * browser's part is a console agent (its session cookie), the system's part is openid-client talking to the
+ * provider's endpoints over HTTP, as a system would.
+ */
+describe("Sign in with Gatehouse (OpenID Connect)", () => {
+  let server: http.Server;
+  let base = "";
+  let app: Express;
+  const redirectUri = "http://127.0.0.1:9/callback";
+
+  beforeAll(async () => {
+    server = http.createServer((req, res) => app(req, res));
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    app = createTestApp(db, { BASE_URL: base });
+  });
+  afterAll(async () => {
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  async function systemWithClient(name: string) {
+    const system = await makeSystem(db, { name });
+    const { client: made, clientSecret } = await enableOidcClient(db, SYSTEM_ACTOR, system.id, [redirectUri]);
+    const config = await client.discovery(new URL(base), made.clientId, undefined, client.ClientSecretBasic(clientSecret), {
+      execute: [client.allowInsecureRequests],
+    });
+    return { system, clientId: made.clientId, clientSecret, config };
+  }
+
+  /** The browser's part: the authorization request with PKCE, the console's session, and back to the system. */
+  async function authorize(agent: TestAgent, config: client.Configuration, scope = "openid profile email groups") {
+    const verifier = client.randomPKCECodeVerifier();
+    const state = client.randomState();
+    const url = client.buildAuthorizationUrl(config, {
+      redirect_uri: redirectUri,
+      scope,
+      state,
+      code_challenge: await client.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: "S256",
+    });
+    let next = `${url.pathname}${url.search}`;
+    for (let hop = 0; hop < 6; hop++) {
+      const res = await agent.http.get(next).redirects(0);
+      const location = res.headers.location ?? /^0; url=(.+)$/.exec(String(res.headers.refresh ?? ""))?.[1];
+      if (!location) throw new Error(`${next} answered ${res.status} with nowhere to go: ${res.text.slice(0, 300)}`);
+      const target = new URL(location, base);
+      if (target.href.startsWith(redirectUri)) return { callback: target, verifier, state };
+      next = `${target.pathname}${target.search}`;
+    }
+    throw new Error("too many hops");
+  }
+
+  it("publishes discovery at BASE_URL with the code flow, PKCE S256, the scopes and the permission claim", async () => {
+    const res = await fetch(`${base}/.well-known/openid-configuration`);
+    expect(res.status).toBe(200);
+    const discovery = (await res.json()) as Record<string, unknown>;
+    expect(discovery.issuer).toBe(base);
+    expect(discovery.authorization_endpoint).toBe(`${base}/oidc/auth`);
+    expect(discovery.response_types_supported).toEqual(["code"]);
+    expect(discovery.code_challenge_methods_supported).toEqual(["S256"]);
+    expect(discovery.scopes_supported).toEqual(expect.arrayContaining(["openid", "profile", "email", "groups"]));
+    expect(discovery.claims_supported).toEqual(expect.arrayContaining(["gatehouse_permission", "groups", "preferred_username", "email_verified"]));
+    expect(discovery.token_endpoint_auth_methods_supported).toEqual(["client_secret_basic", "client_secret_post"]);
+    expect(discovery.id_token_signing_alg_values_supported).not.toContain("none");
+  });
+
+  it("signs a reader in: the ID token verifies against the JWKS and says who they are and read; userinfo agrees", async () => {
+    const { config, clientId } = await systemWithClient("grafana");
+    const reader = await buildUser(db, { username: "rita", fullName: "Rita Reader", email: "rita@example.test" });
+    await db("users").where({ id: reader.id }).update({ email_verified: true });
+    const team = await makeTeam(db, "storage", [reader]);
+    const { system } = { system: await db("systems").where({ name: "grafana" }).first("id") };
+    await grant(db, { kind: "team", id: team.id }, { kind: "system", id: Number(system.id) }, "read");
+
+    const agent = await signedInAgent(app, reader);
+    const { callback, verifier, state } = await authorize(agent, config);
+    expect(callback.searchParams.get("error")).toBeNull();
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(tokens.expires_in).toBe(600);
+
+    const { payload, protectedHeader } = await jwtVerify(tokens.id_token!, createRemoteJWKSet(new URL(`${base}/oidc/jwks`)), {
+      issuer: base,
+      audience: clientId,
+    });
+    expect(protectedHeader.alg).toBe("RS256");
+    expect(payload).toMatchObject({
+      sub: String(reader.id),
+      preferred_username: "rita",
+      name: "Rita Reader",
+      email: "rita@example.test",
+      email_verified: true,
+      groups: ["storage"],
+      gatehouse_permission: "read",
+    });
+    const userinfo = await client.fetchUserInfo(config, tokens.access_token, String(reader.id));
+    expect(userinfo).toMatchObject({ sub: String(reader.id), preferred_username: "rita", groups: ["storage"], gatehouse_permission: "read" });
+
+    const [event] = await accessEvents(db, "oidc.signed_in");
+    expect(event).toMatchObject({ actorId: reader.id, targetLabel: "grafana" });
+  });
+
+  it("a writer gets read/write; an unverified address is not a claim; sub survives a rename", async () => {
+    const { config, system } = await systemWithClient("proxmox");
+    const writer = await buildUser(db, { username: "walt", email: "walt@example.test" });
+    await grant(db, { kind: "user", id: writer.id }, { kind: "system", id: system.id }, "read/write");
+    const agent = await signedInAgent(app, writer);
+    const { callback, verifier, state } = await authorize(agent, config);
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const claims = tokens.claims()!;
+    expect(claims.gatehouse_permission).toBe("read/write");
+    expect(claims.email).toBeUndefined();
+
+    await db("users").where({ id: writer.id }).update({ username: "walter", username_key: "walter" });
+    const again = await client.fetchUserInfo(config, tokens.access_token, String(writer.id));
+    expect(again).toMatchObject({ sub: String(writer.id), preferred_username: "walter" });
+  });
+
+  it("someone without access comes back with access_denied and no code, and the refusal is audited", async () => {
+    const { config } = await systemWithClient("portainer");
+    const stranger = await buildUser(db, { username: "sam" });
+    const agent = await signedInAgent(app, stranger);
+    const { callback, state } = await authorize(agent, config);
+    expect(callback.searchParams.get("error")).toBe("access_denied");
+    expect(callback.searchParams.get("code")).toBeNull();
+    expect(callback.searchParams.get("state")).toBe(state);
+    const [event] = await accessEvents(db, "oidc.refused");
+    expect(event).toMatchObject({ actorId: stranger.id, targetLabel: "portainer" });
+    expect(event?.details).toMatchObject({ reason: "no_access" });
+  });
+
+  it("a refresh works while the grant lasts and is refused once it is gone; userinfo refuses at once", async () => {
+    const { config, system } = await systemWithClient("gitea");
+    const person = await buildUser(db, { username: "rhea" });
+    await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read");
+    const agent = await signedInAgent(app, person);
+    const { callback, verifier, state } = await authorize(agent, config);
+    const first = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    const refreshed = await client.refreshTokenGrant(config, first.refresh_token!);
+    expect(refreshed.access_token).toBeTruthy();
+
+    await db("user_system_grants").where({ user_id: person.id, system_id: system.id }).delete();
+    await expect(client.refreshTokenGrant(config, refreshed.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+    await expect(client.fetchUserInfo(config, refreshed.access_token, String(person.id))).rejects.toBeTruthy();
+    const [event] = await accessEvents(db, "oidc.refresh_refused");
+    expect(event).toMatchObject({ actorId: person.id, targetLabel: "gitea" });
+  });
+
+  it("a second instance on the same database answers userinfo with a token from the first", async () => {
+    const { config, system } = await systemWithClient("nas");
+    const person = await buildUser(db, { username: "nina" });
+    await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read/write");
+    const agent = await signedInAgent(app, person);
+    const { callback, verifier, state } = await authorize(agent, config);
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+
+    const other = createTestApp(db, { BASE_URL: base });
+    const second = http.createServer((req, res) => other(req, res));
+    await new Promise<void>((resolve) => second.listen(0, "127.0.0.1", resolve));
+    try {
+      const res = await fetch(`http://127.0.0.1:${(second.address() as AddressInfo).port}/oidc/me`, {
+        headers: { Authorization: `Bearer ${tokens.access_token}` },
+      });
+      expect(res.status).toBe(200);
+      expect(await res.json()).toMatchObject({ sub: String(person.id), gatehouse_permission: "read/write" });
+    } finally {
+      await new Promise((resolve) => second.close(resolve));
+    }
+  });
+
+  describe("attacks", () => {
+    it("a redirect URI that is not registered exactly is refused on Gatehouse's own page, never redirected to", async () => {
+      const { clientId } = await systemWithClient("exact");
+      const person = await buildUser(db);
+      const agent = await signedInAgent(app, person);
+      for (const uri of [`${redirectUri}/more`, `${redirectUri}?x=1`, "http://127.0.0.1:9/callbac", "https://evil.example/callback"]) {
+        const query = new URLSearchParams({
+          client_id: clientId,
+          response_type: "code",
+          scope: "openid",
+          redirect_uri: uri,
+          code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+          code_challenge_method: "S256",
+        });
+        const res = await agent.http.get(`/oidc/auth?${query}`).redirects(0);
+        expect(res.status).toBe(400);
+        expect(res.headers.location).toBeUndefined();
+        expect(res.text).toContain("Sign-in could not continue");
+      }
+    });
+
+    it("without PKCE, or with a plain challenge, no code is issued", async () => {
+      const { clientId } = await systemWithClient("pkce");
+      const person = await buildUser(db);
+      const agent = await signedInAgent(app, person);
+      for (const extra of [{}, { code_challenge: "x".repeat(43), code_challenge_method: "plain" }] as Record<string, string>[]) {
+        const query = new URLSearchParams({ client_id: clientId, response_type: "code", scope: "openid", redirect_uri: redirectUri, ...extra });
+        const res = await agent.http.get(`/oidc/auth?${query}`).redirects(0);
+        const location = new URL(String(res.headers.location));
+        expect(location.searchParams.get("error")).toBe("invalid_request");
+        expect(location.searchParams.get("code")).toBeNull();
+      }
+    });
+
+    it("a code works once: a second use is refused and revokes what the first gave; a wrong verifier gets nothing", async () => {
+      const { config, system } = await systemWithClient("once");
+      const person = await buildUser(db);
+      await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read");
+      const agent = await signedInAgent(app, person);
+
+      const wrong = await authorize(agent, config);
+      await expect(
+        client.authorizationCodeGrant(config, wrong.callback, { pkceCodeVerifier: client.randomPKCECodeVerifier(), expectedState: wrong.state }),
+      ).rejects.toMatchObject({ error: "invalid_grant" });
+
+      const { callback, verifier, state } = await authorize(agent, config);
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+      await expect(client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state })).rejects.toMatchObject({
+        error: "invalid_grant",
+      });
+      await expect(client.fetchUserInfo(config, tokens.access_token, String(person.id))).rejects.toBeTruthy();
+    });
+
+    it("a code from one system's client is refused at another's; a wrong client secret is invalid_client", async () => {
+      const first = await systemWithClient("first");
+      const second = await systemWithClient("second");
+      const person = await buildUser(db);
+      await grant(db, { kind: "user", id: person.id }, { kind: "system", id: first.system.id }, "read");
+      await grant(db, { kind: "user", id: person.id }, { kind: "system", id: second.system.id }, "read");
+      const agent = await signedInAgent(app, person);
+      const { callback, verifier, state } = await authorize(agent, first.config);
+      await expect(client.authorizationCodeGrant(second.config, callback, { pkceCodeVerifier: verifier, expectedState: state })).rejects.toMatchObject({
+        error: "invalid_grant",
+      });
+
+      const guessed = await client.discovery(new URL(base), first.clientId, undefined, client.ClientSecretPost("not-the-secret"), {
+        execute: [client.allowInsecureRequests],
+      });
+      const again = await authorize(agent, first.config);
+      await expect(client.authorizationCodeGrant(guessed, again.callback, { pkceCodeVerifier: again.verifier, expectedState: again.state })).rejects.toMatchObject({
+        error: "invalid_client",
+      });
+    });
+
+    it("a disabled account's tokens stop at once and its next sign-in is refused", async () => {
+      const { config, system } = await systemWithClient("disable");
+      const person = await buildUser(db);
+      await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read");
+      const agent = await signedInAgent(app, person);
+      const { callback, verifier, state } = await authorize(agent, config);
+      const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+      await db("users").where({ id: person.id }).update({ disabled: true });
+      await expect(client.fetchUserInfo(config, tokens.access_token, String(person.id))).rejects.toBeTruthy();
+      await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+    });
+  });
+});
