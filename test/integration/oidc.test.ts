@@ -6,7 +6,7 @@ import * as client from "openid-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
-import { enableOidcClient } from "../../src/services/oidc-clients.ts";
+import { disableOidcClient, enableOidcClient } from "../../src/services/oidc-clients.ts";
 import { accessEvents, grant, makeSystem, makeTeam } from "../helpers/access.ts";
 import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
@@ -187,6 +187,35 @@ describe("Sign in with Gatehouse (OpenID Connect)", () => {
     } finally {
       await new Promise((resolve) => second.close(resolve));
     }
+  });
+
+  it("signing out everywhere ends what the systems hold: their refresh is refused and their access token stops", async () => {
+    const { config, system } = await systemWithClient("everywhere");
+    const person = await buildUser(db);
+    await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read");
+    const agent = await signedInAgent(app, person);
+    const { callback, verifier, state } = await authorize(agent, config);
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    expect((await client.fetchUserInfo(config, tokens.access_token, String(person.id))).sub).toBe(String(person.id));
+
+    await agent.refreshToken("/profile/sessions");
+    const ended = await agent.post("/profile/sessions/sign-out-everywhere");
+    expect(ended.status).toBe(303);
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+    await expect(client.fetchUserInfo(config, tokens.access_token, String(person.id))).rejects.toBeTruthy();
+  });
+
+  it("disabling a system's sign-in revokes what its client holds", async () => {
+    const { config, system } = await systemWithClient("switched-off");
+    const person = await buildUser(db);
+    await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read");
+    const agent = await signedInAgent(app, person);
+    const { callback, verifier, state } = await authorize(agent, config);
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+    await disableOidcClient(db, SYSTEM_ACTOR, system.id);
+    const left = await db("oidc_payloads").where({ client_id: config.clientMetadata().client_id }).count<{ n: string }[]>("* as n");
+    expect(Number(left[0]?.n)).toBe(0);
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toBeTruthy();
   });
 
   describe("attacks", () => {

@@ -67,7 +67,10 @@ function isProviderPath(path: string): boolean {
  */
 export function oidcProviderMiddleware(holder: OidcProviderHolder) {
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (!isProviderPath(req.path)) return next();
+    if (!isProviderPath(req.path)) {
+      next();
+      return;
+    }
     holder.get().then(({ callback }) => callback(req, res), next);
   };
 }
