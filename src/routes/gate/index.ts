@@ -100,10 +100,12 @@ function answer(res: Response, result: GateAnswer): void {
       "Remote-Permission": identity.permission,
     };
     if (identity.email) headers["Remote-Email"] = headerValue(identity.email);
-    return reply(res, 200, headers, "allowed\n");
+    reply(res, 200, headers, "allowed\n");
+  } else if (result.status === 401) {
+    reply(res, 401, { "WWW-Authenticate": 'Bearer realm="gatehouse"' }, "Sign in to Gatehouse first.\n");
+  } else {
+    reply(res, 403, { "X-Gatehouse-Reason": result.reason }, `Refused by Gatehouse: ${result.reason}.\n`);
   }
-  if (result.status === 401) return reply(res, 401, { "WWW-Authenticate": 'Bearer realm="gatehouse"' }, "Sign in to Gatehouse first.\n");
-  reply(res, 403, { "X-Gatehouse-Reason": result.reason }, `Refused by Gatehouse: ${result.reason}.\n`);
 }
 
 /**
