@@ -1,5 +1,6 @@
 # Gatehouse: the console and its CLI. Needs DATABASE_URL (Postgres) and APP_SECRET in production.
-FROM node:20-bookworm-slim
+# Node 22 LTS: the release CI runs the suite on (.ci/node.sh); package.json's engines asks for 22.12 or later.
+FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
