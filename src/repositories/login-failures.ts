@@ -1,6 +1,6 @@
 import type { Queryable } from "../db/index.ts";
 
-export type FailureScope = "account" | "ip" | "second_factor" | "code_send_account" | "code_send_ip";
+export type FailureScope = "account" | "ip" | "second_factor" | "code_send_account" | "code_send_ip" | "client_secret";
 
 export interface FailureCounter {
   failures: number;

@@ -3,8 +3,9 @@ import { mayEnter } from "../policies/gate.ts";
 import { type PersonOnSystem, selectPersonOnSystem } from "../repositories/people-on-systems.ts";
 import { PERMISSION_BY_LEVEL } from "../types/access.ts";
 import type { Actor } from "../types/user.ts";
+import * as failures from "../repositories/login-failures.ts";
 import { recordAudit } from "./audit.ts";
-import { findOidcClientByClientId } from "./oidc-clients.ts";
+import { clientSecretMatches, findOidcClientByClientId } from "./oidc-clients.ts";
 
 /**
  * "Sign in with Gatehouse": what the OpenID Connect provider (src/auth/oidc) asks of Gatehouse. Who may sign in to a
@@ -75,4 +76,21 @@ export async function recordOidcRefusal(
     ...(access.system ? { target: { type: "system", id: access.system.id, label: access.system.name } } : {}),
     details: { reason: access.reason },
   });
+}
+
+/** Wrong client secrets, per client and address, as wrong passwords are counted: 10 in 15 minutes, then a wait. */
+export const CLIENT_SECRET_POLICY = { windowSeconds: 15 * 60, maxFailures: 10 } as const;
+
+/**
+ * Checks a client secret presented at the token endpoint, counting it before the comparison (so a burst of
+ * parallel guesses is counted too) and taking the count back when it was right. "throttled" once the address has
+ * used up its wrong guesses for this client: the right secret waits too, as a right password does after a lockout.
+ */
+export async function checkClientSecret(db: Db, clientId: string, presented: unknown, clientIp: string): Promise<"ok" | "wrong" | "throttled"> {
+  const key = `${clientId} ${clientIp}`;
+  if (!(await failures.reserveAttempt(db, "client_secret", key, CLIENT_SECRET_POLICY))) return "throttled";
+  const client = await findOidcClientByClientId(db, clientId);
+  if (!client || !clientSecretMatches(client, presented)) return "wrong";
+  await failures.releaseAttempt(db, "client_secret", key);
+  return "ok";
 }

@@ -292,6 +292,23 @@ describe("Sign in with Gatehouse (OpenID Connect)", () => {
       });
     });
 
+    it("client secrets guessed from one address are throttled like passwords: after 10 wrong ones, even the right one waits", async () => {
+      const { clientId, clientSecret } = await systemWithClient("guessed");
+      const token = (secret: string) =>
+        fetch(`${base}/oidc/token`, {
+          method: "POST",
+          headers: { "Content-Type": "application/x-www-form-urlencoded" },
+          body: new URLSearchParams({ grant_type: "refresh_token", refresh_token: "x", client_id: clientId, client_secret: secret }),
+        });
+      for (let i = 0; i < 10; i++) {
+        const wrong = await token(`guess-${i}`);
+        expect([wrong.status, ((await wrong.json()) as { error: string }).error]).toEqual([401, "invalid_client"]);
+      }
+      const held = await token(clientSecret);
+      expect(held.status).toBe(429);
+      expect(((await held.json()) as { error_description: string }).error_description).toContain("Too many wrong client secrets");
+    });
+
     it("a disabled account's tokens stop at once and its next sign-in is refused", async () => {
       const { config, system } = await systemWithClient("disable");
       const person = await buildUser(db);

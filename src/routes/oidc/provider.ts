@@ -5,13 +5,13 @@ import type { Db } from "../../db/index.ts";
 import type { Logger } from "../../lib/logger.ts";
 import { actorOf } from "../actor.ts";
 import {
+  checkClientSecret,
   claimsOf,
   OIDC_SCOPE_CLAIMS,
   oidcAccessOf,
   recordOidcRefusal,
   recordOidcSignIn,
 } from "../../services/oidc.ts";
-import { clientSecretMatches, findOidcClientByClientId } from "../../services/oidc-clients.ts";
 
 /**
  * "Sign in with Gatehouse": an OpenID Connect provider (oidc-provider) whose issuer is the console's BASE_URL. Its
@@ -56,6 +56,14 @@ export interface OidcProviderDeps {
   cookieKeys: string[];
   /** oidc-provider's storage: one table for every model, clients answered from Gatehouse's own (src/auth/oidc/adapter.ts). */
   adapter: NonNullable<Configuration["adapter"]>;
+}
+
+/** The token endpoint's answer once an address has guessed too many secrets of a client (429, as for passwords). */
+class TooManyClientSecretGuesses extends errors.OIDCProviderError {
+  constructor() {
+    super(429, "invalid_client");
+    this.error_description = "Too many wrong client secrets from this address: try again in 15 minutes.";
+  }
 }
 
 /** The console's request under the provider's context: its session and signed-in account (passport). */
@@ -194,10 +202,14 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
   const provider = new Provider(config.baseUrl, configuration);
   provider.proxy = config.trustProxy > 0;
 
-  // The stored "secret" is its digest (clientMetadataOf): compare the presented secret by its digest, in constant time.
+  // The stored "secret" is its digest (clientMetadataOf): compare the presented secret by its digest, in constant
+  // time, and count wrong ones per client and address (services/oidc.ts).
   const compare = async function (this: { clientId: string }, actual: string): Promise<boolean> {
-    const client = await findOidcClientByClientId(db, this.clientId);
-    return client !== undefined && clientSecretMatches(client, actual);
+    const ctx = Provider.ctx;
+    const clientIp = ctx ? (consoleRequest(ctx).ip ?? "") : "";
+    const result = await checkClientSecret(db, this.clientId, actual, clientIp);
+    if (result === "throttled") throw new TooManyClientSecretGuesses();
+    return result === "ok";
   };
   Object.defineProperty(provider.Client.prototype, "compareClientSecret", { value: compare });
 
