@@ -82,15 +82,18 @@ export async function recordOidcRefusal(
 export const CLIENT_SECRET_POLICY = { windowSeconds: 15 * 60, maxFailures: 10 } as const;
 
 /**
- * Checks a client secret presented at the token endpoint, counting it before the comparison (so a burst of
- * parallel guesses is counted too) and taking the count back when it was right. "throttled" once the address has
- * used up its wrong guesses for this client: the right secret waits too, as a right password does after a lockout.
+ * Checks a client secret presented at the token endpoint; only a wrong one is counted. Unlike a password's, the
+ * check is not reserved before the comparison: a busy system sends its right secret many times at once, and those
+ * requests in flight must not use up the address's allowance. A burst of parallel guesses may pass the count by a
+ * few, which a 32-byte secret can afford. "throttled" once the address has made 10 wrong guesses for this client in
+ * the window: the right secret waits too, as a right password does after a lockout.
  */
 export async function checkClientSecret(db: Db, clientId: string, presented: unknown, clientIp: string): Promise<"ok" | "wrong" | "throttled"> {
   const key = `${clientId} ${clientIp}`;
-  if (!(await failures.reserveAttempt(db, "client_secret", key, CLIENT_SECRET_POLICY))) return "throttled";
+  const counted = await failures.readFailureCounter(db, "client_secret", key, CLIENT_SECRET_POLICY.windowSeconds);
+  if (counted.failures >= CLIENT_SECRET_POLICY.maxFailures) return "throttled";
   const client = await findOidcClientByClientId(db, clientId);
-  if (!client || !clientSecretMatches(client, presented)) return "wrong";
-  await failures.releaseAttempt(db, "client_secret", key);
-  return "ok";
+  if (client && clientSecretMatches(client, presented)) return "ok";
+  await failures.addFailure(db, "client_secret", key, CLIENT_SECRET_POLICY.windowSeconds, () => 0);
+  return "wrong";
 }
