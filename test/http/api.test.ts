@@ -1,7 +1,10 @@
+import { randomBytes } from "node:crypto";
 import type { Express } from "express";
 import supertest from "supertest";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
+import { digestOfToken, newRandomToken } from "../../src/lib/secret-box.ts";
+import { insertOidcClient } from "../../src/repositories/oidc-clients.ts";
 import { grant, makeGroup, makeSystem, makeTeam, rowCount } from "../helpers/access.ts";
 import { apiTokenIdOf, createTestApiToken, expireTestApiToken } from "../helpers/api-tokens.ts";
 import { createTestApp } from "../helpers/app.ts";
@@ -75,6 +78,23 @@ interface Case {
 }
 
 const MISSING = 99_999;
+
+const REDIRECT_URI = "https://app.example.com/oauth2/callback";
+
+/** A system with sign-in with Gatehouse enabled, set up straight through the repository (no audit event). */
+async function systemWithSignIn() {
+  const system = await makeSystem(db);
+  const clientId = `gh-${randomBytes(16).toString("base64url")}`;
+  await insertOidcClient(db, { systemId: system.id, clientId, secretDigest: digestOfToken(newRandomToken()), redirectUris: [REDIRECT_URI] });
+  return system;
+}
+
+/** A system alice has read/write on, with sign-in enabled: still not hers to configure. */
+async function readWriteSystem() {
+  const system = await systemWithSignIn();
+  await grant(db, { kind: "user", id: alice.id }, { kind: "system", id: system.id }, "read/write");
+  return system;
+}
 
 const cases: Case[] = [
   {
@@ -367,6 +387,59 @@ const cases: Case[] = [
       return { method: "delete", path: `/systems/${system.id}`, as: "alice" };
     },
     badInput: async () => ({ method: "delete", path: `/systems/${(await makeSystem(db)).id}?version=1.5`, as: "admin", field: "version" }),
+  },
+  {
+    operationId: "getSystemOidcClient",
+    success: async () => {
+      const system = await systemWithSignIn();
+      return { method: "get", path: `/systems/${system.id}/oidc-client`, as: "admin", status: 200, check: (b) => expect(b).toMatchObject({ redirectUris: [REDIRECT_URI] }) };
+    },
+    notFound: async () => ({ method: "get", path: `/systems/${(await makeSystem(db)).id}/oidc-client`, as: "admin" }),
+    forbidden: async () => ({ method: "get", path: `/systems/${(await readWriteSystem()).id}/oidc-client`, as: "alice" }),
+    badInput: async () => ({ method: "get", path: `/systems/${(await systemWithSignIn()).id}/oidc-client?secret=1`, as: "admin", field: "secret" }),
+  },
+  {
+    operationId: "setSystemOidcClient",
+    success: async () => {
+      const system = await makeSystem(db);
+      return {
+        method: "put",
+        path: `/systems/${system.id}/oidc-client`,
+        body: { redirectUris: [REDIRECT_URI] },
+        as: "admin",
+        status: 201,
+        check: (b) => expect(b).toMatchObject({ clientId: expect.stringMatching(/^gh-/), clientSecret: expect.any(String) }),
+      };
+    },
+    notFound: async () => ({ method: "put", path: `/systems/${MISSING}/oidc-client`, body: { redirectUris: [REDIRECT_URI] }, as: "admin" }),
+    forbidden: async () => ({ method: "put", path: `/systems/${(await readWriteSystem()).id}/oidc-client`, body: { redirectUris: [REDIRECT_URI] }, as: "alice" }),
+    badInput: async () => ({
+      method: "put",
+      path: `/systems/${(await makeSystem(db)).id}/oidc-client`,
+      body: { redirectUris: ["http://app.example.com/cb"] },
+      as: "admin",
+      field: "redirectUris",
+    }),
+  },
+  {
+    operationId: "rotateSystemOidcClientSecret",
+    success: async () => {
+      const system = await systemWithSignIn();
+      return { method: "post", path: `/systems/${system.id}/oidc-client/secret`, as: "admin", status: 200, check: (b) => expect(b.clientSecret).toEqual(expect.any(String)) };
+    },
+    notFound: async () => ({ method: "post", path: `/systems/${(await makeSystem(db)).id}/oidc-client/secret`, as: "admin" }),
+    forbidden: async () => ({ method: "post", path: `/systems/${(await readWriteSystem()).id}/oidc-client/secret`, as: "alice" }),
+    badInput: async () => ({ method: "post", path: `/systems/${(await systemWithSignIn()).id}/oidc-client/secret`, body: { length: 64 }, as: "admin", field: "length" }),
+  },
+  {
+    operationId: "disableSystemOidcClient",
+    success: async () => {
+      const system = await systemWithSignIn();
+      return { method: "delete", path: `/systems/${system.id}/oidc-client`, as: "admin", status: 204, check: async () => expect(await rowCount(db, "oidc_clients", { system_id: system.id })).toBe(0) };
+    },
+    notFound: async () => ({ method: "delete", path: `/systems/${MISSING}/oidc-client`, as: "admin" }),
+    forbidden: async () => ({ method: "delete", path: `/systems/${(await readWriteSystem()).id}/oidc-client`, as: "alice" }),
+    badInput: async () => ({ method: "delete", path: `/systems/${(await systemWithSignIn()).id}/oidc-client?version=1`, as: "admin", field: "version" }),
   },
   {
     operationId: "listGroups",
