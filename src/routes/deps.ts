@@ -4,7 +4,7 @@ import type { Db } from "../db/index.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { GateCounters } from "../services/gate.ts";
-import type { OidcProviderHolder } from "./oidc/index.ts";
+import type { OidcProviderHolder } from "./oidc/holder.ts";
 import type { MailOutbox } from "../services/mail-outbox.ts";
 
 /** What every router is built from: the configuration and the long-lived services of one process. */

@@ -23,7 +23,7 @@ import { recordAudit, SECRET_MASK } from "./audit.ts";
 /** What every client is allowed, as the system's own configuration must say it (and the provider must enforce it). */
 export const OIDC_CLIENT_PROFILE = {
   responseTypes: ["code"],
-  grantTypes: ["authorization_code"],
+  grantTypes: ["authorization_code", "refresh_token"],
   pkceMethod: "S256",
   tokenEndpointAuthMethods: ["client_secret_basic", "client_secret_post"],
   scopes: ["openid", "profile", "email", "groups"],

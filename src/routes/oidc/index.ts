@@ -1,57 +1,9 @@
 import { type NextFunction, type Request, type Response, Router } from "express";
-import type Provider from "oidc-provider";
 import { z } from "zod";
-import { knexAdapterFactory } from "../../auth/oidc/adapter.ts";
 import { requireSignedIn } from "../../middleware/require-auth.ts";
 import { validate } from "../../middleware/validate.ts";
-import { findOidcClientByClientId } from "../../services/oidc-clients.ts";
-import { signingJwks, signingKeysVersion } from "../../services/signing-keys.ts";
-import type { RouteDeps } from "../deps.ts";
-import { clientMetadataOf, createOidcProvider, INTERACTION_PATH, OIDC_ROUTES } from "./provider.ts";
-
-/** How often an instance asks whether the signing keys changed (a rotation elsewhere): at most this stale. */
-const KEYS_CHECK_MS = 30_000;
-
-/**
- * The provider of this process, built on first use from the signing keys in the database and built again when they
- * change (a rotation on any instance). Its state is all in the database (src/auth/oidc/adapter.ts), so a rebuilt
- * provider, or another instance, answers for the same sessions and tokens.
- */
-export class OidcProviderHolder {
-  private current: { version: string; provider: Provider; callback: ReturnType<Provider["callback"]> } | undefined;
-  private building: Promise<void> | undefined;
-  private checkedAt = 0;
-
-  constructor(
-    private readonly deps: Pick<RouteDeps, "config" | "db" | "keys" | "logger">,
-    private readonly cookieKeys: string[],
-  ) {}
-
-  async get(): Promise<{ provider: Provider; callback: ReturnType<Provider["callback"]> }> {
-    if (this.current && Date.now() - this.checkedAt < KEYS_CHECK_MS) return this.current;
-    this.building ??= this.refresh().finally(() => {
-      this.building = undefined;
-    });
-    await this.building;
-    if (!this.current) throw new Error("the OpenID Connect provider could not be built");
-    return this.current;
-  }
-
-  private async refresh(): Promise<void> {
-    const { config, db, keys, logger } = this.deps;
-    const version = await signingKeysVersion(db);
-    this.checkedAt = Date.now();
-    if (this.current?.version === version) return;
-    const adapter = knexAdapterFactory(db, {
-      findClient: async (clientId) => {
-        const client = await findOidcClientByClientId(db, clientId);
-        return client ? clientMetadataOf(client) : undefined;
-      },
-    });
-    const provider = createOidcProvider({ config, db, logger, jwks: await signingJwks(db, keys), cookieKeys: this.cookieKeys, adapter });
-    this.current = { version, provider, callback: provider.callback() };
-  }
-}
+import type { OidcProviderHolder } from "./holder.ts";
+import { INTERACTION_PATH, OIDC_ROUTES } from "./provider.ts";
 
 const PROVIDER_PATHS = new Set<string>([...Object.values(OIDC_ROUTES), "/.well-known/openid-configuration"]);
 

@@ -12,6 +12,7 @@ import {
   recordOidcRefusal,
   recordOidcSignIn,
 } from "../../services/oidc.ts";
+import { OIDC_CLIENT_PROFILE } from "../../services/oidc-clients.ts";
 
 /**
  * "Sign in with Gatehouse": an OpenID Connect provider (oidc-provider) whose issuer is the console's BASE_URL. Its
@@ -80,8 +81,9 @@ export function clientMetadataOf(client: { clientId: string; secretDigest: strin
     client_secret: client.secretDigest,
     redirect_uris: client.redirectUris,
     post_logout_redirect_uris: client.redirectUris,
-    grant_types: ["authorization_code", "refresh_token"],
-    response_types: ["code"],
+    grant_types: [...OIDC_CLIENT_PROFILE.grantTypes],
+    response_types: [...OIDC_CLIENT_PROFILE.responseTypes],
+    // Either method is accepted for a client registered with this one (oidc-provider's client authentication).
     token_endpoint_auth_method: "client_secret_basic",
   };
 }
@@ -133,10 +135,10 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
     // The claims in the ID token as well as at userinfo: systems that read only the ID token get the permission too.
     conformIdTokenClaims: false,
     pkce: { required: () => true },
-    responseTypes: ["code"],
+    responseTypes: [...OIDC_CLIENT_PROFILE.responseTypes],
     clientDefaults: {
-      grant_types: ["authorization_code", "refresh_token"],
-      response_types: ["code"],
+      grant_types: [...OIDC_CLIENT_PROFILE.grantTypes],
+      response_types: [...OIDC_CLIENT_PROFILE.responseTypes],
       token_endpoint_auth_method: "client_secret_basic",
       id_token_signed_response_alg: "RS256",
     },
@@ -145,7 +147,7 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
       userinfoSigningAlgValues: ["ES256", "RS256"],
       clientAuthSigningAlgValues: ["ES256", "RS256"],
     },
-    clientAuthMethods: ["client_secret_basic", "client_secret_post"],
+    clientAuthMethods: [...OIDC_CLIENT_PROFILE.tokenEndpointAuthMethods],
     // Refresh tokens for the code flow, without offline_access; they end with the provider's session (bound to the
     // console's), and each use is another question to the resolver (findAccount).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed("refresh_token"),
