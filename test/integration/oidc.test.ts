@@ -314,6 +314,48 @@ describe("Sign in with Gatehouse (OpenID Connect)", () => {
       expect(((await held.json()) as { error_description: string }).error_description).toContain("Too many wrong client secrets");
     });
 
+    it("an expired code is refused; a refresh token taken to another system's client is refused", async () => {
+      const first = await systemWithClient("expired-first");
+      const second = await systemWithClient("expired-second");
+      const person = await buildUser(db);
+      await grant(db, { kind: "user", id: person.id }, { kind: "system", id: first.system.id }, "read");
+      await grant(db, { kind: "user", id: person.id }, { kind: "system", id: second.system.id }, "read");
+      const agent = await signedInAgent(app, person);
+
+      const late = await authorize(agent, first.config);
+      await db("oidc_payloads").where({ model: "AuthorizationCode", client_id: first.clientId }).update({ expires_at: db.raw("now() - interval '1 second'") });
+      await expect(client.authorizationCodeGrant(first.config, late.callback, { pkceCodeVerifier: late.verifier, expectedState: late.state })).rejects.toMatchObject({
+        error: "invalid_grant",
+      });
+
+      const { callback, verifier, state } = await authorize(agent, first.config);
+      const tokens = await client.authorizationCodeGrant(first.config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+      await expect(client.refreshTokenGrant(second.config, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+    });
+
+    it("an unsigned request object (alg none) gets no code: request objects are not supported", async () => {
+      const { clientId } = await systemWithClient("unsigned");
+      const person = await buildUser(db);
+      const agent = await signedInAgent(app, person);
+      const part = (value: object) => Buffer.from(JSON.stringify(value)).toString("base64url");
+      const request = `${part({ alg: "none", typ: "oauth-authz-req+jwt" })}.${part({
+        iss: clientId,
+        aud: base,
+        client_id: clientId,
+        response_type: "code",
+        scope: "openid",
+        redirect_uri: redirectUri,
+        code_challenge: "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method: "S256",
+      })}.`;
+      const query = new URLSearchParams({ client_id: clientId, response_type: "code", scope: "openid", redirect_uri: redirectUri, request });
+      const res = await agent.http.get(`/oidc/auth?${query}`).redirects(0);
+      const location = res.headers.location ? new URL(String(res.headers.location), base) : undefined;
+      expect(location?.searchParams.get("code") ?? null).toBeNull();
+      // Request objects are not taken at all (signed or not): the system is told so, with no code.
+      expect(location?.searchParams.get("error")).toBe("request_not_supported");
+    });
+
     it("a disabled account's tokens stop at once and its next sign-in is refused", async () => {
       const { config, system } = await systemWithClient("disable");
       const person = await buildUser(db);
