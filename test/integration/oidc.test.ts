@@ -218,6 +218,32 @@ describe("Sign in with Gatehouse (OpenID Connect)", () => {
     await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toBeTruthy();
   });
 
+  it("a system's sign-out asks on Gatehouse's page; Sign out goes back to the system and ends the console's session and the tokens", async () => {
+    const { config, system, clientId } = await systemWithClient("logout");
+    const person = await buildUser(db);
+    await grant(db, { kind: "user", id: person.id }, { kind: "system", id: system.id }, "read");
+    const agent = await signedInAgent(app, person);
+    const { callback, verifier, state } = await authorize(agent, config);
+    const tokens = await client.authorizationCodeGrant(config, callback, { pkceCodeVerifier: verifier, expectedState: state });
+
+    const query = new URLSearchParams({ client_id: clientId, post_logout_redirect_uri: redirectUri, state: "bye" });
+    const page = await agent.http.get(`/oidc/session/end?${query}`).redirects(0);
+    expect(page.status).toBe(200);
+    expect(page.text).toContain("Sign out of Gatehouse?");
+    expect(page.text).toContain("logout asks to sign you out.");
+    // The form may lead on to the system's registered address, and nowhere else.
+    expect(page.headers["content-security-policy"]).toContain("form-action 'self' http://127.0.0.1:9;");
+    const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1] ?? "";
+
+    const done = await agent.http.post("/oidc/session/end/confirm").type("form").send({ xsrf, logout: "yes" }).redirects(0);
+    expect(done.status).toBe(303);
+    expect(done.headers.location).toBe(`${redirectUri}?state=bye`);
+    const console = await agent.http.get("/profile").set("Accept", "text/html").redirects(0);
+    expect(console.status).toBe(303);
+    expect(console.headers.location).toMatch(/^\/login/);
+    await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+  });
+
   describe("attacks", () => {
     it("a redirect URI that is not registered exactly is refused on Gatehouse's own page, never redirected to", async () => {
       const { clientId } = await systemWithClient("exact");

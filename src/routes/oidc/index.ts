@@ -23,6 +23,14 @@ export function oidcProviderMiddleware(holder: OidcProviderHolder) {
       next();
       return;
     }
+    // The provider ends its answer with res.end; a console sign-out it started (provider.ts) finishes first.
+    const end = res.end.bind(res) as (...args: unknown[]) => Response;
+    res.end = ((...args: unknown[]) => {
+      const waiting = res.locals.consoleSignOut as Promise<void> | undefined;
+      if (!waiting) return end(...args);
+      void waiting.then(() => end(...args));
+      return res;
+    }) as Response["end"];
     holder.get().then(({ callback }) => callback(req, res), next);
   };
 }

@@ -12,7 +12,7 @@ import {
   recordOidcRefusal,
   recordOidcSignIn,
 } from "../../services/oidc.ts";
-import { OIDC_CLIENT_PROFILE } from "../../services/oidc-clients.ts";
+import { findOidcClientByClientId, OIDC_CLIENT_PROFILE } from "../../services/oidc-clients.ts";
 
 /**
  * "Sign in with Gatehouse": an OpenID Connect provider (oidc-provider) whose issuer is the console's BASE_URL. Its
@@ -65,6 +65,21 @@ class TooManyClientSecretGuesses extends errors.OIDCProviderError {
     super(429, "invalid_client");
     this.error_description = "Too many wrong client secrets from this address: try again in 15 minutes.";
   }
+}
+
+/** A console page (the console's frame and escaping) as the provider's answer, through Express's renderer. */
+async function renderPage(ctx: KoaContextWithOIDC, view: string, locals: Record<string, unknown>): Promise<void> {
+  const res = consoleRequest(ctx).res;
+  ctx.body = await new Promise<string>((resolve, reject) =>
+    res?.render(view, locals, (error: Error | null, rendered?: string) => (error ? reject(error) : resolve(rendered ?? ""))),
+  );
+  ctx.type = "html";
+}
+
+/** Widens the console's CSP (set by helmet) so that this page's form may lead on to `origin`. */
+function allowFormActionTo(ctx: KoaContextWithOIDC, origin: string): void {
+  const policy = String(ctx.response.get("Content-Security-Policy") ?? "");
+  if (policy) ctx.set("Content-Security-Policy", policy.replace("form-action 'self'", `form-action 'self' ${origin}`));
 }
 
 /** The console's request under the provider's context: its session and signed-in account (passport). */
@@ -165,7 +180,22 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
     features: {
       devInteractions: { enabled: false },
       revocation: { enabled: true },
-      rpInitiatedLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        // A system's "Sign out" asks first, on the console's own page; yes signs the person out of Gatehouse.
+        logoutSource: async (ctx, form) => {
+          const xsrf = /name="xsrf" value="([^"]+)"/.exec(form)?.[1] ?? "";
+          const returnTo = ctx.oidc.session?.state?.postLogoutRedirectUri;
+          const clientId = ctx.oidc.client?.clientId;
+          const system = clientId ? await findOidcClientByClientId(db, clientId) : undefined;
+          await renderPage(ctx, "oidc/sign-out", { title: "Sign out of Gatehouse?", action: `${OIDC_ROUTES.end_session}/confirm`, xsrf, systemName: system?.systemName ?? null });
+          // The answer leads back to the system's registered address: the form may go on there, and only there.
+          if (typeof returnTo === "string") allowFormActionTo(ctx, new URL(returnTo).origin);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          await renderPage(ctx, "oidc/signed-out", { title: "Signed out" });
+        },
+      },
       backchannelLogout: { enabled: true },
     },
     // Browsers never call the token endpoint: these are confidential clients on servers.
@@ -186,18 +216,8 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
       if (!person) return undefined;
       return { accountId: sub, claims: async () => claimsOf(person) as { sub: string } };
     },
-    // The console's own page (views/oidc/error.ejs, the console's frame and escaping), through Express's renderer.
     renderError: async (ctx, out) => {
-      const res = consoleRequest(ctx).res;
-      const html = await new Promise<string>((resolve, reject) =>
-        res?.render(
-          "oidc/error",
-          { title: "Sign-in could not continue", problem: String(out.error_description ?? out.error ?? "") },
-          (error: Error | null, rendered?: string) => (error ? reject(error) : resolve(rendered ?? "")),
-        ),
-      );
-      ctx.type = "html";
-      ctx.body = html;
+      await renderPage(ctx, "oidc/error", { title: "Sign-in could not continue", problem: String(out.error_description ?? out.error ?? "") });
     },
   };
 
@@ -222,6 +242,20 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
     void oidcAccessOf(db, Number(accountId), clientId)
       .then((access) => (access.allowed ? recordOidcSignIn(db, actorOf(consoleRequest(ctx)), access) : undefined))
       .catch((error: unknown) => logger.error({ err: error }, "could not record a sign-in through OpenID Connect"));
+  });
+  // Yes on the sign-out page ends the console's session too: one sign-in, one sign-out.
+  provider.on("end_session.success", (ctx: KoaContextWithOIDC) => {
+    const req = consoleRequest(ctx);
+    if (!ctx.oidc.params?.logout || !req.session) return;
+    // The answer waits for it (routes/oidc/index.ts): the browser's next request must find the session gone.
+    const res = req.res;
+    if (res)
+      res.locals.consoleSignOut = new Promise<void>((resolve) =>
+        req.session.destroy((error) => {
+          if (error) logger.warn({ err: error }, "could not end the console session");
+          resolve();
+        }),
+      );
   });
   provider.on("server_error", (_ctx: unknown, error: unknown) => logger.error({ err: error }, "OpenID Connect provider error"));
   return provider;
