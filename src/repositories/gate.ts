@@ -1,44 +1,22 @@
 import { preparedStatement, type Queryable } from "../db/index.ts";
 import type { GateMode } from "../lib/web-address.ts";
-import type { PermissionLevel } from "../types/access.ts";
-import { LEVEL_ON_SYSTEM, PERSON_COLUMNS } from "./people-on-systems.ts";
+import { LEVEL_ON_SYSTEM, PERSON_COLUMNS, type PersonOnSystem, type PersonRow, personOf } from "./people-on-systems.ts";
 
 /** Who is asking through the gate, and what they may do on the system the request is for: read in one statement. */
-export interface GateSubject {
-  userId: number;
-  username: string;
-  fullName: string;
-  /** Only a verified address. */
-  email: string | null;
-  isAdmin: boolean;
-  disabled: boolean;
-  hasTwoFactor: boolean;
-  /** Team names, by name. */
-  teams: string[];
+export interface GateSubject extends PersonOnSystem {
   tokenId: number;
   /** True when the token's last use is more than a minute old (its "last used" is then written again). */
   touchDue: boolean;
-  /** The system whose web address has this host and port, or null when none has. */
+  /** The system whose web address has this host and port, or null when none has (then the level is 0). */
   system: { id: number; name: string; gateMode: GateMode } | null;
-  /** The resolver's level on that system, computed now (0 without a system). */
-  level: PermissionLevel;
 }
 
-interface GateRow {
-  user_id: string;
-  username: string;
-  full_name: string;
-  email: string | null;
-  is_admin: boolean;
-  disabled: boolean;
-  has_two_factor: boolean;
-  teams: string[] | null;
+interface GateRow extends PersonRow {
   token_id: string;
   touch_due: boolean;
   system_id: string | null;
   system_name: string | null;
   gate_mode: GateMode | null;
-  level: number;
 }
 
 /**
@@ -67,18 +45,10 @@ export async function selectGateSubjectByToken(db: Queryable, tokenHash: string,
 
 function subjectOf(row: GateRow): GateSubject {
   return {
-    userId: Number(row.user_id),
-    username: row.username,
-    fullName: row.full_name,
-    email: row.email,
-    isAdmin: row.is_admin,
-    disabled: row.disabled,
-    hasTwoFactor: row.has_two_factor,
-    teams: row.teams ?? [],
+    ...personOf(row),
     tokenId: Number(row.token_id),
     touchDue: row.touch_due,
     system: row.system_id === null ? null : { id: Number(row.system_id), name: row.system_name ?? "", gateMode: row.gate_mode ?? "by-method" },
-    level: Number(row.level) as PermissionLevel,
   };
 }
 

@@ -29,31 +29,20 @@ export interface PersonOnSystem {
   level: PermissionLevel;
 }
 
-/** One person and their level on one system, in one statement; undefined when the account does not exist. */
-export async function selectPersonOnSystem(db: Queryable, userId: number, systemId: number): Promise<PersonOnSystem | undefined> {
-  const result = await db
-    .raw(
-      `SELECT ${PERSON_COLUMNS}, ${LEVEL_ON_SYSTEM}
-         FROM users u
-         LEFT JOIN systems s ON s.id = :systemId
-        WHERE u.id = :userId`,
-      { userId, systemId },
-    )
-    .options(preparedStatement("person-on-system"));
-  const row = (
-    result.rows as {
-      user_id: string;
-      username: string;
-      full_name: string;
-      email: string | null;
-      is_admin: boolean;
-      disabled: boolean;
-      has_two_factor: boolean;
-      teams: string[] | null;
-      level: number;
-    }[]
-  )[0];
-  if (!row) return undefined;
+/** The columns PERSON_COLUMNS and LEVEL_ON_SYSTEM give, as the driver returns them. */
+export interface PersonRow {
+  user_id: string;
+  username: string;
+  full_name: string;
+  email: string | null;
+  is_admin: boolean;
+  disabled: boolean;
+  has_two_factor: boolean;
+  teams: string[] | null;
+  level: number;
+}
+
+export function personOf(row: PersonRow): PersonOnSystem {
   return {
     userId: Number(row.user_id),
     username: row.username,
@@ -65,4 +54,19 @@ export async function selectPersonOnSystem(db: Queryable, userId: number, system
     teams: row.teams ?? [],
     level: Number(row.level) as PermissionLevel,
   };
+}
+
+/** One person and their level on one system, in one statement; undefined when the account does not exist. */
+export async function selectPersonOnSystem(db: Queryable, userId: number, systemId: number): Promise<PersonOnSystem | undefined> {
+  const result = await db
+    .raw(
+      `SELECT ${PERSON_COLUMNS}, ${LEVEL_ON_SYSTEM}
+         FROM users u
+         LEFT JOIN systems s ON s.id = :systemId
+        WHERE u.id = :userId`,
+      { userId, systemId },
+    )
+    .options(preparedStatement("person-on-system"));
+  const row = (result.rows as PersonRow[])[0];
+  return row ? personOf(row) : undefined;
 }
