@@ -63,6 +63,10 @@ describe.skipIf(skipBrowserTests)("Sign in with Gatehouse in a browser", () => {
       html(`<h1>Refused</h1><p id="error">${error}</p>`);
       return;
     }
+    if (!url.searchParams.get("code")) {
+      html(`<h1>Signed out</h1>`);
+      return;
+    }
     const tokens = await client.authorizationCodeGrant(config, url, { pkceCodeVerifier: pending.get(state) ?? "", expectedState: state });
     const claims: Record<string, unknown> = tokens.claims() ?? {};
     html(`<h1>Signed in</h1><p id="who">${claims.preferred_username}</p><p id="permission">${claims.gatehouse_permission}</p>`);
@@ -102,6 +106,17 @@ describe.skipIf(skipBrowserTests)("Sign in with Gatehouse in a browser", () => {
     await page.goto(`${rpOrigin}/start`);
     await page.waitForURL((url) => url.origin === rpOrigin && url.pathname === "/callback");
     expect(await page.locator("#who").textContent()).toBe("rita");
+
+    // The system's Sign out asks on Gatehouse's page; Sign out leads back to the system, signed out of Gatehouse.
+    const logout = new URLSearchParams({ client_id: String(config?.clientMetadata().client_id), post_logout_redirect_uri: `${rpOrigin}/callback`, state: "bye" });
+    await page.goto(`${harness.baseUrl}/oidc/session/end?${logout}`);
+    expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe("Sign out of Gatehouse?");
+    await expectNoAxeViolations(page, "the sign-out page");
+    await page.getByRole("button", { name: "Sign out", exact: true }).click();
+    await page.waitForURL((url) => url.origin === rpOrigin && url.searchParams.get("state") === "bye");
+    expect(await page.getByRole("heading", { level: 1 }).textContent()).toBe("Signed out");
+    await page.goto(`${harness.baseUrl}/profile`);
+    await page.waitForURL((url) => url.pathname === "/login");
   });
 
   it("someone without access comes back to the system refused; a bad redirect URI gets Gatehouse's own page", async () => {
