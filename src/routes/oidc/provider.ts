@@ -8,6 +8,7 @@ import {
   checkClientSecret,
   claimsOf,
   OIDC_SCOPE_CLAIMS,
+  type OidcAccess,
   oidcAccessOf,
   recordOidcRefusal,
   recordOidcSignIn,
@@ -104,6 +105,17 @@ export function clientMetadataOf(client: { clientId: string; secretDigest: strin
 }
 
 export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapter }: OidcProviderDeps): Provider {
+  // Asked once per request and reused within it (the provider asks for the account several times while answering
+  // one request); every new request asks the resolver again.
+  const askedIn = new WeakMap<object, Map<string, Promise<OidcAccess>>>();
+  const accessFor = (ctx: KoaContextWithOIDC, accountId: string, clientId: string): Promise<OidcAccess> => {
+    let asked = askedIn.get(ctx.req);
+    if (!asked) askedIn.set(ctx.req, (asked = new Map()));
+    const key = `${accountId} ${clientId}`;
+    let access = asked.get(key);
+    if (!access) asked.set(key, (access = oidcAccessOf(db, Number(accountId), clientId)));
+    return access;
+  };
   const { Check, base } = interactionPolicy;
   const policy = base();
   // The provider's own sign-in state follows the console's: a browser signed out of the console, or signed in as
@@ -120,7 +132,7 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
       const accountId = ctx.oidc.session?.accountId;
       const clientId = ctx.oidc.client?.clientId;
       if (!accountId || !clientId) return Check.REQUEST_PROMPT;
-      const access = await oidcAccessOf(db, Number(accountId), clientId);
+      const access = await accessFor(ctx, accountId, clientId);
       if (!access.allowed) {
         await recordOidcRefusal(db, actorOf(consoleRequest(ctx)), "oidc.refused", access);
         throw new errors.AccessDenied(
@@ -203,7 +215,7 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
     async findAccount(ctx, sub, token) {
       const clientId = token?.clientId ?? ctx.oidc.client?.clientId;
       if (!clientId) return undefined;
-      const access = await oidcAccessOf(db, Number(sub), clientId);
+      const access = await accessFor(ctx, sub, clientId);
       // At the authorization endpoint the account is only being recognised: the consent check above refuses it
       // with access_denied, which a system can show (an undefined account would send the browser to sign in again).
       const authorizing = ctx.oidc.route === "authorization" || ctx.oidc.route === "resume";
@@ -239,7 +251,7 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
     const accountId = ctx.oidc.session?.accountId;
     const clientId = ctx.oidc.client?.clientId;
     if (!accountId || !clientId) return;
-    void oidcAccessOf(db, Number(accountId), clientId)
+    void accessFor(ctx, accountId, clientId)
       .then((access) => (access.allowed ? recordOidcSignIn(db, actorOf(consoleRequest(ctx)), access) : undefined))
       .catch((error: unknown) => logger.error({ err: error }, "could not record a sign-in through OpenID Connect"));
   });
