@@ -109,11 +109,11 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
   // one request); every new request asks the resolver again.
   const askedIn = new WeakMap<object, Map<string, Promise<OidcAccess>>>();
   const accessFor = (ctx: KoaContextWithOIDC, accountId: string, clientId: string): Promise<OidcAccess> => {
-    let asked = askedIn.get(ctx.req);
-    if (!asked) askedIn.set(ctx.req, (asked = new Map()));
+    const asked = askedIn.get(ctx.req) ?? new Map<string, Promise<OidcAccess>>();
+    askedIn.set(ctx.req, asked);
     const key = `${accountId} ${clientId}`;
-    let access = asked.get(key);
-    if (!access) asked.set(key, (access = oidcAccessOf(db, Number(accountId), clientId)));
+    const access = asked.get(key) ?? oidcAccessOf(db, Number(accountId), clientId);
+    asked.set(key, access);
     return access;
   };
   const { Check, base } = interactionPolicy;
