@@ -2,6 +2,7 @@ import type { Db, Queryable } from "../db/index.ts";
 import { assertCan as assertCanOnSettings } from "../policies/settings.ts";
 import { ValidationError } from "../errors.ts";
 import type { Logger } from "../lib/logger.ts";
+import { PeriodicJob } from "../lib/periodic-job.ts";
 import { deleteAuditEventsBefore } from "../repositories/audit-events.ts";
 import * as settings from "../repositories/settings.ts";
 import type { Actor } from "../types/user.ts";
@@ -106,40 +107,17 @@ export const PRUNE_INTERVAL_MS = 60 * 60_000;
 
 /**
  * Prunes once at start and then every hour (src/main.ts). Each instance runs one; their batches skip each other's
- * locked rows. The timer never keeps the process alive, and stop() waits for a run in flight to finish its batch.
+ * locked rows.
  */
-export class LogRetentionSchedule {
-  private timer: NodeJS.Timeout | undefined;
-  private running: Promise<unknown> | undefined;
-  private stopped = true;
-
-  constructor(
-    private readonly db: Db,
-    private readonly logger: Logger,
-  ) {}
-
-  start(intervalMs = PRUNE_INTERVAL_MS): void {
-    this.stopped = false;
-    const run = (reason: PruneReason) => {
-      if (this.stopped) return;
-      this.running = pruneAuditEvents(this.db, { reason, shouldContinue: () => !this.stopped })
-        .then((result) => {
-          if (result.deleted > 0) this.logger.info({ deleted: result.deleted, cutoff: result.cutoff }, "log retention: old events deleted");
-        })
-        .catch((error: unknown) => this.logger.warn({ err: error }, "log retention: could not delete old events"))
-        .finally(() => {
-          this.running = undefined;
-          if (this.stopped) return;
-          this.timer = setTimeout(() => run("schedule"), intervalMs);
-          this.timer.unref();
-        });
-    };
-    run("startup");
-  }
-
-  async stop(): Promise<void> {
-    this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    await this.running;
+export class LogRetentionSchedule extends PeriodicJob {
+  constructor(db: Db, logger: Logger) {
+    super(
+      async ({ first, shouldContinue }) => {
+        const result = await pruneAuditEvents(db, { reason: first ? "startup" : "schedule", shouldContinue });
+        if (result.deleted > 0) logger.info({ deleted: result.deleted, cutoff: result.cutoff }, "log retention: old events deleted");
+      },
+      PRUNE_INTERVAL_MS,
+      (error) => logger.warn({ err: error }, "log retention: could not delete old events"),
+    );
   }
 }
