@@ -71,7 +71,7 @@ try {
   await seedAccess(db, { passwordHash: await hashPassword(PASSWORD) });
 
   const system = (await db("systems").orderBy("id").first("id", "name")) as { id: string; name: string };
-  const { client, clientSecret } = await enableOidcClient(db, SYSTEM_ACTOR, Number(system.id), [REDIRECT_URI]);
+  const { client, clientSecret } = await enableOidcClient(db, SYSTEM_ACTOR, Number(system.id), { redirectUris: [REDIRECT_URI] });
   const basic = `Basic ${Buffer.from(`${encodeURIComponent(client.clientId)}:${encodeURIComponent(clientSecret)}`).toString("base64")}`;
 
   const gatehouse = await startGatehouse(schemaUrl(SCHEMA), dataDir);

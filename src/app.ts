@@ -31,6 +31,7 @@ import { API_BASE, apiRouter } from "./routes/api/index.ts";
 import { appRouter } from "./routes/index.ts";
 import { keepaliveRouter } from "./routes/keepalive.ts";
 import { MailOutbox } from "./services/mail-outbox.ts";
+import { OidcLogoutNotices } from "./services/oidc-logout.ts";
 import { IMPORT_MAX_BYTES } from "./services/user-import.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
@@ -51,6 +52,8 @@ export interface App {
   mailOutbox: MailOutbox;
   /** Allowed gate requests, counted in this process and saved every few seconds (start and stop it with the server). */
   gateCounters: GateCounters;
+  /** Sends systems their back-channel logout tokens (start and stop it with the server). */
+  oidcLogoutNotices: OidcLogoutNotices;
 }
 
 /**
@@ -134,7 +137,8 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
 
   const passport = createPassport(db, { keys, logger });
   const oidc = new OidcProviderHolder({ config, db, keys, logger }, [deriveKey(appSecret, "oidc-cookies").toString("base64url")]);
-  const routeDeps = { config, db, passport, keys, mailOutbox, gateCounters, logger, oidc };
+  const oidcLogoutNotices = new OidcLogoutNotices(db, (notice) => oidc.deliverLogoutToken(notice), logger);
+  const routeDeps = { config, db, passport, keys, mailOutbox, gateCounters, oidcLogoutNotices, logger, oidc };
   // Before sessions and CSRF: the API authenticates each request by its bearer token alone, and reads its own JSON.
   app.use(API_BASE, apiRouter(routeDeps));
 
@@ -206,5 +210,5 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(notFound);
   app.use(errorHandler(logger));
 
-  return { app, sessionStore, mailOutbox, gateCounters };
+  return { app, sessionStore, mailOutbox, gateCounters, oidcLogoutNotices };
 }

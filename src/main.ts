@@ -63,10 +63,11 @@ async function main(): Promise<void> {
   const signingKeys = await ensureSigningKeys(db, deriveSecretKeys(secret));
   if (signingKeys.created.length > 0) logger.info({ kids: signingKeys.created }, "made OpenID Connect signing keys");
 
-  const { app, sessionStore, mailOutbox, gateCounters } = createApp({ config, db, logger, appSecret: secret });
+  const { app, sessionStore, mailOutbox, gateCounters, oidcLogoutNotices } = createApp({ config, db, logger, appSecret: secret });
   sessionStore.startCleanup();
   mailOutbox.start();
   gateCounters.start();
+  oidcLogoutNotices.start();
   // Deletes log events older than the retention setting: now, then every hour.
   const logRetention = new LogRetentionSchedule(db, logger);
   logRetention.start();
@@ -99,6 +100,7 @@ async function main(): Promise<void> {
       sessionStore.close();
       await mailOutbox.stop();
       await gateCounters.stop();
+      await oidcLogoutNotices.stop();
       await logRetention.stop();
       await oidcCleanup.stop();
       await db.destroy();

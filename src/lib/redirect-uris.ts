@@ -29,32 +29,36 @@ function isLoopbackHost(hostname: string): boolean {
   return isIPv4(hostname) && hostname.startsWith("127.");
 }
 
-/** What is wrong with one redirect URI (already trimmed), in words that name the field; undefined when it is fine. */
-export function redirectUriProblem(uri: string): string | undefined {
+/**
+ * What is wrong with one redirect URI (already trimmed), in words that name the field; undefined when it is fine.
+ * The same rules serve another address Gatehouse sends to on a client's behalf (its back-channel logout URI), named
+ * by `field`.
+ */
+export function redirectUriProblem(uri: string, field: string = FIELD): string | undefined {
   if (uri.length > MAX_REDIRECT_URI_LENGTH)
-    return `${FIELD}: each must be at most ${MAX_REDIRECT_URI_LENGTH} characters; ${quoted(uri)} has ${uri.length}.`;
+    return `${field}: each must be at most ${MAX_REDIRECT_URI_LENGTH} characters; ${quoted(uri)} has ${uri.length}.`;
   // Exact matching needs one spelling: a browser, the provider and the system would each encode a space, a control
   // character or a non-ASCII letter their own way, and a backslash is read as a slash by some of them.
   if (/[^\x21-\x7e]/.test(uri))
-    return `${FIELD}: ${quoted(uri)} contains a space, a control character or a character outside ASCII; write other characters percent-encoded (%C3%A9 for é) and an international domain name in its xn-- form.`;
-  if (uri.includes("\\")) return `${FIELD}: ${quoted(uri)} contains a backslash; use / in addresses.`;
+    return `${field}: ${quoted(uri)} contains a space, a control character or a character outside ASCII; write other characters percent-encoded (%C3%A9 for é) and an international domain name in its xn-- form.`;
+  if (uri.includes("\\")) return `${field}: ${quoted(uri)} contains a backslash; use / in addresses.`;
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(uri)?.[1]?.toLowerCase();
-  if (scheme === undefined) return `${FIELD}: ${quoted(uri)} is not an absolute address; write it in full, like https://app.example.com/callback.`;
+  if (scheme === undefined) return `${field}: ${quoted(uri)} is not an absolute address; write it in full, like https://app.example.com/callback.`;
   if (scheme !== "https" && scheme !== "http")
-    return `${FIELD}: ${quoted(uri)} uses the scheme ${scheme}:, which Gatehouse does not send codes to; use an https:// address.`;
+    return `${field}: ${quoted(uri)} uses the scheme ${scheme}:, which Gatehouse does not send to; use an https:// address.`;
   let url: URL;
   try {
     url = new URL(uri);
   } catch {
-    return `${FIELD}: ${quoted(uri)} is not a valid address.`;
+    return `${field}: ${quoted(uri)} is not a valid address.`;
   }
   // "https:host/cb" parses, yet is not what the system will send as its redirect_uri.
-  if (!/^https?:\/\/[^/]/i.test(uri) || !isValidHost(url.host)) return `${FIELD}: ${quoted(uri)} must start with https:// and a host name or address.`;
-  if (uri.includes("#")) return `${FIELD}: ${quoted(uri)} has a fragment (#…); redirect URIs cannot have one.`;
+  if (!/^https?:\/\/[^/]/i.test(uri) || !isValidHost(url.host)) return `${field}: ${quoted(uri)} must start with https:// and a host name or address.`;
+  if (uri.includes("#")) return `${field}: ${quoted(uri)} has a fragment (#…); the address cannot have one.`;
   // Checked on the text, since "https://@host" parses to an empty user name.
-  if (/^https?:\/\/[^/?]*@/i.test(uri)) return `${FIELD}: ${quoted(uri)} contains a user name or password (…@); remove it.`;
+  if (/^https?:\/\/[^/?]*@/i.test(uri)) return `${field}: ${quoted(uri)} contains a user name or password (…@); remove it.`;
   if (scheme === "http" && !isLoopbackHost(url.hostname))
-    return `${FIELD}: ${quoted(uri)} must use https://; http:// is allowed only to this machine (localhost, 127.0.0.1 or [::1]).`;
+    return `${field}: ${quoted(uri)} must use https://; http:// is allowed only to this machine (localhost, 127.0.0.1 or [::1]).`;
   return undefined;
 }
 
@@ -93,6 +97,41 @@ export const redirectUrisListField = z
   .array(z.string({ error: "Each redirect URI must be a string." }), { error: "redirectUris must be a list of addresses (strings)." })
   .max(100, { error: `${FIELD}: at most ${MAX_REDIRECT_URIS}.` })
   .transform((list, ctx) => checked(list, ctx));
+
+export const BACKCHANNEL_FIELD = "Back-channel logout URI";
+
+/**
+ * A client's back-channel logout URI, where Gatehouse posts a logout token when a person's sign-in ends: optional
+ * (blank: none), else one address under the rules of redirect URIs (https://, http:// only to loopback). Returns
+ * the address trimmed, null for none, or the problem in words naming the field.
+ */
+export function checkBackchannelLogoutUri(given: string | null): { uri: string | null } | { problem: string } {
+  const uri = (given ?? "").trim();
+  if (uri === "") return { uri: null };
+  const problem = redirectUriProblem(uri, BACKCHANNEL_FIELD);
+  return problem ? { problem } : { uri };
+}
+
+function checkedBackchannel(given: string | null, ctx: z.RefinementCtx): string | null {
+  const result = checkBackchannelLogoutUri(given);
+  if ("problem" in result) {
+    ctx.addIssue({ code: "custom", message: result.problem });
+    return z.NEVER;
+  }
+  return result.uri;
+}
+
+/** The console's text field: blank for none. */
+export const backchannelLogoutUriTextField = z
+  .string()
+  .default("")
+  .transform((text, ctx) => checkedBackchannel(text, ctx));
+
+/** The API's field: an address, or null (or "") for none. */
+export const backchannelLogoutUriField = z
+  .string({ error: `${BACKCHANNEL_FIELD}: give an address as a string, or null for none.` })
+  .nullable()
+  .transform((text, ctx) => checkedBackchannel(text, ctx));
 
 /** The redirect URIs as the textarea shows them: one per line. */
 export function redirectUrisText(uris: readonly string[]): string {

@@ -30,6 +30,8 @@ export interface OidcClientSectionView {
   redirectUris: string[];
   /** The textarea's text as saved: one URI per line. */
   redirectUrisText: string;
+  /** The field's text as saved: "" for none. */
+  backchannelLogoutUri: string;
   created: TimeView;
   secretRotated: TimeView | null;
   version: number;
@@ -40,6 +42,7 @@ export function presentOidcClient(client: OidcClientView): OidcClientSectionView
     clientId: client.clientId,
     redirectUris: client.redirectUris,
     redirectUrisText: redirectUrisText(client.redirectUris),
+    backchannelLogoutUri: client.backchannelLogoutUri ?? "",
     created: presentTime(client.createdAt) as TimeView,
     secretRotated: presentTime(client.secretRotatedAt),
     version: client.version,
@@ -51,6 +54,7 @@ export function apiOidcClient(client: OidcClientView, baseUrl: string) {
   return {
     clientId: client.clientId,
     redirectUris: client.redirectUris,
+    backchannelLogoutUri: client.backchannelLogoutUri,
     issuer: oidcIssuer(baseUrl),
     createdAt: client.createdAt.toISOString(),
     secretRotatedAt: client.secretRotatedAt?.toISOString() ?? null,

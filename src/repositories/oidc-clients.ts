@@ -10,6 +10,7 @@ export interface OidcClientRow {
   clientId: string;
   secretDigest: string;
   redirectUris: string[];
+  backchannelLogoutUri: string | null;
   createdAt: Date;
   updatedAt: Date;
   secretRotatedAt: Date | null;
@@ -22,13 +23,14 @@ interface Row {
   secret_digest: string;
   /** text[]: pg and PGlite both hand it over as an array. */
   redirect_uris: string[];
+  backchannel_logout_uri: string | null;
   created_at: Date | string;
   updated_at: Date | string;
   secret_rotated_at: Date | string | null;
   version: number;
 }
 
-const COLUMNS = ["system_id", "client_id", "secret_digest", "redirect_uris", "created_at", "updated_at", "secret_rotated_at", "version"] as const;
+const COLUMNS = ["system_id", "client_id", "secret_digest", "redirect_uris", "backchannel_logout_uri", "created_at", "updated_at", "secret_rotated_at", "version"] as const;
 
 function toRow(row: Row): OidcClientRow {
   return {
@@ -36,6 +38,7 @@ function toRow(row: Row): OidcClientRow {
     clientId: row.client_id,
     secretDigest: row.secret_digest,
     redirectUris: row.redirect_uris,
+    backchannelLogoutUri: row.backchannel_logout_uri,
     createdAt: new Date(row.created_at),
     updatedAt: new Date(row.updated_at),
     secretRotatedAt: row.secret_rotated_at === null ? null : new Date(row.secret_rotated_at),
@@ -72,27 +75,41 @@ export async function lockSystemOfClient(trx: Queryable, systemId: number): Prom
 /** Undefined when the system already has a client (its key decides, so a double submit yields one client). */
 export async function insertOidcClient(
   db: Queryable,
-  client: { systemId: number; clientId: string; secretDigest: string; redirectUris: string[] },
+  client: { systemId: number; clientId: string; secretDigest: string; redirectUris: string[]; backchannelLogoutUri: string | null },
 ): Promise<OidcClientRow | undefined> {
   const rows = await db("oidc_clients")
-    .insert({ system_id: client.systemId, client_id: client.clientId, secret_digest: client.secretDigest, redirect_uris: client.redirectUris })
+    .insert({
+      system_id: client.systemId,
+      client_id: client.clientId,
+      secret_digest: client.secretDigest,
+      redirect_uris: client.redirectUris,
+      backchannel_logout_uri: client.backchannelLogoutUri,
+    })
     .onConflict("system_id")
     .ignore()
     .returning<Row[]>(COLUMNS as unknown as string[]);
   return first(rows);
 }
 
-/** Sets the redirect URIs; undefined when there is no client or `expectedVersion` (when given) is no longer the stored one. */
-export async function updateOidcClientRedirectUris(
+/**
+ * Sets the redirect URIs and the back-channel logout URI; undefined when there is no client or `expectedVersion`
+ * (when given) is no longer the stored one.
+ */
+export async function updateOidcClientAddresses(
   db: Queryable,
   systemId: number,
-  redirectUris: string[],
+  addresses: { redirectUris: string[]; backchannelLogoutUri: string | null },
   expectedVersion?: number,
 ): Promise<OidcClientRow | undefined> {
   const query = db("oidc_clients").where({ system_id: systemId });
   if (expectedVersion !== undefined) query.andWhere({ version: expectedVersion });
   const rows = await query
-    .update({ redirect_uris: redirectUris, updated_at: db.fn.now(), version: db.raw("version + 1") })
+    .update({
+      redirect_uris: addresses.redirectUris,
+      backchannel_logout_uri: addresses.backchannelLogoutUri,
+      updated_at: db.fn.now(),
+      version: db.raw("version + 1"),
+    })
     .returning<Row[]>(COLUMNS as unknown as string[]);
   return first(rows);
 }

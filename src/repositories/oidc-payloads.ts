@@ -22,6 +22,8 @@ export interface OidcPayloadWrite {
   clientId: string | null;
   /** When it was used, in seconds since the epoch; null while unused. */
   consumedAt: number | null;
+  /** For a provider session: the console session (sessions.sid) it was saved under, whose end ends it. */
+  consoleSessionId: string | null;
 }
 
 export interface StoredOidcPayload {
@@ -35,13 +37,13 @@ const LIVE = "(expires_at IS NULL OR expires_at > now())";
 /** Writes an object in one statement, replacing what was stored under its model and id. */
 export async function upsertOidcPayload(db: Queryable, row: OidcPayloadWrite): Promise<void> {
   await db.raw(
-    `INSERT INTO oidc_payloads AS p (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at, consumed_at)
+    `INSERT INTO oidc_payloads AS p (model, id, payload, grant_id, user_code, uid, account_id, client_id, expires_at, consumed_at, console_session_id)
      VALUES (?, ?, CAST(? AS json), ?, ?, ?, ?, ?,
-             now() + CAST(? AS float8) * interval '1 second', to_timestamp(CAST(? AS float8)))
+             now() + CAST(? AS float8) * interval '1 second', to_timestamp(CAST(? AS float8)), ?)
      ON CONFLICT (model, id) DO UPDATE SET
        payload = excluded.payload, grant_id = excluded.grant_id, user_code = excluded.user_code, uid = excluded.uid,
        account_id = excluded.account_id, client_id = excluded.client_id, expires_at = excluded.expires_at,
-       consumed_at = excluded.consumed_at`,
+       consumed_at = excluded.consumed_at, console_session_id = excluded.console_session_id`,
     [
       row.model,
       row.id,
@@ -53,6 +55,7 @@ export async function upsertOidcPayload(db: Queryable, row: OidcPayloadWrite): P
       row.clientId,
       row.expiresIn ?? null,
       row.consumedAt,
+      row.consoleSessionId,
     ],
   );
 }

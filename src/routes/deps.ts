@@ -6,6 +6,7 @@ import type { Logger } from "../lib/logger.ts";
 import type { GateCounters } from "../services/gate.ts";
 import type { OidcProviderHolder } from "./oidc/holder.ts";
 import type { MailOutbox } from "../services/mail-outbox.ts";
+import type { OidcLogoutNotices } from "../services/oidc-logout.ts";
 
 /** What every router is built from: the configuration and the long-lived services of one process. */
 export interface RouteDeps {
@@ -15,6 +16,8 @@ export interface RouteDeps {
   keys: SecretKeys;
   mailOutbox: MailOutbox;
   gateCounters: GateCounters;
+  /** Sends systems their back-channel logout tokens; runSoon() after a sign-out, so that they need not wait. */
+  oidcLogoutNotices: OidcLogoutNotices;
   logger: Logger;
   /** The OpenID Connect provider of this process (routes/oidc). */
   oidc: OidcProviderHolder;

@@ -117,6 +117,7 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "api_token.revoked_all": "All API tokens of a user revoked",
   "oidc_client.created": "Sign in with Gatehouse enabled for a system",
   "oidc_client.redirect_uris_changed": "Redirect URIs of a system's sign-in changed",
+  "oidc_client.changed": "Addresses of a system's sign-in changed (redirect URIs, back-channel logout)",
   "oidc_client.secret_rotated": "Client secret of a system's sign-in rotated",
   "oidc_client.disabled": "Sign in with Gatehouse disabled for a system",
   "audit.pruned": "Old log events deleted",

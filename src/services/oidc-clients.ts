@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
-import { checkRedirectUris } from "../lib/redirect-uris.ts";
+import { checkBackchannelLogoutUri, checkRedirectUris } from "../lib/redirect-uris.ts";
 import { digestOfToken, newRandomToken, RANDOM_TOKEN, sameHash } from "../lib/secret-box.ts";
 import { assertCan, type OidcClientAction } from "../policies/oidc-clients.ts";
 import { NO_SUCH_SYSTEM } from "../policies/systems.ts";
@@ -58,6 +58,8 @@ export interface OidcClientView {
   systemId: number;
   clientId: string;
   redirectUris: string[];
+  /** Where a logout token is posted when a person's sign-in ends; null for none. */
+  backchannelLogoutUri: string | null;
   createdAt: Date;
   updatedAt: Date;
   /** null until the secret is first rotated. */
@@ -73,6 +75,20 @@ export interface OidcClientForProvider {
   /** SHA-256 of the secret, base64url: compare a presented secret with clientSecretMatches. */
   secretDigest: string;
   redirectUris: string[];
+  backchannelLogoutUri: string | null;
+}
+
+/** The addresses an administrator gives a client: where people come back to, and where logout tokens go. */
+export interface OidcClientAddresses {
+  redirectUris: readonly string[];
+  /** null or "": none; left out (the API's PUT): what is stored stays. */
+  backchannelLogoutUri?: string | null;
+}
+
+interface StoredAddresses {
+  redirectUris: string[];
+  /** undefined: keep what is stored. */
+  backchannelLogoutUri: string | null | undefined;
 }
 
 function toView(row: clients.OidcClientRow): OidcClientView {
@@ -80,6 +96,7 @@ function toView(row: clients.OidcClientRow): OidcClientView {
     systemId: row.systemId,
     clientId: row.clientId,
     redirectUris: row.redirectUris,
+    backchannelLogoutUri: row.backchannelLogoutUri,
     createdAt: row.createdAt,
     updatedAt: row.updatedAt,
     secretRotatedAt: row.secretRotatedAt,
@@ -91,11 +108,15 @@ function systemTarget(system: { id: number; name: string }) {
   return { type: "system", id: system.id, label: system.name };
 }
 
-/** The URIs as stored, or a ValidationError naming the field (the routes check them first; this is for every caller). */
-function storedRedirectUris(given: readonly string[]): string[] {
-  const result = checkRedirectUris(given);
-  if ("problem" in result) throw new ValidationError({ redirectUris: result.problem });
-  return result.uris;
+/** The addresses as stored, or a ValidationError naming each wrong field (the routes check them first; this is for every caller). */
+function storedAddresses(given: OidcClientAddresses): StoredAddresses {
+  const uris = checkRedirectUris(given.redirectUris);
+  const backchannel = given.backchannelLogoutUri === undefined ? { uri: undefined } : checkBackchannelLogoutUri(given.backchannelLogoutUri);
+  const problems: Record<string, string> = {};
+  if ("problem" in uris) problems.redirectUris = uris.problem;
+  if ("problem" in backchannel) problems.backchannelLogoutUri = backchannel.problem;
+  if ("problem" in uris || "problem" in backchannel) throw new ValidationError(problems);
+  return { redirectUris: uris.uris, backchannelLogoutUri: backchannel.uri };
 }
 
 /** In one transaction, after the policy said yes: the system locked (one change to its client at a time), or a 404. */
@@ -115,81 +136,107 @@ export async function findOidcClientOfSystem(db: Queryable, actor: Actor, system
   return row ? toView(row) : undefined;
 }
 
-async function createClient(trx: Queryable, actor: Actor, system: { id: number; name: string }, redirectUris: string[]) {
+async function createClient(trx: Queryable, actor: Actor, system: { id: number; name: string }, addresses: StoredAddresses) {
   const clientSecret = newRandomToken();
-  const row = await clients.insertOidcClient(trx, { systemId: system.id, clientId: newClientId(), secretDigest: digestOfToken(clientSecret), redirectUris });
+  const row = await clients.insertOidcClient(trx, {
+    systemId: system.id,
+    clientId: newClientId(),
+    secretDigest: digestOfToken(clientSecret),
+    redirectUris: addresses.redirectUris,
+    backchannelLogoutUri: addresses.backchannelLogoutUri ?? null,
+  });
   if (!row) return undefined;
   await recordAudit(trx, actor, {
     action: "oidc_client.created",
     target: systemTarget(system),
-    details: { clientId: row.clientId, changes: { redirectUris: { from: null, to: row.redirectUris }, clientSecret: { from: null, to: SECRET_MASK } } },
+    details: {
+      clientId: row.clientId,
+      changes: {
+        redirectUris: { from: null, to: row.redirectUris },
+        ...(row.backchannelLogoutUri ? { backchannelLogoutUri: { from: null, to: row.backchannelLogoutUri } } : {}),
+        clientSecret: { from: null, to: SECRET_MASK },
+      },
+    },
   });
   return { client: toView(row), clientSecret };
 }
 
 /**
- * Turns sign-in on: a new client with these redirect URIs. Returns the client secret, which the caller shows once
+ * Turns sign-in on: a new client with these addresses. Returns the client secret, which the caller shows once
  * and never keeps. A 409 when the system has a client already (a second tab, a double click: its secret is not
- * shown again), a 404 when there is no such system, a ValidationError naming `redirectUris`.
+ * shown again), a 404 when there is no such system, a ValidationError naming `redirectUris` or `backchannelLogoutUri`.
  */
-export async function enableOidcClient(db: Db, actor: Actor, systemId: number, redirectUris: readonly string[]): Promise<{ client: OidcClientView; clientSecret: string }> {
-  const uris = storedRedirectUris(redirectUris);
+export async function enableOidcClient(db: Db, actor: Actor, systemId: number, given: OidcClientAddresses): Promise<{ client: OidcClientView; clientSecret: string }> {
+  const addresses = storedAddresses(given);
   return withSystem(db, actor, "enable", systemId, async (trx, system) => {
-    const created = await createClient(trx, actor, system, uris);
+    const created = await createClient(trx, actor, system, addresses);
     if (!created) throw new ConflictError(SIGN_IN_ALREADY_ON, { redirectUris: SIGN_IN_ALREADY_ON });
     return created;
   });
 }
 
-async function changeUris(trx: Queryable, actor: Actor, system: { id: number; name: string }, uris: string[], expectedVersion?: number) {
+function sameUris(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((uri, i) => uri === b[i]);
+}
+
+async function changeAddresses(trx: Queryable, actor: Actor, system: { id: number; name: string }, given: StoredAddresses, expectedVersion?: number) {
   const before = await clients.selectOidcClientOfSystem(trx, system.id);
   if (!before) throw new NotFoundError(SIGN_IN_OFF);
-  if (before.redirectUris.length === uris.length && before.redirectUris.every((uri, i) => uri === uris[i])) return { client: toView(before), changed: false };
-  const after = await clients.updateOidcClientRedirectUris(trx, system.id, uris, expectedVersion);
+  const wanted = { redirectUris: given.redirectUris, backchannelLogoutUri: given.backchannelLogoutUri === undefined ? before.backchannelLogoutUri : given.backchannelLogoutUri };
+  const urisChanged = !sameUris(before.redirectUris, wanted.redirectUris);
+  const backchannelChanged = before.backchannelLogoutUri !== wanted.backchannelLogoutUri;
+  if (!urisChanged && !backchannelChanged) return { client: toView(before), changed: false };
+  const after = await clients.updateOidcClientAddresses(trx, system.id, wanted, expectedVersion);
   if (!after) {
-    const problem = `Someone else changed the redirect URIs after you opened the page; they are now: ${before.redirectUris.join(", ")}. What you typed is kept: save again to replace them.`;
+    const problem = `Someone else changed this sign-in's addresses after you opened the page; the redirect URIs are now: ${before.redirectUris.join(", ")}; the back-channel logout URI: ${before.backchannelLogoutUri ?? "none"}. What you typed is kept: save again to replace them.`;
     throw new ConflictError(problem, { redirectUris: problem });
   }
   await recordAudit(trx, actor, {
-    action: "oidc_client.redirect_uris_changed",
+    action: "oidc_client.changed",
     target: systemTarget(system),
-    details: { clientId: after.clientId, changes: { redirectUris: { from: before.redirectUris, to: after.redirectUris } } },
+    details: {
+      clientId: after.clientId,
+      changes: {
+        ...(urisChanged ? { redirectUris: { from: before.redirectUris, to: after.redirectUris } } : {}),
+        ...(backchannelChanged ? { backchannelLogoutUri: { from: before.backchannelLogoutUri, to: after.backchannelLogoutUri } } : {}),
+      },
+    },
   });
   return { client: toView(after), changed: true };
 }
 
 /**
- * Replaces the redirect URIs of the system's client. `expectedVersion` (the console's form sends it) refuses the
- * change with a 409 naming `redirectUris` when someone else changed the client since. The same URIs again change
- * nothing and write no event. A 404 when sign-in is off or there is no such system.
+ * Replaces the addresses of the system's client. `expectedVersion` (the console's form sends it) refuses the
+ * change with a 409 naming `redirectUris` when someone else changed the client since. The same addresses again
+ * change nothing and write no event. A 404 when sign-in is off or there is no such system.
  */
-export async function changeOidcRedirectUris(
+export async function changeOidcClientAddresses(
   db: Db,
   actor: Actor,
   systemId: number,
-  redirectUris: readonly string[],
+  given: OidcClientAddresses,
   expectedVersion?: number,
 ): Promise<{ client: OidcClientView; changed: boolean }> {
-  const uris = storedRedirectUris(redirectUris);
-  return withSystem(db, actor, "change-redirect-uris", systemId, (trx, system) => changeUris(trx, actor, system, uris, expectedVersion));
+  const addresses = storedAddresses(given);
+  return withSystem(db, actor, "change-redirect-uris", systemId, (trx, system) => changeAddresses(trx, actor, system, addresses, expectedVersion));
 }
 
 /**
- * The API's PUT: the system's client with these redirect URIs, made if there is none (then with its secret, once:
- * `created` true) or changed if there is one.
+ * The API's PUT: the system's client with these addresses, made if there is none (then with its secret, once:
+ * `created` true) or changed if there is one (a back-channel logout URI left out stays as it is).
  */
 export async function setOidcClient(
   db: Db,
   actor: Actor,
   systemId: number,
-  redirectUris: readonly string[],
+  given: OidcClientAddresses,
 ): Promise<{ client: OidcClientView; created: boolean; changed: boolean; clientSecret?: string }> {
-  const uris = storedRedirectUris(redirectUris);
+  const addresses = storedAddresses(given);
   assertCan(actor, "change-redirect-uris");
   return withSystem(db, actor, "enable", systemId, async (trx, system) => {
-    const created = await createClient(trx, actor, system, uris);
+    const created = await createClient(trx, actor, system, addresses);
     if (created) return { ...created, created: true, changed: true };
-    return { ...(await changeUris(trx, actor, system, uris)), created: false };
+    return { ...(await changeAddresses(trx, actor, system, addresses)), created: false };
   });
 }
 
@@ -225,7 +272,14 @@ export async function disableOidcClient(db: Db, actor: Actor, systemId: number):
       await recordAudit(trx, actor, {
         action: "oidc_client.disabled",
         target: systemTarget(system),
-        details: { clientId: removed.clientId, changes: { redirectUris: { from: removed.redirectUris, to: null }, clientSecret: { from: SECRET_MASK, to: null } } },
+        details: {
+          clientId: removed.clientId,
+          changes: {
+            redirectUris: { from: removed.redirectUris, to: null },
+            ...(removed.backchannelLogoutUri ? { backchannelLogoutUri: { from: removed.backchannelLogoutUri, to: null } } : {}),
+            clientSecret: { from: SECRET_MASK, to: null },
+          },
+        },
       });
     return { systemName: system.name, removedClientId: removed?.clientId };
   });
@@ -244,7 +298,16 @@ export async function oidcClientIdOfSystem(db: Queryable, systemId: number): Pro
 export async function findOidcClientByClientId(db: Queryable, clientId: string): Promise<OidcClientForProvider | undefined> {
   if (typeof clientId !== "string" || !CLIENT_ID.test(clientId)) return undefined;
   const row = await clients.selectOidcClientByClientId(db, clientId);
-  return row ? { clientId: row.clientId, systemId: row.systemId, systemName: row.systemName, secretDigest: row.secretDigest, redirectUris: row.redirectUris } : undefined;
+  return row
+    ? {
+        clientId: row.clientId,
+        systemId: row.systemId,
+        systemName: row.systemName,
+        secretDigest: row.secretDigest,
+        redirectUris: row.redirectUris,
+        backchannelLogoutUri: row.backchannelLogoutUri,
+      }
+    : undefined;
 }
 
 /** Whether `presented` is the client's secret: its digest compared in constant time; anything not shaped like a secret is not. */

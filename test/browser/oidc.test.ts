@@ -74,7 +74,7 @@ describe.skipIf(skipBrowserTests)("Sign in with Gatehouse in a browser", () => {
 
   async function systemSignInFor(name: string) {
     const system = await makeSystem(harness.db, { name });
-    const { client: made, clientSecret } = await enableOidcClient(harness.db, SYSTEM_ACTOR, system.id, [`${rpOrigin}/callback`]);
+    const { client: made, clientSecret } = await enableOidcClient(harness.db, SYSTEM_ACTOR, system.id, { redirectUris: [`${rpOrigin}/callback`] });
     config = await client.discovery(new URL(harness.baseUrl), made.clientId, undefined, client.ClientSecretPost(clientSecret), {
       execute: [client.allowInsecureRequests],
     });

@@ -85,7 +85,7 @@ const REDIRECT_URI = "https://app.example.com/oauth2/callback";
 async function systemWithSignIn() {
   const system = await makeSystem(db);
   const clientId = `gh-${randomBytes(16).toString("base64url")}`;
-  await insertOidcClient(db, { systemId: system.id, clientId, secretDigest: digestOfToken(newRandomToken()), redirectUris: [REDIRECT_URI] });
+  await insertOidcClient(db, { systemId: system.id, clientId, secretDigest: digestOfToken(newRandomToken()), redirectUris: [REDIRECT_URI], backchannelLogoutUri: null });
   return system;
 }
 

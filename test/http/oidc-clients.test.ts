@@ -106,7 +106,7 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     expect(labelText(section, "oidc-client-id")).toBe("Client ID");
     expect(again.text).not.toContain(clientSecret);
     expect(textareaText(section, "redirectUris")).toBe(`${URIS}\nhttp://localhost:3000/login/generic_oauth`);
-    expect(section).toMatch(/>Save redirect URIs<\/button>/);
+    expect(section).toMatch(/>Save addresses<\/button>/);
     expect(section).toMatch(/>Rotate secret<\/button>/);
     expect(section).toMatch(/>Disable sign-in<\/button>/);
     expect(section).not.toMatch(/>Enable sign-in<\/button>/);
@@ -125,7 +125,7 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     const { system, agent } = await adminWithSystem();
     const { clientId, clientSecret } = await enable(agent, system.id);
     const client = await findOidcClientByClientId(db, clientId);
-    expect(client).toEqual({ clientId, systemId: system.id, systemName: "grafana", secretDigest: digestOfToken(clientSecret), redirectUris: [URIS] });
+    expect(client).toEqual({ clientId, systemId: system.id, systemName: "grafana", secretDigest: digestOfToken(clientSecret), redirectUris: [URIS], backchannelLogoutUri: null });
     expect(clientSecretMatches(client!, clientSecret)).toBe(true);
     expect(clientSecretMatches(client!, `${clientSecret.slice(0, -1)}${clientSecret.endsWith("A") ? "B" : "A"}`)).toBe(false);
     expect(clientSecretMatches(client!, "")).toBe(false);
@@ -175,25 +175,25 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     expect(clientId).toMatch(/^gh-/);
   });
 
-  it("Save redirect URIs replaces them (audited before and after); the same ones again change nothing; a stale form is refused, keeping the text", async () => {
+  it("Save addresses replaces the redirect URIs (audited before and after); the same ones again change nothing; a stale form is refused, keeping the text", async () => {
     const { system, agent } = await adminWithSystem();
     const { clientId } = await enable(agent, system.id);
     const saved = await agent.post(`/admin/systems/${system.id}/oidc-client/redirect-uris`, { redirectUris: `${URIS}\nhttps://grafana2.example.com/cb`, version: "1" });
     expect(saved.status).toBe(303);
     expect(saved.headers.location).toBe(`/admin/systems/${system.id}#sign-in`);
-    expect(flashText((await agent.get(`/admin/systems/${system.id}`)).text)).toBe("Redirect URIs of grafana saved.");
+    expect(flashText((await agent.get(`/admin/systems/${system.id}`)).text)).toBe("Sign-in addresses of grafana saved.");
     expect((await storedRow(system.id))?.redirect_uris).toEqual([URIS, "https://grafana2.example.com/cb"]);
-    const [event] = await listAuditEvents(db, { action: "oidc_client.redirect_uris_changed" });
+    const [event] = await listAuditEvents(db, { action: "oidc_client.changed" });
     expect(event?.details).toEqual({ clientId, changes: { redirectUris: { from: [URIS], to: [URIS, "https://grafana2.example.com/cb"] } } });
 
     const same = await agent.post(`/admin/systems/${system.id}/oidc-client/redirect-uris`, { redirectUris: `${URIS}\nhttps://grafana2.example.com/cb`, version: "2" });
     expect(same.status).toBe(303);
-    expect(await listAuditEvents(db, { action: "oidc_client.redirect_uris_changed" })).toHaveLength(1);
+    expect(await listAuditEvents(db, { action: "oidc_client.changed" })).toHaveLength(1);
 
     // Opened at version 1, saved by someone else since.
     const stale = await agent.post(`/admin/systems/${system.id}/oidc-client/redirect-uris`, { redirectUris: "https://other.example.com/cb", version: "1" });
     expect(stale.status).toBe(409);
-    expect(fieldError(stale.text, "redirectUris")).toContain("Someone else changed the redirect URIs");
+    expect(fieldError(stale.text, "redirectUris")).toContain("Someone else changed this sign-in's addresses");
     expect(textareaText(stale.text, "redirectUris")).toBe("https://other.example.com/cb");
     expect(/name="version" value="2"/.test(signInSection(stale.text))).toBe(true);
 
@@ -202,6 +202,34 @@ describe("Sign in with Gatehouse on a system's administration page", () => {
     expect(fieldError(bad.text, "redirectUris")).toMatch(/^Redirect URIs: .*must use https/);
     expect(textareaText(bad.text, "redirectUris")).toBe("http://grafana.example.com/cb");
     expect((await storedRow(system.id))?.redirect_uris).toEqual([URIS, "https://grafana2.example.com/cb"]);
+  });
+
+  it("Back-channel logout URI: optional on enabling and saving, checked like a redirect URI, kept when wrong, audited when changed", async () => {
+    const { system, agent } = await adminWithSystem();
+    const wrong = await agent.post(`/admin/systems/${system.id}/oidc-client`, { redirectUris: URIS, backchannelLogoutUri: "http://grafana.example.com/logout" });
+    expect(wrong.status).toBe(422);
+    expect(fieldError(wrong.text, "backchannelLogoutUri")).toMatch(/^Back-channel logout URI: .*must use https/);
+    expect(labelText(signInSection(wrong.text), "backchannelLogoutUri")).toBe("Back-channel logout URI");
+    expect(valueById(wrong.text, "backchannelLogoutUri")).toBe("http://grafana.example.com/logout");
+    expect(textareaText(wrong.text, "redirectUris")).toBe(URIS);
+    expect(await rowCount(db, "oidc_clients")).toBe(0);
+
+    const made = await agent.post(`/admin/systems/${system.id}/oidc-client`, { redirectUris: URIS, backchannelLogoutUri: " https://grafana.example.com/logout " });
+    expect(made.status).toBe(200);
+    expect(pageText(made.text)).toContain("Back-channel logout URI https://grafana.example.com/logout");
+    expect((await storedRow(system.id))?.backchannel_logout_uri).toBe("https://grafana.example.com/logout");
+    const [created] = await listAuditEvents(db, { action: "oidc_client.created" });
+    expect(created?.details).toMatchObject({ changes: { backchannelLogoutUri: { from: null, to: "https://grafana.example.com/logout" } } });
+    expect(valueById((await agent.get(`/admin/systems/${system.id}`)).text, "backchannelLogoutUri")).toBe("https://grafana.example.com/logout");
+
+    const cleared = await agent.post(`/admin/systems/${system.id}/oidc-client/redirect-uris`, { redirectUris: URIS, backchannelLogoutUri: "", version: "1" });
+    expect(cleared.status).toBe(303);
+    expect((await storedRow(system.id))?.backchannel_logout_uri).toBeNull();
+    const [changed] = await listAuditEvents(db, { action: "oidc_client.changed" });
+    expect(changed?.details).toEqual({
+      clientId: expect.any(String),
+      changes: { backchannelLogoutUri: { from: "https://grafana.example.com/logout", to: null } },
+    });
   });
 
   it("Enable sign-in a second time (another tab, a double click) makes no second client and says how to get a secret", async () => {
@@ -351,6 +379,7 @@ describe("Sign in with Gatehouse through the API", () => {
       clientId: expect.stringMatching(/^gh-[A-Za-z0-9_-]{22}$/),
       clientSecret: expect.stringMatching(RANDOM_TOKEN),
       redirectUris: [URIS],
+      backchannelLogoutUri: null,
       issuer: "http://127.0.0.1",
       createdAt: expect.any(String),
       secretRotatedAt: null,
@@ -360,12 +389,22 @@ describe("Sign in with Gatehouse through the API", () => {
 
     const read = await api.get(path).set(auth);
     expect(read.status).toBe(200);
-    expect(read.body).toEqual({ clientId, redirectUris: [URIS], issuer: "http://127.0.0.1", createdAt: created.body.createdAt, secretRotatedAt: null });
+    expect(read.body).toEqual({ clientId, redirectUris: [URIS], backchannelLogoutUri: null, issuer: "http://127.0.0.1", createdAt: created.body.createdAt, secretRotatedAt: null });
 
     const changed = await api.put(path).set(auth).send({ redirectUris: ["https://grafana.example.com/cb", "http://127.0.0.1:3000/cb"] });
     expect(changed.status).toBe(200);
     expect(changed.body).not.toHaveProperty("clientSecret");
     expect(changed.body).toMatchObject({ clientId, redirectUris: ["https://grafana.example.com/cb", "http://127.0.0.1:3000/cb"] });
+
+    const withLogout = await api.put(path).set(auth).send({ redirectUris: [URIS], backchannelLogoutUri: "https://grafana.example.com/logout" });
+    expect(withLogout.body.backchannelLogoutUri).toBe("https://grafana.example.com/logout");
+    const kept = await api.put(path).set(auth).send({ redirectUris: [URIS] });
+    expect(kept.body.backchannelLogoutUri).toBe("https://grafana.example.com/logout");
+    const badLogout = await api.put(path).set(auth).send({ redirectUris: [URIS], backchannelLogoutUri: "javascript:alert(1)" });
+    expect(badLogout.status).toBe(400);
+    expect(badLogout.body.error.fields.backchannelLogoutUri).toMatch(/^Back-channel logout URI: /);
+    const none = await api.put(path).set(auth).send({ redirectUris: [URIS], backchannelLogoutUri: null });
+    expect(none.body.backchannelLogoutUri).toBeNull();
 
     const rotated = await api.post(`${path}/secret`).set(auth);
     expect(rotated.status).toBe(200);
@@ -381,7 +420,7 @@ describe("Sign in with Gatehouse through the API", () => {
     expect((await api.post(`${path}/secret`).set(auth)).status).toBe(404);
 
     const actions = (await listAuditEvents(db, { limit: 1000 })).map((e) => e.action).filter((a) => a.startsWith("oidc_client."));
-    expect(actions.reverse()).toEqual(["oidc_client.created", "oidc_client.redirect_uris_changed", "oidc_client.secret_rotated", "oidc_client.disabled"]);
+    expect(actions.reverse()).toEqual(["oidc_client.created", "oidc_client.changed", "oidc_client.changed", "oidc_client.changed", "oidc_client.secret_rotated", "oidc_client.disabled"]);
     const [viaApi] = await listAuditEvents(db, { action: "oidc_client.created" });
     expect(viaApi?.details).toHaveProperty("viaApiToken");
   });

@@ -280,6 +280,7 @@ describe.each(backends)("the OpenID Connect storage on $name", ({ embedded }) =>
         accountId: null,
         clientId: null,
         consumedAt: null,
+        consoleSessionId: null,
       });
     await Promise.all([write(db, 1), write(other, 2), write(db, 3), write(other, 4)]);
     const rows = await db("oidc_payloads").where({ model: "Session" }).select("payload", "uid");

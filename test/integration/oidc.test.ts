@@ -7,9 +7,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
 import { disableOidcClient, enableOidcClient } from "../../src/services/oidc-clients.ts";
+import type { OidcLogoutNotices } from "../../src/services/oidc-logout.ts";
 import { accessEvents, grant, makeSystem, makeTeam } from "../helpers/access.ts";
 import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
-import { createTestApp } from "../helpers/app.ts";
+import { createTestApp, createTestAppParts } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { buildUser } from "../helpers/factories.ts";
 
@@ -27,21 +28,26 @@ describe("Sign in with Gatehouse (OpenID Connect)", () => {
   let server: http.Server;
   let base = "";
   let app: Express;
+  let logoutNotices: OidcLogoutNotices;
   const redirectUri = "http://127.0.0.1:9/callback";
 
   beforeAll(async () => {
     server = http.createServer((req, res) => app(req, res));
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    app = createTestApp(db, { BASE_URL: base });
+    const parts = createTestAppParts(db, { BASE_URL: base });
+    app = parts.app;
+    logoutNotices = parts.oidcLogoutNotices;
+    logoutNotices.start();
   });
   afterAll(async () => {
+    await logoutNotices?.stop();
     await new Promise((resolve) => server?.close(resolve));
   });
 
-  async function systemWithClient(name: string) {
+  async function systemWithClient(name: string, backchannelLogoutUri: string | null = null) {
     const system = await makeSystem(db, { name });
-    const { client: made, clientSecret } = await enableOidcClient(db, SYSTEM_ACTOR, system.id, [redirectUri]);
+    const { client: made, clientSecret } = await enableOidcClient(db, SYSTEM_ACTOR, system.id, { redirectUris: [redirectUri], backchannelLogoutUri });
     const config = await client.discovery(new URL(base), made.clientId, undefined, client.ClientSecretBasic(clientSecret), {
       execute: [client.allowInsecureRequests],
     });
@@ -242,6 +248,141 @@ describe("Sign in with Gatehouse (OpenID Connect)", () => {
     expect(console.status).toBe(303);
     expect(console.headers.location).toMatch(/^\/login/);
     await expect(client.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+  });
+
+  describe("back-channel logout", () => {
+    const LOGOUT_EVENT = "http://schemas.openid.net/event/backchannel-logout";
+    /** A system's back-channel logout address: it keeps what is posted to it and answers `status`. */
+    async function logoutReceiver(status = 200) {
+      const received: string[] = [];
+      const receiver = { received, status, uri: "", close: () => new Promise((resolve) => listener.close(resolve)) };
+      const listener = http.createServer((req, res) => {
+        let body = "";
+        req.on("data", (chunk: Buffer) => {
+          body += chunk.toString("utf8");
+        });
+        req.on("end", () => {
+          if (req.method === "POST" && req.headers["content-type"] === "application/x-www-form-urlencoded")
+            received.push(new URLSearchParams(body).get("logout_token") ?? "");
+          res.writeHead(receiver.status).end();
+        });
+      });
+      await new Promise<void>((resolve) => listener.listen(0, "127.0.0.1", resolve));
+      receiver.uri = `http://127.0.0.1:${(listener.address() as AddressInfo).port}/logout`;
+      return receiver;
+    }
+
+    /** Until `count` tokens have arrived (the sender runs every few seconds; runSoon asks it now). */
+    async function tokensArrived(receiver: { received: string[] }, count: number): Promise<string[]> {
+      for (let waited = 0; receiver.received.length < count && waited < 15_000; waited += 50) {
+        logoutNotices.runSoon();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await logoutNotices.idle();
+      return receiver.received;
+    }
+
+    /** A person signed in to a system with a back-channel address, and to one without; their tokens and ID tokens' sid. */
+    async function signedInToTwo(name: string, receiverUri: string) {
+      const withAddress = await systemWithClient(`${name}-a`, receiverUri);
+      const without = await systemWithClient(`${name}-b`);
+      const person = await buildUser(db);
+      const agent = await signedInAgent(app, person);
+      const sessions = [];
+      for (const target of [withAddress, without]) {
+        await grant(db, { kind: "user", id: person.id }, { kind: "system", id: target.system.id }, "read");
+        const { callback, verifier, state } = await authorize(agent, target.config);
+        sessions.push(await client.authorizationCodeGrant(target.config, callback, { pkceCodeVerifier: verifier, expectedState: state }));
+      }
+      const [first, second] = sessions;
+      return { person, agent, withAddress, without, tokens: first!, otherTokens: second! };
+    }
+
+    async function verifiedLogoutToken(token: string, clientId: string) {
+      const { payload, protectedHeader } = await jwtVerify(token, createRemoteJWKSet(new URL(`${base}/oidc/jwks`)), {
+        issuer: base,
+        audience: clientId,
+        typ: "logout+jwt",
+      });
+      expect(payload.events).toEqual({ [LOGOUT_EVENT]: {} });
+      expect(payload).not.toHaveProperty("nonce");
+      expect(typeof payload.jti).toBe("string");
+      return { payload, protectedHeader };
+    }
+
+    it("the console's Sign out sends a signed logout token to the system with an address (a loopback one: private addresses are allowed), with the sid of its ID token; none to the other; both end", async () => {
+      const receiver = await logoutReceiver();
+      try {
+        const { person, agent, withAddress, without, tokens, otherTokens } = await signedInToTwo("console-out", receiver.uri);
+        const sid = tokens.claims()?.sid;
+        expect(typeof sid).toBe("string");
+        expect(otherTokens.claims()?.sid).toBeUndefined();
+
+        expect((await agent.post("/logout")).status).toBe(303);
+        const [token, ...more] = await tokensArrived(receiver, 1);
+        expect(more).toEqual([]);
+        const { payload } = await verifiedLogoutToken(token!, withAddress.clientId);
+        expect(payload).toMatchObject({ sub: String(person.id), sid });
+        expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBeLessThanOrEqual(120);
+        await expect(client.refreshTokenGrant(withAddress.config, tokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+        await expect(client.refreshTokenGrant(without.config, otherTokens.refresh_token!)).rejects.toMatchObject({ error: "invalid_grant" });
+        expect(Number((await db("oidc_logout_notices").count<{ n: string }[]>("* as n"))[0]?.n)).toBe(0);
+      } finally {
+        await receiver.close();
+      }
+    });
+
+    it("disabling the person sends it too (the same path for signing out everywhere, a password change, deletion)", async () => {
+      const receiver = await logoutReceiver(204);
+      try {
+        const { person, withAddress, tokens } = await signedInToTwo("disabled", receiver.uri);
+        await db("users").where({ id: person.id }).update({ disabled: true });
+        const [token] = await tokensArrived(receiver, 1);
+        const { payload } = await verifiedLogoutToken(token!, withAddress.clientId);
+        expect(payload).toMatchObject({ sub: String(person.id), sid: tokens.claims()?.sid });
+      } finally {
+        await receiver.close();
+      }
+    });
+
+    it("the system's own sign-out (RP-initiated) sends one token, not two", async () => {
+      const receiver = await logoutReceiver();
+      try {
+        const { agent, withAddress } = await signedInToTwo("rp-out", receiver.uri);
+        const query = new URLSearchParams({ client_id: withAddress.clientId, post_logout_redirect_uri: redirectUri });
+        const page = await agent.http.get(`/oidc/session/end?${query}`).redirects(0);
+        const xsrf = /name="xsrf" value="([^"]+)"/.exec(page.text)?.[1] ?? "";
+        expect((await agent.http.post("/oidc/session/end/confirm").type("form").send({ xsrf, logout: "yes" }).redirects(0)).status).toBe(303);
+        expect(receiver.received).toHaveLength(1);
+        await verifiedLogoutToken(receiver.received[0]!, withAddress.clientId);
+        // The console's session ended with it; that queues nothing more.
+        logoutNotices.runSoon();
+        await logoutNotices.idle();
+        expect(receiver.received).toHaveLength(1);
+      } finally {
+        await receiver.close();
+      }
+    });
+
+    it("a system that answers with an error is tried again later, and the reason is kept", async () => {
+      const receiver = await logoutReceiver(500);
+      try {
+        const { agent, withAddress } = await signedInToTwo("failing", receiver.uri);
+        await agent.post("/logout");
+        await tokensArrived(receiver, 1);
+        const [waiting] = await db("oidc_logout_notices").select("attempts", "last_error", db.raw("next_attempt_at > now() AS later"));
+        expect(waiting).toMatchObject({ attempts: 1, later: true });
+        expect(waiting.last_error).toContain("got: 500");
+
+        receiver.status = 200;
+        await db("oidc_logout_notices").update({ next_attempt_at: db.fn.now() });
+        const [, token] = await tokensArrived(receiver, 2);
+        await verifiedLogoutToken(token!, withAddress.clientId);
+        expect(Number((await db("oidc_logout_notices").count<{ n: string }[]>("* as n"))[0]?.n)).toBe(0);
+      } finally {
+        await receiver.close();
+      }
+    });
   });
 
   describe("attacks", () => {

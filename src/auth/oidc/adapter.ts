@@ -17,6 +17,11 @@ export interface OidcAdapterOptions {
    * client (or it may not sign anyone in now). With it, the provider cannot write clients (no dynamic registration).
    */
   findClient?: (clientId: string) => Promise<AdapterPayload | undefined>;
+  /**
+   * The console session of the request being answered, stored with each provider session saved during it, so that
+   * ending that console session ends the provider session too (migrations/20261203190000_add_oidc_backchannel_logout.ts).
+   */
+  consoleSessionId?: () => string | undefined;
 }
 
 /** The models whose objects hang on a grant: revoking the grant deletes them all, as the memory adapter does. */
@@ -62,6 +67,7 @@ export class KnexOidcAdapter implements Adapter {
       accountId: text(payload.accountId),
       clientId: text(payload.clientId),
       consumedAt: typeof payload.consumed === "number" ? payload.consumed : null,
+      consoleSessionId: this.model === "Session" ? (this.options.consoleSessionId?.() ?? null) : null,
     });
   }
 

@@ -46,9 +46,9 @@ export function oidcClientOperations({ db, config }: RouteDeps): Operation[] {
       method: "put",
       path,
       operationId: "setSystemOidcClient",
-      summary: "Enable sign-in with Gatehouse, or change the redirect URIs",
+      summary: "Enable sign-in with Gatehouse, or change its addresses",
       description:
-        "Makes the system's client when it has none (201, with `clientSecret`, shown this once) or replaces its redirect URIs (200, without the secret). " +
+        "Makes the system's client when it has none (201, with `clientSecret`, shown this once) or replaces its redirect URIs and, when given, its back-channel logout URI (200, without the secret). " +
         "Confidential client: authorization code flow, PKCE S256 required, client_secret_basic or client_secret_post.",
       tag: TAG,
       access: "admin",
@@ -56,10 +56,10 @@ export function oidcClientOperations({ db, config }: RouteDeps): Operation[] {
       body: OidcClientBody,
       responses: {
         201: { description: "Sign-in enabled: the new client and its secret.", schema: OidcClientWithSecretView },
-        200: { description: "The client existed; its redirect URIs are now the ones sent.", schema: OidcClientView },
+        200: { description: "The client existed; its addresses are now the ones sent.", schema: OidcClientView },
       },
       handler: async (req, res, { params, body }) => {
-        const result = await setOidcClient(db, actorOf(req), params.id, body.redirectUris);
+        const result = await setOidcClient(db, actorOf(req), params.id, body);
         if (result.clientSecret !== undefined) {
           res.location(`/api/v1/systems/${params.id}/oidc-client`);
           send(res, 201, OidcClientWithSecretView, { ...apiOidcClient(result.client, config.baseUrl), clientSecret: result.clientSecret });

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { emailField, idParam, passwordField, textField, usernameField } from "../../lib/fields.ts";
 import { hostField } from "../../lib/host.ts";
-import { MAX_REDIRECT_URIS, redirectUrisListField } from "../../lib/redirect-uris.ts";
+import { backchannelLogoutUriField, MAX_REDIRECT_URIS, redirectUrisListField } from "../../lib/redirect-uris.ts";
 import { GATE_MODES, gateModeField, webAddressField } from "../../lib/web-address.ts";
 import { nameField } from "../admin/catalog-schemas.ts";
 import { pagingFields, wholeNumberParam } from "./operation.ts";
@@ -150,6 +150,10 @@ export const OidcClientBody = z.strictObject({
   redirectUris: redirectUrisListField.meta({
     description: `Where the system receives people back after they sign in, matched exactly: 1 to ${MAX_REDIRECT_URIS} absolute https:// URLs (http:// only to localhost, 127.0.0.0/8 or [::1]), each at most 2000 characters, without a fragment or a user name. Each is trimmed; duplicates count once.`,
   }),
+  backchannelLogoutUri: backchannelLogoutUriField.optional().meta({
+    description:
+      "Where Gatehouse posts a signed logout token (OpenID Connect Back-Channel Logout 1.0) when a person's sign-in to the system ends; the same rules as a redirect URI. null or an empty string: none. Left out: what is stored stays (none for a new client).",
+  }),
 });
 
 export const DeleteQuery = z.strictObject({
@@ -239,6 +243,7 @@ export const AccessView = z.object({
 export const OidcClientView = z.object({
   clientId: z.string().meta({ description: "The client id the system presents: `gh-` and 22 characters." }),
   redirectUris: z.array(z.string()),
+  backchannelLogoutUri: z.string().nullable().meta({ description: "Where logout tokens are posted; null for none." }),
   issuer: z.string().meta({ description: "The issuer the system must trust; its settings are at `<issuer>/.well-known/openid-configuration`." }),
   createdAt: isoTime,
   secretRotatedAt: isoTime.nullable().meta({ description: "When the secret was last rotated; null if never." }),

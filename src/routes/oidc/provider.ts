@@ -89,7 +89,7 @@ function consoleRequest(ctx: KoaContextWithOIDC): Request {
 }
 
 /** The client metadata of a system's client: confidential, code flow with PKCE, refresh tokens. */
-export function clientMetadataOf(client: { clientId: string; secretDigest: string; redirectUris: string[] }): Record<string, unknown> {
+export function clientMetadataOf(client: { clientId: string; secretDigest: string; redirectUris: string[]; backchannelLogoutUri: string | null }): Record<string, unknown> {
   return {
     client_id: client.clientId,
     // The digest stands where the secret would: compareClientSecret (below) compares digests, so the secret itself
@@ -101,6 +101,8 @@ export function clientMetadataOf(client: { clientId: string; secretDigest: strin
     response_types: [...OIDC_CLIENT_PROFILE.responseTypes],
     // Either method is accepted for a client registered with this one (oidc-provider's client authentication).
     token_endpoint_auth_method: "client_secret_basic",
+    // With an address, the ID token carries `sid`, which the logout token repeats (services/oidc-logout.ts).
+    ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
 }
 
@@ -212,6 +214,14 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
     },
     // Browsers never call the token endpoint: these are confidential clients on servers.
     clientBasedCORS: () => false,
+    // The provider's only outgoing requests for these clients are logout tokens to the back-channel addresses that
+    // administrators register, which are usually on the fleet's private network: its default fetch refuses private
+    // and loopback addresses (its guard against requests steered by clients that register themselves, which
+    // Gatehouse does not allow), so that guard is left out here.
+    fetch: (url, init) => {
+      const { dispatcher: _guard, ...rest } = (init ?? {}) as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, rest);
+    },
     async findAccount(ctx, sub, token) {
       const clientId = token?.clientId ?? ctx.oidc.client?.clientId;
       if (!clientId) return undefined;
@@ -269,6 +279,9 @@ export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapt
         }),
       );
   });
+  provider.on("backchannel.error", (_ctx: unknown, error: unknown, client: { clientId: string }) =>
+    logger.warn({ err: error, clientId: client.clientId }, "back-channel logout: the system did not take the notice"),
+  );
   provider.on("server_error", (_ctx: unknown, error: unknown) => logger.error({ err: error }, "OpenID Connect provider error"));
   return provider;
 }

@@ -43,9 +43,14 @@ export function adminSystemsRouter({ db, config }: RouteDeps): Router {
       notes: system.notes,
       version: String(system.version),
     }),
-    // An error of the details form keeps what was typed there; one of the redirect URIs keeps what was typed in them
-    // (the section shows it over the saved URIs); the other forms leave the page as saved.
-    valuesAfterError: (typed, saved) => ("name" in typed ? typed : "redirectUris" in typed ? { ...saved, redirectUris: typed.redirectUris } : undefined),
+    // An error of the details form keeps what was typed there; one of the sign-in's addresses keeps what was typed in
+    // them (the section shows it over the saved addresses); the other forms leave the page as saved.
+    valuesAfterError: (typed, saved) =>
+      "name" in typed
+        ? typed
+        : "redirectUris" in typed
+          ? { ...saved, redirectUris: typed.redirectUris, backchannelLogoutUri: typed.backchannelLogoutUri ?? "" }
+          : undefined,
     listQuery: ListQuery,
     list: async (db, actor, query) => {
       const { systems, total } = await listSystemsPage(db, actor, { search: query.q.trim(), limit: PER_PAGE, offset: (query.page - 1) * PER_PAGE });

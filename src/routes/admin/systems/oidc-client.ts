@@ -4,11 +4,11 @@ import type { Config } from "../../../config.ts";
 import type { Db } from "../../../db/index.ts";
 import { EmptySchema, versionField } from "../../../lib/fields.ts";
 import { flash } from "../../../lib/flash.ts";
-import { redirectUrisTextField } from "../../../lib/redirect-uris.ts";
+import { backchannelLogoutUriTextField, redirectUrisTextField } from "../../../lib/redirect-uris.ts";
 import { input, validate } from "../../../middleware/validate.ts";
 import { presentOidcClient, presentOidcSetup } from "../../../presenters/oidc-client.ts";
 import {
-  changeOidcRedirectUris,
+  changeOidcClientAddresses,
   disableOidcClient,
   enableOidcClient,
   findOidcClientOfSystem,
@@ -21,8 +21,8 @@ import type { Actor } from "../../../types/user.ts";
 import { actorOf } from "../../actor.ts";
 import { IdParams } from "../catalog-schemas.ts";
 
-export const EnableSignInSchema = z.strictObject({ redirectUris: redirectUrisTextField });
-export const RedirectUrisSchema = z.strictObject({ redirectUris: redirectUrisTextField, version: versionField });
+export const EnableSignInSchema = z.strictObject({ redirectUris: redirectUrisTextField, backchannelLogoutUri: backchannelLogoutUriTextField });
+export const AddressesSchema = EnableSignInSchema.extend({ version: versionField });
 
 type IdInput = { id: number };
 
@@ -44,6 +44,7 @@ function renderSecret(res: Response, config: Config, system: System, client: Oid
     clientId: client.clientId,
     clientSecret,
     redirectUris: client.redirectUris,
+    backchannelLogoutUri: client.backchannelLogoutUri,
     setup: presentOidcSetup(config.baseUrl),
   });
 }
@@ -59,15 +60,15 @@ export function addOidcClientRoutes(router: Router, pageForm: RequestHandler, { 
 
   router.post("/:id/oidc-client", validate({ params: IdParams }), pageForm, validate({ body: EnableSignInSchema }), async (req, res) => {
     const { params, body } = input<z.infer<typeof EnableSignInSchema>, unknown, IdInput>(res);
-    const { client, clientSecret } = await enableOidcClient(db, actorOf(req), params.id, body.redirectUris);
+    const { client, clientSecret } = await enableOidcClient(db, actorOf(req), params.id, body);
     renderSecret(res, config, await system(req, res), client, clientSecret, "enabled");
   });
 
-  router.post("/:id/oidc-client/redirect-uris", validate({ params: IdParams }), pageForm, validate({ body: RedirectUrisSchema }), async (req, res) => {
-    const { params, body } = input<z.infer<typeof RedirectUrisSchema>, unknown, IdInput>(res);
-    const { changed } = await changeOidcRedirectUris(db, actorOf(req), params.id, body.redirectUris, body.version);
+  router.post("/:id/oidc-client/redirect-uris", validate({ params: IdParams }), pageForm, validate({ body: AddressesSchema }), async (req, res) => {
+    const { params, body } = input<z.infer<typeof AddressesSchema>, unknown, IdInput>(res);
+    const { changed } = await changeOidcClientAddresses(db, actorOf(req), params.id, body, body.version);
     const { name } = await system(req, res);
-    flash(req, "success", changed ? `Redirect URIs of ${name} saved.` : `The redirect URIs of ${name} were already these; nothing changed.`);
+    flash(req, "success", changed ? `Sign-in addresses of ${name} saved.` : `The sign-in addresses of ${name} were already these; nothing changed.`);
     res.redirect(303, back(params.id));
   });
 
