@@ -103,6 +103,8 @@ export function authRouter(deps: RouteDeps): Router {
       if (err) return next(err);
       req.session.destroy((destroyErr) => {
         if (destroyErr) return next(destroyErr);
+        // Ending the session queued logout tokens for the systems signed in through it: send them now.
+        deps.oidcLogoutNotices.runSoon();
         res.clearCookie(res.req.app.get("sessionCookieName") ?? "gatehouse.sid");
         res.redirect(303, "/login");
       });
