@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { DATABASE_TIMEOUT_DEFAULTS } from "./db/timeouts.ts";
 import { LOOPBACK_PROXIES, parseProxyList } from "./lib/trusted-proxies.ts";
 
 const optionalText = z.preprocess((v) => (v === "" ? undefined : v), z.string().optional());
@@ -20,6 +21,8 @@ const EnvSchema = z
         .regex(/^postgres(ql)?:\/\//, "must be a postgres:// URL")
         .optional(),
     ),
+    DATABASE_CONNECT_TIMEOUT_MS: z.coerce.number().int().min(500).max(60_000).default(DATABASE_TIMEOUT_DEFAULTS.connectMs),
+    DATABASE_QUERY_TIMEOUT_MS: z.coerce.number().int().min(1_000).max(600_000).default(DATABASE_TIMEOUT_DEFAULTS.queryMs),
     DATA_DIR: z.string().min(1).default("./data"),
     APP_SECRET: z.preprocess(
       (v) => (v === "" ? undefined : v),
@@ -61,6 +64,7 @@ export interface Config {
   readonly baseUrl: string;
   readonly secureCookies: boolean;
   readonly databaseUrl: string | undefined;
+  readonly databaseTimeouts: { readonly connectMs: number; readonly queryMs: number };
   readonly dataDir: string;
   /** Undefined until main.ts resolves it (generated into DATA_DIR when not given). */
   readonly appSecret: string | undefined;
@@ -100,6 +104,7 @@ export function loadConfig(env: Record<string, string | undefined>): Config {
     baseUrl,
     secureCookies: baseUrl.startsWith("https://"),
     databaseUrl: e.DATABASE_URL,
+    databaseTimeouts: { connectMs: e.DATABASE_CONNECT_TIMEOUT_MS, queryMs: e.DATABASE_QUERY_TIMEOUT_MS },
     dataDir: e.DATA_DIR,
     appSecret: e.APP_SECRET,
     logLevel: e.LOG_LEVEL,

@@ -55,7 +55,7 @@ async function main(): Promise<void> {
 
   const embeddedDir = config.databaseUrl ? undefined : path.resolve(config.dataDir, "pgdata");
   if (embeddedDir) await mkdir(embeddedDir, { recursive: true });
-  const db = createDb({ databaseUrl: config.databaseUrl, embeddedDir, logger });
+  const db = createDb({ databaseUrl: config.databaseUrl, embeddedDir, logger, timeouts: config.databaseTimeouts });
   logger.info({ database: config.databaseUrl ? "postgres" : `embedded (${embeddedDir})` }, "opening database");
   await migrateWithRetry(db, logger);
   if (config.adminSeed) await seedAdministrator(db, config.adminSeed, logger);

@@ -8,5 +8,5 @@ export async function openConfiguredDb(): Promise<Db> {
   const config = loadConfig(process.env);
   const embeddedDir = config.databaseUrl ? undefined : path.resolve(config.dataDir, "pgdata");
   if (embeddedDir) await mkdir(embeddedDir, { recursive: true });
-  return createDb({ databaseUrl: config.databaseUrl, embeddedDir });
+  return createDb({ databaseUrl: config.databaseUrl, embeddedDir, timeouts: config.databaseTimeouts });
 }

@@ -28,7 +28,9 @@ function isDatabaseUnavailable(error: unknown): boolean {
     name === "KnexTimeoutError" ||
     // "…is not queryable" (pg, no code): a transaction whose connection was killed mid-way fails its ROLLBACK on
     // the dead client, and knex rejects with that error instead of the first one; it was a 500 page.
-    /Connection terminated|connection is closed|is not queryable/i.test(message ?? "")
+    // "Query read timeout" and "timeout expired": pg stopped waiting for a silent database's answer or for its
+    // connection (query_timeout and connectionTimeoutMillis, src/db/index.ts).
+    /Connection terminated|connection is closed|is not queryable|Query read timeout|^timeout expired$/i.test(message ?? "")
   );
 }
 

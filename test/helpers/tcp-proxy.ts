@@ -3,11 +3,16 @@ import net from "node:net";
 /**
  * A TCP proxy on a loopback port that forwards every connection to `target` (the test's Postgres), so that a test
  * can take the database away from an app process and give it back: cut() destroys every connection and refuses
- * new ones (connection refused, as a database that is down); restore() accepts again on the same port.
+ * new ones (connection refused, as a database that is down); swallow() keeps every connection open and accepts new
+ * ones but passes nothing on (a black-holed network: no answer, no error); restore() forwards again on the same
+ * port, to new connections (a swallowed one stays silent, as it would on a network that lost its packets).
  */
 export class TcpProxy {
   private server: net.Server | undefined;
   private readonly pairs = new Set<{ client: net.Socket; upstream: net.Socket }>();
+  /** Connections that get nothing through: accepted while swallowing, or open when swallow() began. */
+  private readonly silent = new Set<net.Socket>();
+  private swallowing = false;
   /** Connections accepted since the start. */
   accepted = 0;
 
@@ -35,8 +40,20 @@ export class TcpProxy {
     });
   }
 
+  /** Reads and drops whatever the client sends, and never answers, until the proxy closes. */
+  private silence(client: net.Socket): void {
+    this.silent.add(client);
+    client.on("error", () => client.destroy());
+    client.on("close", () => this.silent.delete(client));
+    client.on("data", () => {});
+  }
+
   private forward(client: net.Socket): void {
     this.accepted += 1;
+    if (this.swallowing) {
+      this.silence(client);
+      return;
+    }
     const upstream = net.connect(this.target.port, this.target.host);
     const pair = { client, upstream };
     this.pairs.add(pair);
@@ -80,12 +97,32 @@ export class TcpProxy {
     await closed;
   }
 
-  /** Accepts connections again, on the same port. */
+  /** From now on nothing passes, either way, on any connection: open ones go silent, new ones are accepted silently. */
+  swallow(): void {
+    this.swallowing = true;
+    for (const pair of this.pairs) {
+      const { client, upstream } = pair;
+      this.pairs.delete(pair);
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.removeAllListeners("close");
+      client.removeAllListeners("error");
+      upstream.removeAllListeners();
+      upstream.on("error", () => {});
+      upstream.destroy();
+      this.silence(client);
+    }
+  }
+
+  /** Accepts and forwards new connections again, on the same port. */
   async restore(): Promise<void> {
+    this.swallowing = false;
     if (!this.server) await this.listen();
   }
 
   async close(): Promise<void> {
+    for (const client of this.silent) client.destroy();
+    this.silent.clear();
     await this.cut();
   }
 }

@@ -4,6 +4,7 @@ import path from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { type AppProcess, Browser, type HttpResponse, httpRequest, logLines, postgresAddress, STACK_TRACE, schemaUrl, startAppProcess } from "../helpers/app-process.ts";
+import { createTestApiToken } from "../helpers/api-tokens.ts";
 import { createTestDb, usingPostgres } from "../helpers/db.ts";
 import { buildAdmin } from "../helpers/factories.ts";
 import { pageText } from "../helpers/html.ts";
@@ -51,7 +52,7 @@ describe.skipIf(skipFaults)("an app process whose database goes away (Postgres o
   let dataDir: string;
   let proxy: TcpProxy;
   let app: AppProcess;
-  let admin: { username: string; password: string };
+  let admin: { id: number; username: string; password: string };
 
   beforeAll(async () => {
     db = await createTestDb();
@@ -221,4 +222,52 @@ describe.skipIf(skipFaults)("an app process whose database goes away (Postgres o
     expect(signIn.status).toBe(303);
     expect(logLines(app, "unhandled error")).toHaveLength(errorsBefore);
   });
+
+  it("a database that swallows its traffic: 503 within 10 s on pages and the API, /readyz within 2 s, no request left hanging, and back by itself", async () => {
+    const chief = new Browser();
+    await chief.signIn(app.url, admin.username, admin.password);
+    const token = await createTestApiToken(db, admin);
+    expect((await httpRequest(`${app.url}/readyz`)).status).toBe(200);
+    const timed = async (what: string, request: Promise<HttpResponse>) => {
+      const started = Date.now();
+      const res = await request;
+      return { what, res, ms: Date.now() - started };
+    };
+
+    proxy.swallow();
+    try {
+      const answers = await Promise.all([
+        timed("GET /readyz", httpRequest(`${app.url}/readyz`)),
+        timed("GET /profile", chief.get(app.url, "/profile")),
+        timed("GET /systems", chief.get(app.url, "/systems")),
+        timed("GET /api/v1/systems", httpRequest(`${app.url}/api/v1/systems`, { headers: { Authorization: `Bearer ${token}`, Accept: "application/json" } })),
+      ]);
+      for (const { what, res, ms } of answers) {
+        expect(res.status, `${what} answered ${res.status}`).toBe(503);
+        expect(res.text, what).not.toMatch(STACK_TRACE);
+        expect(ms, `${what} took ${ms} ms`).toBeLessThan(what === "GET /readyz" ? 4_000 : 10_000);
+      }
+      // Every connection of the pool is now stuck on a statement nobody answers, and another round still answers.
+      const again = await timed("GET /profile", chief.get(app.url, "/profile"));
+      expect(again.res.status).toBe(503);
+      expect(again.ms).toBeLessThan(10_000);
+    } finally {
+      await proxy.restore();
+    }
+
+    // The database answers again: the swallowed connections are dropped, not reused, and the console comes back.
+    let ready = await httpRequest(`${app.url}/readyz`);
+    for (let tries = 0; ready.status !== 200 && tries < 100; tries += 1) {
+      await new Promise((r) => setTimeout(r, 200));
+      ready = await httpRequest(`${app.url}/readyz`);
+    }
+    expect(ready.status).toBe(200);
+    let page = await chief.get(app.url, "/profile");
+    for (let tries = 0; page.status !== 200 && tries < 50; tries += 1) {
+      await new Promise((r) => setTimeout(r, 200));
+      page = await chief.get(app.url, "/profile");
+    }
+    expect(page.status).toBe(200);
+    expect(app.running()).toBe(true);
+  }, 90_000);
 });
