@@ -2,6 +2,7 @@ import type { Request } from "express";
 import type ldap from "ldapjs";
 import LdapStrategy, { type LdapServerOptions } from "passport-ldapauth";
 import { bind, classifyDirectoryError, connected, DIRECTORY_TIMEOUTS, type DirectoryServer, newClient, startTls, tlsOptions } from "./connection.ts";
+import { type BreakerChange, type DirectoryBreaker, directoryBreaker } from "./circuit-breaker.ts";
 import { asDirectoryUser, type DirectoryEntry, toEntry } from "./directory-entry.ts";
 import { equals, groupFilter, searchAll } from "./search.ts";
 
@@ -16,10 +17,14 @@ export type ServerOutcome =
   | { status: "rejected"; reason: RejectReason }
   | { status: "unavailable"; reason: "connection" | "tls" | "timeout" | "error"; detail: string };
 
-export type DirectorySignIn =
+export type DirectorySignIn = (
   | { status: "ok"; entry: DirectoryEntry }
   | { status: "rejected"; reasons: { serverId: number; reason: RejectReason }[] }
-  | { status: "unavailable"; problems: { serverId: number; reason: string; detail: string }[] };
+  | { status: "unavailable"; problems: { serverId: number; reason: string; detail: string }[] }
+) & {
+  /** Servers that went down or came back during this sign-in (circuit-breaker.ts): each is an audit event. */
+  changes: BreakerChange[];
+};
 
 /** passport-ldapauth's messages, replaced by codes: the person sees one message, the log gets the code. */
 const STRATEGY_MESSAGES: Record<string, string> = {
@@ -111,21 +116,35 @@ function signInThroughStrategy(server: DirectoryServer, username: string, passwo
 /**
  * Tries the servers in order and stops at the first that signs the person in (TrueCommand's rule). If any server
  * answered "no", that is the answer (passport-ldapauth reports an unknown name and a wrong password alike); only
- * when no server answered at all is the directory unavailable, which is not a wrong password.
+ * when no server answered at all is the directory unavailable, which is not a wrong password. A server the
+ * breaker has marked down is skipped without a question (circuit-breaker.ts).
  */
-export async function signInWithDirectory(servers: DirectoryServer[], username: string, password: string): Promise<DirectorySignIn> {
+export async function signInWithDirectory(
+  servers: DirectoryServer[],
+  username: string,
+  password: string,
+  breaker: DirectoryBreaker = directoryBreaker,
+): Promise<DirectorySignIn> {
+  const changes: BreakerChange[] = [];
   // Empty passwords never reach a directory: a DN with an empty password is an anonymous bind that succeeds.
-  if (!username || !password) return { status: "rejected", reasons: [] };
+  if (!username || !password) return { status: "rejected", reasons: [], changes };
   const reasons: { serverId: number; reason: RejectReason }[] = [];
   const problems: { serverId: number; reason: string; detail: string }[] = [];
   for (const server of servers) {
+    const admitted = breaker.admit(server);
+    if (!admitted.ask) {
+      problems.push({ serverId: server.id, reason: "down", detail: `not answering; asked again after ${admitted.downUntil.toISOString()}` });
+      continue;
+    }
     const outcome = await signInAtServer(server, username, password);
-    if (outcome.status === "ok") return outcome;
+    const change = outcome.status === "unavailable" ? breaker.failed(server, outcome.reason, outcome.detail) : breaker.answered(server);
+    if (change) changes.push(change);
+    if (outcome.status === "ok") return { ...outcome, changes };
     if (outcome.status === "rejected") reasons.push({ serverId: server.id, reason: outcome.reason });
     else problems.push({ serverId: server.id, reason: outcome.reason, detail: outcome.detail });
   }
-  if (problems.length > 0 && reasons.length === 0) return { status: "unavailable", problems };
-  return { status: "rejected", reasons };
+  if (problems.length > 0 && reasons.length === 0) return { status: "unavailable", problems, changes };
+  return { status: "rejected", reasons, changes };
 }
 
 function isInvalidCredentials(error: unknown): boolean {

@@ -22,6 +22,7 @@ export const LOG_CATEGORIES = [
   { value: "oidc_client", label: "Sign in with Gatehouse" },
   { value: "audit", label: "Log retention" },
   { value: "signing_keys", label: "Signing keys" },
+  { value: "directory", label: "Directory (LDAP)" },
 ] as const;
 
 export const OTHER_CATEGORY = { value: "other", label: "Other" } as const;
@@ -50,6 +51,8 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "sign_in.reset_accepted": "Reset code or temporary password accepted",
   "sign_in.second_factor_failed": "Wrong two-factor code at sign-in",
   "sign_in.directory_unavailable": "Sign-in failed: directory unavailable",
+  "directory.server_down": "An LDAP server stopped answering: sign-ins skip it for 30 seconds at a time",
+  "directory.server_up": "An LDAP server answers again",
   sign_out: "Signed out",
   "session.ended": "Session signed out",
   "session.ended_others": "Other sessions signed out",

@@ -4,13 +4,14 @@ import { ConflictError, NotFoundError, ValidationError } from "../errors.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
 import { nameKey } from "../lib/fields.ts";
 import { openSecret, sealSecret } from "../lib/secret-box.ts";
+import type { BreakerChange } from "../ldap/circuit-breaker.ts";
 import type { DirectoryServer } from "../ldap/connection.ts";
 import { type CheckResult, checkServer } from "../ldap/server-check.ts";
 import * as ldap from "../repositories/ldap.ts";
 import * as settings from "../repositories/settings.ts";
 import * as teams from "../repositories/teams.ts";
 import type { Actor } from "../types/user.ts";
-import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
+import { diffFields, recordAudit, SECRET_MASK, SYSTEM_ACTOR } from "./audit.ts";
 import { type AuditedSettings, writeAuditedSettings } from "./audited-settings.ts";
 
 const OPTIONS_KEY = "ldap";
@@ -286,4 +287,17 @@ export async function removeLdapGroupMapping(db: Db, actor: Actor, id: number): 
       });
     return removed;
   });
+}
+
+/**
+ * One audit event for each LDAP server that went down or came back during a sign-in (src/ldap/circuit-breaker.ts):
+ * the installation's, not the person's, since the person only happened to be the one who noticed.
+ */
+export async function recordDirectoryServerChanges(db: Queryable, changes: readonly BreakerChange[]): Promise<void> {
+  for (const change of changes)
+    await recordAudit(db, SYSTEM_ACTOR, {
+      action: change.to === "down" ? "directory.server_down" : "directory.server_up",
+      target: { type: "ldap_server", id: change.serverId, label: change.url },
+      details: change.detail ? { detail: change.detail } : {},
+    });
 }

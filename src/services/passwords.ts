@@ -10,7 +10,7 @@ import * as failures from "../repositories/login-failures.ts";
 import * as users from "../repositories/users/index.ts";
 import type { User } from "../types/user.ts";
 import { DEFAULT_LOCKOUT, type LockoutThresholds, readLockoutThresholds } from "./general-settings.ts";
-import { directoryServers } from "./ldap-settings.ts";
+import { directoryServers, recordDirectoryServerChanges } from "./ldap-settings.ts";
 import { passwordProblem } from "./password-policy.ts";
 
 /** OWASP's argon2id floor (docs/domain.md, "Passwords and reset"). Changing these makes sign-in rehash stored passwords. */
@@ -110,6 +110,7 @@ export async function verifyCurrentPassword(db: Db, user: User, password: string
     // An LDAP account re-authenticates with its directory password, and only as its own directory entry.
     const servers = keys && password ? await directoryServers(db, keys) : [];
     const answer = servers.length > 0 ? await signInWithDirectory(servers, user.username, password) : undefined;
+    if (answer) await recordDirectoryServerChanges(db, answer.changes);
     if (answer?.status === "unavailable") {
       await failures.releaseAttempt(db, "account", accountKey);
       throw new ServiceUnavailableError(DIRECTORY_UNAVAILABLE);

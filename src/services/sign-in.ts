@@ -12,7 +12,7 @@ import { recordAudit } from "./audit.ts";
 import type { ResetKind } from "../types/user.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
 import { useResetAtSignIn } from "./password-reset.ts";
-import { directoryServers } from "./ldap-settings.ts";
+import { directoryServers, recordDirectoryServerChanges } from "./ldap-settings.ts";
 import { ACCOUNT_POLICY, accountWaits, DIRECTORY_UNAVAILABLE, hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { readLockoutThresholds } from "./general-settings.ts";
 
@@ -127,6 +127,7 @@ export async function signInWithPassword(
       return credentials ? fail("not_local", credentials.user) : fail("unknown_user");
     }
     const answer = await signInWithDirectory(servers, input.username, input.password);
+    await recordDirectoryServerChanges(db, answer.changes);
     if (answer.status === "unavailable") {
       // Not a wrong password: neither the account nor the address is charged for the directory's outage.
       await failures.releaseAttempt(db, "account", accountKey);

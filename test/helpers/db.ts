@@ -1,4 +1,5 @@
 import { readFile } from "node:fs/promises";
+import { directoryBreaker } from "../../src/ldap/circuit-breaker.ts";
 import { PGlite } from "@electric-sql/pglite";
 import knexFactory, { type Knex } from "knex";
 import ClientPgLite from "knex-pglite";
@@ -129,6 +130,8 @@ $reset$`;
 
 export async function resetDb(db: Db): Promise<void> {
   await db.raw(RESET_SQL);
+  // The breaker knows LDAP servers by id, and a reset starts the ids again: what it learnt belongs to the old rows.
+  directoryBreaker.reset();
 }
 
 export const usingPostgres = Boolean(process.env.TEST_DATABASE_URL);

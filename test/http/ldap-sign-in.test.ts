@@ -243,7 +243,7 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
       expect([400, 422]).toContain(res.status);
       expect(await userRow("alice")).toBeUndefined();
       expect(await failureRow(db, "account", "alice")).toBeUndefined();
-      expect(await signInWithDirectory(await directoryServers(db, testKeys), "alice", "")).toEqual({ status: "rejected", reasons: [] });
+      expect(await signInWithDirectory(await directoryServers(db, testKeys), "alice", "")).toEqual({ status: "rejected", reasons: [], changes: [] });
     });
 
     it("L11: the directory's 'admin' never signs into the local administrator 'admin', and is never merged with it", async () => {
@@ -323,6 +323,32 @@ describe.skipIf(skipLdapTests)("LDAP sign-in against a real directory", () => {
         await silent.close();
       }
     }, 30_000);
+
+    it("D5: a silent server is marked down after two sign-ins that waited: the next one skips it at once, tries the next server, and the log says so once", async () => {
+      const silent = await TestDirectory.silentPort();
+      try {
+        await useDirectory({ url: silent.url });
+        await setOptions({ allowUserCreation: true });
+        for (let i = 0; i < 2; i++) expect((await signIn("alice", FIXTURE_USERS.alice.password)).res.status).toBe(503);
+        const asked = silent.connections();
+        const [down] = await auditEvents(db, "directory.server_down");
+        expect(down).toMatchObject({ targetLabel: silent.url });
+
+        const { res } = await signIn("alice", FIXTURE_USERS.alice.password);
+        expect(res.status).toBe(503);
+        expect(decodeEntities(res.text)).toContain(DIRECTORY_UNAVAILABLE);
+        expect(silent.connections()).toBe(asked);
+
+        // A second server, after the silent one, signs people in meanwhile; the first is still not asked.
+        await useDirectory();
+        expect((await signIn("alice", FIXTURE_USERS.alice.password)).res.status).toBe(303);
+        expect(silent.connections()).toBe(asked);
+        expect(await auditEvents(db, "directory.server_down")).toHaveLength(1);
+        expect((await signIn("admin", LOCAL_ADMIN_PASSWORD)).res.status).toBe(303);
+      } finally {
+        await silent.close();
+      }
+    }, 60_000);
 
     it("D6: LDAPS or StartTLS with a certificate from another CA is refused (never plain text); with the right CA it works", async () => {
       await setOptions({ allowUserCreation: true });
