@@ -1,14 +1,10 @@
-import { spawn } from "node:child_process";
-import { mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb, type Db } from "../../src/db/index.ts";
+import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { countUsers, findUserByUsername } from "../../src/repositories/users/index.ts";
 import { signedInAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
+import { type CliResult, prepareCliDatabase, runCli } from "../helpers/cli.ts";
 
 /**
  * `npm run admin:create -- <username>` as a child process, against a real database: the Postgres that
@@ -16,63 +12,19 @@ import { createTestApp } from "../helpers/app.ts";
  * The password goes in on stdin, as when piped.
  */
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const PASSWORD = "cli admin passphrase 7";
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let databaseEnv: Record<string, string>;
 let openDb: () => Db;
 let cleanup: () => Promise<void>;
 
 function runAdminCreate(args: string[], stdin: string): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/admin-create.ts", ...args], {
-      cwd: root,
-      // A clean environment: the test runner's own variables (vitest sets BASE_URL, for one) are not the CLI's.
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "silent", ...databaseEnv },
-      stdio: ["pipe", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-    child.stdin.end(stdin);
-  });
+  return runCli("src/cli/admin-create.ts", args, databaseEnv, stdin);
 }
 
 async function prepareDatabase(): Promise<void> {
-  const base = process.env.TEST_DATABASE_URL;
-  if (base) {
-    const schema = `gatehouse_cli_${process.pid}`;
-    const admin = createDb({ databaseUrl: base, embeddedDir: undefined, poolMax: 1 });
-    await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.raw(`CREATE SCHEMA ${schema}`);
-    const url = new URL(base);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    databaseEnv = { DATABASE_URL: url.toString() };
-    openDb = () => createDb({ databaseUrl: url.toString(), embeddedDir: undefined, poolMax: 2 });
-    cleanup = async () => {
-      await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.destroy();
-    };
-    return;
-  }
-  const dataDir = await mkdtemp(path.join(tmpdir(), "gatehouse-cli-"));
-  databaseEnv = { DATA_DIR: dataDir };
-  // The same files the CLI wrote; opened only after every CLI run has exited (PGlite is single-process).
-  openDb = () => createDb({ databaseUrl: undefined, embeddedDir: path.join(dataDir, "pgdata") });
-  cleanup = () => rm(dataDir, { recursive: true, force: true });
+  ({ env: databaseEnv, openDb, cleanup } = await prepareCliDatabase("cli"));
 }
 
 const runs: Record<"created" | "short" | "common" | "containsName" | "duplicate", CliResult> = {} as never;

@@ -1,10 +1,5 @@
-import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb, type Db } from "../../src/db/index.ts";
+import type { Db } from "../../src/db/index.ts";
 import { migrateLatest } from "../../src/db/migrate.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { findUserByUsername } from "../../src/repositories/users/index.ts";
@@ -15,6 +10,7 @@ import { TestAgent } from "../helpers/agent.ts";
 import { createTestApp } from "../helpers/app.ts";
 import { pageText } from "../helpers/html.ts";
 import { attemptSignIn, failureRow, presetFailures } from "../helpers/sign-in.ts";
+import { type CliResult, prepareCliDatabase, runCli } from "../helpers/cli.ts";
 
 /**
  * `npm run reset-password -- <username>` (break-glass, docs/domain.md, "Passwords and reset") as a child process against a real database:
@@ -24,65 +20,21 @@ import { attemptSignIn, failureRow, presetFailures } from "../helpers/sign-in.ts
  * the real app.
  */
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const PASSWORD = "original passphrase of 2024";
 const NEW_PASSWORD = "river stones under moonlight 61";
 const TEMPORARY = /Temporary password for (\S+): ([A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4}-[A-Z2-9]{4})\n/;
 
-interface CliResult {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let databaseEnv: Record<string, string>;
 let openDb: () => Db;
 let cleanup: () => Promise<void>;
 
 function runResetPassword(args: string[]): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", "src/cli/reset-password.ts", ...args], {
-      cwd: root,
-      // A clean environment: the test runner's own variables (vitest sets BASE_URL, for one) are not the CLI's.
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "silent", ...databaseEnv },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+  return runCli("src/cli/reset-password.ts", args, databaseEnv);
 }
 
 async function prepareDatabase(): Promise<void> {
-  const base = process.env.TEST_DATABASE_URL;
-  if (base) {
-    const schema = `gatehouse_reset_cli_${process.pid}`;
-    const admin = createDb({ databaseUrl: base, embeddedDir: undefined, poolMax: 1 });
-    await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.raw(`CREATE SCHEMA ${schema}`);
-    const url = new URL(base);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    databaseEnv = { DATABASE_URL: url.toString() };
-    openDb = () => createDb({ databaseUrl: url.toString(), embeddedDir: undefined, poolMax: 2 });
-    cleanup = async () => {
-      await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.destroy();
-    };
-    return;
-  }
-  const dataDir = await mkdtemp(path.join(tmpdir(), "gatehouse-reset-cli-"));
-  await mkdir(path.join(dataDir, "pgdata"), { recursive: true });
-  databaseEnv = { DATA_DIR: dataDir };
-  // The same files the CLI opens; never open while a CLI run is (PGlite is single-process).
-  openDb = () => createDb({ databaseUrl: undefined, embeddedDir: path.join(dataDir, "pgdata") });
-  cleanup = () => rm(dataDir, { recursive: true, force: true });
+  ({ env: databaseEnv, openDb, cleanup } = await prepareCliDatabase("reset_cli"));
 }
 
 function temporaryPasswordOf(run: CliResult, username: string): string {

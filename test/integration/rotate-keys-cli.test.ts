@@ -1,13 +1,9 @@
-import { spawn } from "node:child_process";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { createDb, type Db } from "../../src/db/index.ts";
+import type { Db } from "../../src/db/index.ts";
 import { listAuditEvents } from "../../src/repositories/audit-events.ts";
 import { TEST_APP_SECRET } from "../helpers/app.ts";
 import { logLines, startAppProcess } from "../helpers/app-process.ts";
+import { type CliResult, prepareCliDatabase, runCli } from "../helpers/cli.ts";
 
 /**
  * `npm run rotate-keys` and the start-up's signing keys (src/main.ts), as child processes against a real database:
@@ -16,77 +12,34 @@ import { logLines, startAppProcess } from "../helpers/app-process.ts";
  * database admits one process at a time).
  */
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 const OTHER_SECRET = "a-different-app-secret-than-the-one-that-sealed";
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
 
 let databaseEnv: Record<string, string>;
 let openDb: () => Db;
 let cleanup: () => Promise<void>;
 
-function runNode(script: string, args: string[], env: Record<string, string>): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", script, ...args], {
-      cwd: root,
-      // A clean environment: the test runner's own variables are not the command's.
-      env: { PATH: process.env.PATH ?? "", HOME: process.env.HOME ?? "", LOG_LEVEL: "silent", APP_SECRET: TEST_APP_SECRET, ...databaseEnv, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (chunk) => {
-      stdout += chunk;
-    });
-    child.stderr.on("data", (chunk) => {
-      stderr += chunk;
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code, stdout, stderr }));
-  });
+function runNode(script: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runCli(script, args, { APP_SECRET: TEST_APP_SECRET, ...databaseEnv, ...env });
 }
 
 const rotateKeys = (args: string[] = [], env: Record<string, string> = {}) => runNode("src/cli/rotate-keys.ts", args, env);
 
 async function prepareDatabase(): Promise<void> {
-  const base = process.env.TEST_DATABASE_URL;
-  if (base) {
-    const schema = `gatehouse_rotate_keys_cli_${process.pid}`;
-    const admin = createDb({ databaseUrl: base, embeddedDir: undefined, poolMax: 1 });
-    await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-    await admin.raw(`CREATE SCHEMA ${schema}`);
-    const url = new URL(base);
-    url.searchParams.set("options", `-c search_path=${schema}`);
-    databaseEnv = { DATABASE_URL: url.toString() };
-    openDb = () => createDb({ databaseUrl: url.toString(), embeddedDir: undefined, poolMax: 2 });
-    cleanup = async () => {
-      await admin.raw(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      await admin.destroy();
-    };
-    return;
-  }
-  const dataDir = await mkdtemp(path.join(tmpdir(), "gatehouse-rotate-keys-cli-"));
-  await mkdir(path.join(dataDir, "pgdata"), { recursive: true });
-  databaseEnv = { DATA_DIR: dataDir };
-  openDb = () => createDb({ databaseUrl: undefined, embeddedDir: path.join(dataDir, "pgdata") });
-  cleanup = () => rm(dataDir, { recursive: true, force: true });
+  ({ env: databaseEnv, openDb, cleanup } = await prepareCliDatabase("rotate_keys_cli"));
 }
 
 const KID = "[A-Za-z0-9_-]{43}";
 
 /** The kids a run printed under a heading, with their algorithms. */
-function listed(run: Run, heading: RegExp): { kid: string; alg: string }[] {
+function listed(run: CliResult, heading: RegExp): { kid: string; alg: string }[] {
   const after = run.stdout.split(heading)[1] ?? "";
   return [...after.matchAll(new RegExp(`^  (${KID}) \\((ES256|RS256)\\)$`, "gm"))]
     .map((m) => ({ kid: m[1] as string, alg: m[2] as string }))
     .slice(0, 2);
 }
 
-const runs = {} as Record<"first" | "second" | "wrongStart" | "wrongRotate" | "replace" | "replaceAgain" | "usage", Run>;
+const runs = {} as Record<"first" | "second" | "wrongStart" | "wrongRotate" | "replace" | "replaceAgain" | "usage", CliResult>;
 let startLog: { created: unknown[]; listening: boolean };
 let restartedListening: boolean;
 let db: Db;
