@@ -3,7 +3,7 @@ import { z } from "zod";
 import { requireSignedIn } from "../../middleware/require-auth.ts";
 import { validate } from "../../middleware/validate.ts";
 import type { OidcProviderHolder } from "./holder.ts";
-import { INTERACTION_PATH, OIDC_ROUTES } from "./provider.ts";
+import { finishSignIn, INTERACTION_PATH, OIDC_ROUTES } from "./provider.ts";
 
 const PROVIDER_PATHS = new Set<string>([...Object.values(OIDC_ROUTES), "/.well-known/openid-configuration"]);
 
@@ -47,14 +47,7 @@ export function oidcInteractionRouter(holder: OidcProviderHolder): Router {
   const router = Router();
   router.get(`${INTERACTION_PATH}/:uid`, requireSignedIn, validate({ params: InteractionParams }), async (req: Request, res: Response) => {
     const { provider } = await holder.get();
-    const details = await provider.interactionDetails(req, res);
-    const accountId = String(req.user!.id);
-    const clientId = String(details.params.client_id ?? "");
-    const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
-    const grant = existing && existing.accountId === accountId ? existing : new provider.Grant({ accountId, clientId });
-    grant.addOIDCScope(String(details.params.scope ?? "openid"));
-    const grantId = await grant.save();
-    const location = await provider.interactionResult(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
+    const location = await finishSignIn(provider, req, res, String(req.user!.id));
     // A page that moves on by itself rather than a redirect: after the sign-in form, a redirect chain ending at the
     // system's address would be part of the form's navigation, which the console's CSP (form-action 'self') refuses.
     res.set("Refresh", `0; url=${location}`);

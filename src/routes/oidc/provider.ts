@@ -1,4 +1,4 @@
-import type { Request } from "express";
+import type { Request, Response } from "express";
 import Provider, { type Configuration, errors, interactionPolicy, type KoaContextWithOIDC } from "oidc-provider";
 import type { Config } from "../../config.ts";
 import type { Db } from "../../db/index.ts";
@@ -104,6 +104,21 @@ export function clientMetadataOf(client: { clientId: string; secretDigest: strin
     // With an address, the ID token carries `sid`, which the logout token repeats (services/oidc-logout.ts).
     ...(client.backchannelLogoutUri ? { backchannel_logout_uri: client.backchannelLogoutUri, backchannel_logout_session_required: true } : {}),
   };
+}
+
+/**
+ * The end of the sign-in step for a browser the provider sent to the console (routes/oidc/index.ts): the account
+ * signed in, and the system's client granted the scopes it asked for, without a consent screen (a system's own
+ * client). Reuses the interaction's grant when it is this account's. Returns where the browser goes on to.
+ */
+export async function finishSignIn(provider: Provider, req: Request, res: Response, accountId: string): Promise<string> {
+  const details = await provider.interactionDetails(req, res);
+  const clientId = String(details.params.client_id ?? "");
+  const existing = details.grantId ? await provider.Grant.find(details.grantId) : undefined;
+  const grant = existing && existing.accountId === accountId ? existing : new provider.Grant({ accountId, clientId });
+  grant.addOIDCScope(String(details.params.scope ?? "openid"));
+  const grantId = await grant.save();
+  return provider.interactionResult(req, res, { login: { accountId }, consent: { grantId } }, { mergeWithLastSubmission: false });
 }
 
 export function createOidcProvider({ config, db, logger, jwks, cookieKeys, adapter }: OidcProviderDeps): Provider {
