@@ -52,8 +52,10 @@ export function classifyError(error: unknown): AppError | undefined {
     return new AppError(409, "retry", "Another change got in the way of this one; nothing was saved. Try again.");
   // Postgres: a value out of range or an invalid text never reaches SQL from validated input; if it does, it is the caller's input.
   if (e?.code === "22P02" || e?.code === "22003" || e?.code === "22021") return new AppError(400, "bad_request", "The request has an invalid value.");
-  // Any other error that the body parser or router marked as the client's (4xx, safe to show): its status, our words.
   const status = e?.status ?? e?.statusCode;
+  // A file the static handler did not find (send marks its 404 as not for the client's eyes: it carries a path).
+  if (status === 404) return new NotFoundError();
+  // Any other error that the body parser or router marked as the client's (4xx, safe to show): its status, our words.
   if (typeof status === "number" && status >= 400 && status < 500 && (error as { expose?: boolean }).expose)
     return new AppError(status, "bad_request", "The request could not be read.");
   return undefined;
