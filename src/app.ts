@@ -20,6 +20,7 @@ import type { Logger } from "./lib/logger.ts";
 import { adminTwoFactorGate } from "./middleware/admin-two-factor.ts";
 import { errorHandler, notFound } from "./middleware/error-handler.ts";
 import { fileUpload } from "./middleware/file-upload.ts";
+import { jsonBody } from "./middleware/json-body.ts";
 import { originCheck } from "./middleware/origin-check.ts";
 import { pendingSignInGate } from "./middleware/pending-sign-in.ts";
 import { requestLog } from "./middleware/request-log.ts";
@@ -173,7 +174,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(oidcProviderMiddleware(oidc));
 
   app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
-  app.use(express.json({ limit: "100kb" }));
+  app.use(jsonBody);
 
   app.use((_req: Request, res: Response, next: NextFunction) => {
     // Signed-in pages must not come back from the browser's cache after sign-out (the Back button).

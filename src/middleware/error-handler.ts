@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { AppError, NotFoundError, ServiceUnavailableError, TooManyRequestsError, ValidationError } from "../errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { FormRenderer } from "./form-view.ts";
+import { NOT_UTF8_JSON } from "./json-body.ts";
 import { loginUrl, SignInRequiredError } from "./require-auth.ts";
 
 const TITLES: Record<number, string> = {
@@ -43,7 +44,7 @@ export function classifyError(error: unknown): AppError | undefined {
     return new AppError(400, "bad_request", "The request could not be read.");
   if (error instanceof URIError) return new AppError(400, "bad_request", "The address could not be read: it has an invalid %-escape.");
   if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported")
-    return new AppError(415, "unsupported_media_type", "The request body's encoding or character set is not supported; send plain UTF-8 JSON.");
+    return new AppError(415, "unsupported_media_type", NOT_UTF8_JSON);
   if (isDatabaseUnavailable(error)) return new ServiceUnavailableError();
   // A lock held too long (lock_timeout), a query cut off (statement_timeout), a deadlock or a serialization failure:
   // nothing was written, and the same request a moment later will most likely succeed.

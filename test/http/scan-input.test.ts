@@ -6,12 +6,14 @@ import { beforeEach, describe, expect, it } from "vitest";
 import { createApp } from "../../src/app.ts";
 import { loadConfig } from "../../src/config.ts";
 import type { Db } from "../../src/db/index.ts";
+import { createTestApiToken } from "../helpers/api-tokens.ts";
 import { TEST_APP_SECRET } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
+import { insertTestAdmin } from "../helpers/users.ts";
 
 /**
- * What a vulnerability scanner sends (docs/security.md H1): files that are not there. Each gets a plain client
- * error; nothing is logged above debug.
+ * What a vulnerability scanner sends (docs/security.md H1, H2): files that are not there, and JSON in a character
+ * set other than UTF-8. Each gets a plain client error; nothing is logged above debug.
  */
 
 interface LogLine {
@@ -80,5 +82,50 @@ describe("files that are not there", () => {
     const res = await supertest(app).get("/css/pico/nonexistent.css").set("Accept", "application/json");
     expect(res.status).toBe(404);
     expect(res.body).toEqual({ error: { code: "not_found", message: expect.any(String) } });
+  });
+});
+
+describe("JSON in a character set other than UTF-8", () => {
+  const UTF7_BODY = '{"name":"+ACI-x"}';
+
+  it("is refused with 415 and a JSON error by the API, and nothing is created", async () => {
+    const admin = await insertTestAdmin(db, { username: "scanner-admin" });
+    const token = await createTestApiToken(db, admin);
+    for (const charset of ["utf-7", "UTF-16", "utf-16le", "iso-8859-1", '"utf-7"', "utf8"]) {
+      const res = await supertest(app)
+        .post("/api/v1/teams")
+        .set("Authorization", `Bearer ${token}`)
+        .set("Accept", "application/json")
+        .set("Content-Type", `application/json; charset=${charset}`)
+        .send(UTF7_BODY);
+      expect(res.status, charset).toBe(415);
+      expect(res.body, charset).toEqual({ error: { code: "unsupported_media_type", message: expect.stringMatching(/UTF-8/) } });
+    }
+    expect(await db("teams").count<{ count: string }[]>("* as count")).toEqual([{ count: "0" }]);
+    expect(aboveDebug().filter((l) => l.msg !== "request completed")).toEqual([]);
+  });
+
+  it("is read as before when the charset is UTF-8 or not given", async () => {
+    const admin = await insertTestAdmin(db, { username: "scanner-admin2" });
+    const token = await createTestApiToken(db, admin);
+    for (const [i, type] of ["application/json", "application/json; charset=utf-8", "application/json; charset=UTF-8", 'application/json;charset="utf-8"'].entries()) {
+      const res = await supertest(app)
+        .post("/api/v1/teams")
+        .set("Authorization", `Bearer ${token}`)
+        .set("Content-Type", type)
+        .send(JSON.stringify({ name: `team-${i}` }));
+      expect(res.status, type).toBe(201);
+    }
+  });
+
+  it("is refused with 415 by the console too (before its CSRF check)", async () => {
+    await insertTestAdmin(db, { username: "someone" });
+    const res = await supertest(app)
+      .post("/login")
+      .set("Accept", "application/json")
+      .set("Content-Type", "application/json; charset=utf-7")
+      .send('{"username":"someone","password":"x"}');
+    expect(res.status).toBe(415);
+    expect(res.body).toEqual({ error: { code: "unsupported_media_type", message: expect.stringMatching(/UTF-8/) } });
   });
 });
