@@ -71,8 +71,8 @@ export const emailField = z
     return `${v.slice(0, at)}@${v.slice(at + 1).toLowerCase()}`;
   });
 
-/** Optional email: a missing field is no address. */
-export const optionalEmailField = emailField.default("");
+/** Optional email: a missing field is no address (null, as a blank one is: `prefault` runs "" through the field). */
+export const optionalEmailField = emailField.prefault("");
 
 /**
  * A password as typed: never trimmed. The upper bound is checked here, before any hashing;
