@@ -7,6 +7,7 @@ import type { Actor, User, UserDetails } from "../types/user.ts";
 import { revokeTokensWith } from "./api-tokens.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
+import { lookalikeCharacters } from "../lib/confusables.ts";
 import { assertEmailFree, EMAIL_TAKEN, queueVerificationCode } from "./email-verification.ts";
 import { isUniqueViolation } from "./errors-map.ts";
 import { isMailConfigured } from "./mail-settings.ts";
@@ -50,13 +51,28 @@ export async function memberToAdd(db: Queryable, actor: Actor, username: string)
 
 export const LAST_ADMIN_MESSAGE = "At least one active administrator must remain.";
 
-/** Names both spellings when they differ: "prod" clashes with the existing "Prod". */
-async function usernameTaken(db: Queryable, username: string): Promise<ConflictError> {
+/**
+ * Names both spellings when they differ: "prod" clashes with the existing "Prod". A name that only looks like an
+ * existing one ("аdmin" with a Cyrillic а, docs/domain.md, "Accounts") names that one and the characters that differ.
+ * Only administrators create and rename accounts here, and their pages list every account already.
+ */
+async function usernameTaken(db: Queryable, username: string, userId?: number): Promise<ConflictError> {
   const existing = await users.findUserByUsername(db, username);
+  if (!existing || existing.id === userId) {
+    const lookalike = await users.findUserLookingLike(db, username, userId);
+    if (lookalike) return new ConflictError(`A user named "${lookalike.username}" already exists.`, { username: looksLikeMessage(username, lookalike.username) });
+  }
   const clash = existing && existing.username !== username ? ` by the existing user "${existing.username}"` : "";
   return new ConflictError(`A user named "${existing?.username ?? username}" already exists.`, {
     username: `The username "${username}" is already taken${clash} (names are compared without regard to case, width or surrounding spaces).`,
   });
+}
+
+/** For a field: `username` looks like the existing `existing`, and which of its characters make it so. */
+function looksLikeMessage(username: string, existing: string): string {
+  const characters = lookalikeCharacters(username);
+  const which = characters.length > 0 ? ` (${characters.join(", ")} here)` : "";
+  return `The username "${username}" looks like the existing user "${existing}": the two differ only in characters that look alike${which}. Choose a name that looks different.`;
 }
 
 /** Runs inside the transaction that may remove `userId` from the active administrators. */
@@ -91,7 +107,7 @@ async function queueCodeForNewAddress(
 /** An address taken by another account (docs/security.md E7), or a username taken. */
 async function uniquenessError(db: Queryable, details: UserDetails, userId: number | undefined): Promise<ConflictError> {
   if (details.email && (await users.findEmailOwner(db, details.email, userId))) return new ConflictError(EMAIL_TAKEN, { email: EMAIL_TAKEN });
-  return usernameTaken(db, details.username);
+  return usernameTaken(db, details.username, userId);
 }
 
 export interface CreateUserInput {

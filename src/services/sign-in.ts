@@ -67,11 +67,11 @@ export async function signInWithPassword(
   );
   const actor: Actor = { id: null, username: input.username, clientIp: input.clientIp, requestId: input.requestId };
 
-  const fail = async (reason: FailureReason, user?: User): Promise<SignInResult> => {
+  const fail = async (reason: FailureReason, user?: User, lookalike?: User): Promise<SignInResult> => {
     await recordAudit(db, user ? { ...actor, id: user.id, username: user.username } : actor, {
       action: "sign_in.failed",
       target: user ? { type: "user", id: user.id, label: user.username } : undefined,
-      details: { reason },
+      details: { reason, ...(lookalike ? { lookalike: { id: lookalike.id, username: lookalike.username } } : {}) },
     });
     return { ok: false };
   };
@@ -145,7 +145,8 @@ export async function signInWithPassword(
       return fail(`directory_${reason}`, credentials?.user);
     }
     const account = await afterRightPassword(() => accountForDirectoryEntry(db, actor, answer.entry));
-    if (!account.ok) return fail(`directory_${account.reason}`, account.user ?? credentials?.user);
+    // The person sees the one generic message; a look-alike is named in the trail, for administrators only.
+    if (!account.ok) return fail(`directory_${account.reason}`, account.user ?? credentials?.user, account.lookalike);
     return afterRightPassword(() => success(account.user, "ldap"));
   }
 

@@ -1,5 +1,5 @@
 import type { Queryable } from "../../db/index.ts";
-import { nameKey } from "../../lib/fields.ts";
+import { nameKey, nameSkeleton } from "../../lib/fields.ts";
 import type { User, UserDetails } from "../../types/user.ts";
 import { toUser, updateAccountRow, USER_COLUMNS, type UserRow } from "./rows.ts";
 
@@ -31,6 +31,21 @@ export async function findUserByUsername(db: Queryable, username: string): Promi
   return row ? toUser(row) : undefined;
 }
 
+/**
+ * Another account whose name looks like `username` without being the same name (docs/domain.md, "Accounts"): the
+ * same UTS #39 skeleton under another key, "admin" for "аdmin". An account with no skeleton (left without one at the
+ * upgrade, migrations/20261204110000_add_username_skeletons.ts) is never found here.
+ */
+export async function findUserLookingLike(db: Queryable, username: string, exceptUserId?: number): Promise<User | undefined> {
+  const query = db("users")
+    .select(USER_COLUMNS)
+    .where({ username_skeleton: nameSkeleton(username) })
+    .whereNot({ username_key: nameKey(username) });
+  if (exceptUserId !== undefined) query.whereNot({ id: exceptUserId });
+  const row = await query.first<UserRow | undefined>();
+  return row ? toUser(row) : undefined;
+}
+
 export interface Credentials {
   user: User;
   passwordHash: string | null;
@@ -57,6 +72,8 @@ export async function insertUser(
     .insert({
       username: details.username,
       username_key: nameKey(details.username),
+      // A look-alike of another name is a unique violation here, which the caller explains.
+      username_skeleton: nameSkeleton(details.username),
       full_name: details.fullName,
       title: details.title,
       email: details.email,
@@ -86,6 +103,9 @@ export async function updateUserDetails(
       ...(options.passwordHash !== undefined ? { password_hash: options.passwordHash } : {}),
       username: details.username,
       username_key: nameKey(details.username),
+      // Kept while the name stays the same name: an account the upgrade left without a skeleton (it looked like an
+      // older one) can still be saved, and gets one when it is renamed.
+      username_skeleton: db.raw("CASE WHEN username_key = ? THEN username_skeleton ELSE ? END", [nameKey(details.username), nameSkeleton(details.username)]),
       full_name: details.fullName,
       title: details.title,
       email: details.email,
