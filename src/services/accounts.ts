@@ -87,6 +87,17 @@ export interface SavedUser {
   verificationMessageId: number | null;
   /** The address is new and saved unverified, and no code went out because no mail server is configured. */
   codeWithheldForNoMail: boolean;
+  /** A password was set for someone else: it must be replaced at the account's next sign-in. */
+  temporaryPassword: boolean;
+}
+
+/**
+ * docs/domain.md, "Passwords and reset": a password set by someone other than the account's owner is temporary, as
+ * the break-glass one is. The installation itself (id null: `npm run admin:create`, ADMIN_PASSWORD) sets the
+ * password of the person running it, which is theirs to keep.
+ */
+function setsTemporaryPassword(actor: Actor, accountId: number | undefined): boolean {
+  return actor.id !== null && actor.id !== accountId;
 }
 
 /**
@@ -133,9 +144,10 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
     if (!input.password) throw new ValidationError({ password: "Enter a password for a local account." });
     passwordHash = await newPasswordHash(input.password, details, "password");
   }
+  const temporaryPassword = passwordHash !== null && setsTemporaryPassword(actor, undefined);
   try {
     return await db.transaction(async (trx) => {
-      const user = await users.insertUser(trx, { ...details, passwordHash });
+      const user = await users.insertUser(trx, { ...details, passwordHash, mustChangePassword: temporaryPassword });
       if (!user) throw await usernameTaken(trx, details.username);
       const code = await queueCodeForNewAddress(trx, input.verifyEmailWith, user);
       await recordAudit(trx, actor, {
@@ -145,10 +157,11 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
           changes: {
             ...diffFields<User>({}, user, AUDITED_FIELDS),
             ...(passwordHash ? { password: { from: null, to: SECRET_MASK } } : {}),
+            ...(temporaryPassword ? { temporaryPassword: { from: null, to: true } } : {}),
           },
         },
       });
-      return { user, ...code };
+      return { user, ...code, temporaryPassword };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw await uniquenessError(db, details, undefined);
@@ -182,14 +195,19 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
   if (details.authSource === "local" && before.authSource === "ldap" && !passwordHash)
     throw new ValidationError({ password: "Enter a password to switch this account to a local password." });
 
+  const temporaryPassword = passwordHash !== null && setsTemporaryPassword(actor, id);
   try {
     return await db.transaction(async (trx) => {
       if (before.isAdmin && !before.disabled && !details.isAdmin) await assertAnotherActiveAdmin(trx, id);
+      // This save sets the password (temporary or not), or drops it with a switch to LDAP.
+      const settingPassword = passwordHash !== null || details.authSource === "ldap";
+      const wasTemporary = settingPassword && (await users.findMustChangePassword(trx, id));
       const after = await users.updateUserDetails(trx, id, input.version, details, {
         // Any role change (docs/security.md S7), a new way to sign in, or a new password: sessions end at their next request.
         bumpSessionVersion: before.isAdmin !== details.isAdmin || before.authSource !== details.authSource || passwordHash !== null,
-        // An LDAP account keeps no local password.
+        // An LDAP account keeps no local password, temporary or not.
         passwordHash: details.authSource === "ldap" ? null : (passwordHash ?? undefined),
+        mustChangePassword: settingPassword ? temporaryPassword : undefined,
       });
       if (!after) {
         const current = await users.findUserById(trx, id);
@@ -198,6 +216,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
       }
       const changes: Record<string, unknown> = diffFields<User>(before, after, [...AUDITED_FIELDS, "twoFactorMethod"]);
       if (passwordHash) changes.password = { from: SECRET_MASK, to: SECRET_MASK };
+      if (temporaryPassword || wasTemporary) changes.temporaryPassword = { from: wasTemporary, to: temporaryPassword };
       // A password set by an administrator is a recovery: a way in that someone else may hold ends with it.
       if (passwordHash && actor.id !== id) await revokeTokensWith(trx, actor, after, "password set by an administrator");
       await recordAudit(trx, actor, {
@@ -208,7 +227,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
       const code = newEmail
         ? await queueCodeForNewAddress(trx, input.verifyEmailWith, after)
         : { verificationMessageId: null, codeWithheldForNoMail: false };
-      return { user: after, ...code };
+      return { user: after, ...code, temporaryPassword };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw await uniquenessError(db, details, id);

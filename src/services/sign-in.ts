@@ -9,7 +9,7 @@ import * as failures from "../repositories/login-failures.ts";
 import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
-import type { ResetKind } from "../types/user.ts";
+import type { PasswordChangeReason } from "../types/user.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
 import { useResetAtSignIn } from "./password-reset.ts";
 import { directoryServers } from "./ldap-settings.ts";
@@ -19,8 +19,11 @@ import { readLockoutThresholds } from "./general-settings.ts";
 /** Per client address: 30 failed attempts per 15 minutes; successful sign-ins do not count. */
 export const IP_POLICY = { windowSeconds: 15 * 60, maxFailures: 30 } as const;
 
-/** `passwordReset`: signed in with a reset code or temporary password, so a new password must be chosen first. */
-export type SignInResult = { ok: true; user: User; passwordReset?: ResetKind } | { ok: false };
+/**
+ * `passwordReset`: signed in with a reset code, a temporary password or a password an administrator set, so a new
+ * password must be chosen first.
+ */
+export type SignInResult = { ok: true; user: User; passwordReset?: PasswordChangeReason } | { ok: false };
 
 type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | "no_password" | `directory_${string}`;
 
@@ -76,7 +79,7 @@ export async function signInWithPassword(
     return { ok: false };
   };
 
-  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: ResetKind): Promise<SignInResult> => {
+  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: PasswordChangeReason): Promise<SignInResult> => {
     await db.transaction(async (trx) => {
       await failures.clearFailures(trx, "account", accountKey);
       await failures.releaseAttempt(trx, "ip", input.clientIp);
@@ -150,7 +153,7 @@ export async function signInWithPassword(
     return afterRightPassword(() => success(account.user, "ldap"));
   }
 
-  const { user, passwordHash } = credentials;
+  const { user, passwordHash, mustChangePassword } = credentials;
   if (!passwordHash) {
     await verifyAgainstDummy(input.password);
     // An imported account has no password yet (docs/domain.md, "Importing users"): only its emailed invitation code or
@@ -169,7 +172,9 @@ export async function signInWithPassword(
   if (user.disabled) return fail("disabled", user);
 
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
-  return afterRightPassword(() => success(user, "password", rehashed ? { from: passwordHash, to: rehashed } : undefined));
+  // A password an administrator set for this account works once more, to choose one's own (docs/domain.md, "Passwords and reset").
+  const reason = mustChangePassword ? "set_by_administrator" : undefined;
+  return afterRightPassword(() => success(user, reason ?? "password", rehashed ? { from: passwordHash, to: rehashed } : undefined, reason));
 }
 
 /**

@@ -49,14 +49,22 @@ export async function findUserLookingLike(db: Queryable, username: string, excep
 export interface Credentials {
   user: User;
   passwordHash: string | null;
+  /** The password was set by an administrator for this account: the next sign-in must replace it. */
+  mustChangePassword: boolean;
 }
 
 export async function findCredentialsByUsername(db: Queryable, username: string): Promise<Credentials | undefined> {
   const row = await db("users")
-    .select([...USER_COLUMNS, "password_hash"])
+    .select([...USER_COLUMNS, "password_hash", "must_change_password"])
     .where({ username_key: nameKey(username) })
-    .first<(UserRow & { password_hash: string | null }) | undefined>();
-  return row ? { user: toUser(row), passwordHash: row.password_hash } : undefined;
+    .first<(UserRow & { password_hash: string | null; must_change_password: boolean }) | undefined>();
+  return row ? { user: toUser(row), passwordHash: row.password_hash, mustChangePassword: row.must_change_password } : undefined;
+}
+
+/** Whether the account's password is a temporary one an administrator set (false for no such account). */
+export async function findMustChangePassword(db: Queryable, id: number): Promise<boolean> {
+  const row = await db("users").select("must_change_password").where({ id }).first<{ must_change_password: boolean } | undefined>();
+  return row?.must_change_password ?? false;
 }
 
 export async function findPasswordHash(db: Queryable, id: number): Promise<string | null> {
@@ -66,7 +74,7 @@ export async function findPasswordHash(db: Queryable, id: number): Promise<strin
 
 export async function insertUser(
   db: Queryable,
-  details: UserDetails & { passwordHash: string | null },
+  details: UserDetails & { passwordHash: string | null; mustChangePassword?: boolean },
 ): Promise<User | undefined> {
   const rows = await db("users")
     .insert({
@@ -81,6 +89,7 @@ export async function insertUser(
       is_admin: details.isAdmin,
       auth_source: details.authSource,
       password_hash: details.passwordHash,
+      must_change_password: details.mustChangePassword ?? false,
     })
     .onConflict("username_key")
     .ignore()
@@ -94,13 +103,14 @@ export async function updateUserDetails(
   id: number,
   expectedVersion: number,
   details: UserDetails,
-  options: { bumpSessionVersion: boolean; passwordHash?: string | null },
+  options: { bumpSessionVersion: boolean; passwordHash?: string | null; mustChangePassword?: boolean },
 ): Promise<User | undefined> {
   return updateAccountRow(
     db,
     { id, version: expectedVersion },
     {
       ...(options.passwordHash !== undefined ? { password_hash: options.passwordHash } : {}),
+      ...(options.mustChangePassword !== undefined ? { must_change_password: options.mustChangePassword } : {}),
       username: details.username,
       username_key: nameKey(details.username),
       // Kept while the name stays the same name: an account the upgrade left without a skeleton (it looked like an
@@ -140,6 +150,7 @@ export async function updateProfile(
   );
 }
 
+/** A password the account's owner chose (a change, the end of a reset): never a temporary one. */
 export async function setPasswordHash(
   db: Queryable,
   id: number,
@@ -151,6 +162,7 @@ export async function setPasswordHash(
     { id },
     {
       password_hash: passwordHash,
+      must_change_password: false,
     },
     options.bumpSessionVersion,
   );
