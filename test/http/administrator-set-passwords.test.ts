@@ -13,7 +13,7 @@ import { useTestDb } from "../helpers/db.ts";
 import { fieldError, h1, pageText } from "../helpers/html.ts";
 import { testKeys } from "../helpers/mail.ts";
 import { auditEvents } from "../helpers/sign-in.ts";
-import { insertTestAdmin, insertTestUser } from "../helpers/users.ts";
+import { insertTestAdmin, insertTestUser, storedEditForm } from "../helpers/users.ts";
 
 /**
  * A password an administrator sets for someone else, on the user form or through the API, is temporary
@@ -39,20 +39,6 @@ async function signedInRoot() {
   return { root, agent: await signedInAgent(app, root) };
 }
 
-async function editForm(id: number, changes: Record<string, string>): Promise<Record<string, string>> {
-  const row = await db("users").where({ id }).first();
-  return {
-    version: String(row.version),
-    username: row.username,
-    fullName: row.full_name,
-    title: row.title,
-    email: row.email ?? "",
-    phone: row.phone,
-    authSource: row.auth_source,
-    ...(row.is_admin ? { isAdmin: "on" } : {}),
-    ...changes,
-  };
-}
 
 /** The password step; the answer's Location says where it leads. */
 async function passwordStep(username: string, password: string) {
@@ -110,7 +96,7 @@ describe("a password set by an administrator on the user form", () => {
     const carolsOwn = await signedInAgent(app, carol);
     const carolsToken = await createTestApiToken(db, carol);
     const { agent } = await signedInRoot();
-    const saved = await agent.post(`/admin/users/${carol.id}`, await editForm(carol.id, { password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN }));
+    const saved = await agent.post(`/admin/users/${carol.id}`, await storedEditForm(db, carol.id, { password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN }));
     expect(saved.status).toBe(303);
     const page = await agent.get(saved.headers.location as string);
     expect(pageText(page.text)).toContain("The password you set is temporary: carol must replace it at the next sign-in.");
@@ -137,7 +123,7 @@ describe("a password set by an administrator on the user form", () => {
     const enrolment = await startTotpEnrolment(testKeys, erin);
     await confirmTotpEnrolment(db, testKeys, { id: erin.id, username: "erin", clientIp: null, requestId: null }, enrolment.sealedSecret, await generate({ secret: enrolment.secret }));
     const { agent } = await signedInRoot();
-    expect((await agent.post(`/admin/users/${erin.id}`, await editForm(erin.id, { password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN }))).status).toBe(303);
+    expect((await agent.post(`/admin/users/${erin.id}`, await storedEditForm(db, erin.id, { password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN }))).status).toBe(303);
     const { agent: erinAgent, res } = await passwordStep("erin", SET_BY_ADMIN);
     expect(res.headers.location).toBe("/login/code");
     await erinAgent.refreshToken("/login/code");
@@ -148,7 +134,7 @@ describe("a password set by an administrator on the user form", () => {
 
   it("is not temporary when administrators set their own password on their own account", async () => {
     const { root, agent } = await signedInRoot();
-    const saved = await agent.post(`/admin/users/${root.id}`, await editForm(root.id, { password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN }));
+    const saved = await agent.post(`/admin/users/${root.id}`, await storedEditForm(db, root.id, { password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN }));
     expect(saved.status).toBe(303);
     const page = await agent.get(saved.headers.location as string);
     expect(pageText(page.text)).not.toContain("The password you set is temporary");
@@ -161,7 +147,7 @@ describe("a password set by an administrator on the user form", () => {
   it("an administrator's own password saved on the user form replaces a temporary one of theirs for good", async () => {
     const { root, agent } = await signedInRoot();
     await db("users").where({ id: root.id }).update({ must_change_password: true });
-    expect((await agent.post(`/admin/users/${root.id}`, await editForm(root.id, { password: CHOSEN, confirmPassword: CHOSEN }))).status).toBe(303);
+    expect((await agent.post(`/admin/users/${root.id}`, await storedEditForm(db, root.id, { password: CHOSEN, confirmPassword: CHOSEN }))).status).toBe(303);
     expect((await passwordStep("root", CHOSEN)).res.headers.location).toBe("/");
   });
 
@@ -169,7 +155,7 @@ describe("a password set by an administrator on the user form", () => {
     const { agent } = await signedInRoot();
     await agent.post("/admin/users", { username: "frank", password: SET_BY_ADMIN, confirmPassword: SET_BY_ADMIN });
     const frank = await db("users").where({ username: "frank" }).first();
-    expect((await agent.post(`/admin/users/${frank.id}`, await editForm(frank.id, { authSource: "ldap" }))).status).toBe(303);
+    expect((await agent.post(`/admin/users/${frank.id}`, await storedEditForm(db, frank.id, { authSource: "ldap" }))).status).toBe(303);
     expect(await db("users").where({ id: frank.id }).first("password_hash", "must_change_password")).toEqual({ password_hash: null, must_change_password: false });
   });
 });

@@ -1,13 +1,9 @@
-import { Writable } from "node:stream";
 import type { Express } from "express";
-import pino from "pino";
 import supertest from "supertest";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
 import type { Db } from "../../src/db/index.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
-import { TEST_APP_SECRET } from "../helpers/app.ts";
+import { createTestAppWithLog, type LogLine } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { insertTestAdmin } from "../helpers/users.ts";
 
@@ -15,11 +11,6 @@ import { insertTestAdmin } from "../helpers/users.ts";
  * What a vulnerability scanner sends (docs/security.md H1, H2): files that are not there, and JSON in a character
  * set other than UTF-8. Each gets a plain client error; nothing is logged above debug.
  */
-
-interface LogLine {
-  level: number;
-  msg: string;
-}
 
 let db: Db;
 let lines: LogLine[];
@@ -29,15 +20,7 @@ useTestDb((d) => {
   db = d;
 });
 beforeEach(() => {
-  lines = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString("utf8").split("\n").filter(Boolean)) lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  const config = loadConfig({ NODE_ENV: "test", LOG_LEVEL: "debug", BASE_URL: "http://127.0.0.1" });
-  app = createApp({ config, db, logger: pino({ level: "debug" }, sink), appSecret: TEST_APP_SECRET }).app;
+  ({ app, lines } = createTestAppWithLog(db, "debug"));
 });
 
 /** pino's levels: 20 debug, 30 info, 40 warn, 50 error. */
