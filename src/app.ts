@@ -20,6 +20,7 @@ import type { Logger } from "./lib/logger.ts";
 import { adminTwoFactorGate } from "./middleware/admin-two-factor.ts";
 import { errorHandler, notFound } from "./middleware/error-handler.ts";
 import { fileUpload } from "./middleware/file-upload.ts";
+import { jsonBody } from "./middleware/json-body.ts";
 import { originCheck } from "./middleware/origin-check.ts";
 import { pendingSignInGate } from "./middleware/pending-sign-in.ts";
 import { requestLog } from "./middleware/request-log.ts";
@@ -35,6 +36,8 @@ import { OidcLogoutNotices } from "./services/oidc-logout.ts";
 import { IMPORT_MAX_BYTES } from "./services/user-import.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
+/** Where static files are served: their request lines are logged at debug (middleware/request-log.ts). */
+const STATIC_PREFIXES = ["/css/", "/js/"];
 const picoDir = path.dirname(createRequire(import.meta.url).resolve("@picocss/pico/css/pico.min.css"));
 
 export interface AppDeps {
@@ -100,7 +103,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
     next();
   });
 
-  app.use(requestLog(logger));
+  app.use(requestLog(logger, { quietPrefixes: STATIC_PREFIXES }));
   // The gate, first: proxies ask it before every request to a system, so it skips what only the console's pages
   // need (helmet's headers, static files, sessions); it never reads the console's cookie (routes/gate).
   app.use(gateRouter({ config, db, keys, gateCounters }));
@@ -129,10 +132,12 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
     }),
   );
 
-  app.use("/css/pico", express.static(picoDir, { maxAge: "7d", fallthrough: false }));
   // Mounted on the folders public/ has, so that a page request does not look for a file of its name on disk first.
+  // A name under them that is not a file is a 404 from here (fallthrough: false), before sessions and the setup
+  // gate: a scanner's guesses cost no database query and no redirect (docs/security.md H1).
+  app.use("/css/pico", express.static(picoDir, { maxAge: "7d", fallthrough: false }));
   for (const folder of ["css", "js"])
-    app.use(`/${folder}`, express.static(path.join(root, "public", folder), { maxAge: config.env === "production" ? "1h" : 0 }));
+    app.use(`/${folder}`, express.static(path.join(root, "public", folder), { maxAge: config.env === "production" ? "1h" : 0, fallthrough: false }));
   app.use(healthRouter(db));
 
   const passport = createPassport(db, { keys, logger });
@@ -173,7 +178,7 @@ export function createApp({ config, db, logger, appSecret }: AppDeps): App {
   app.use(oidcProviderMiddleware(oidc));
 
   app.use(express.urlencoded({ extended: false, limit: "100kb", parameterLimit: 1000 }));
-  app.use(express.json({ limit: "100kb" }));
+  app.use(jsonBody);
 
   app.use((_req: Request, res: Response, next: NextFunction) => {
     // Signed-in pages must not come back from the browser's cache after sign-out (the Back button).

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { skeleton } from "./confusables.ts";
 
 /** Code points, not UTF-16 units: "🙂" is one character to a person and to our limits. */
 export function codePointLength(value: string): number {
@@ -14,6 +15,14 @@ const BIDI_CONTROL = /[\u061C\u200E\u200F\u202A-\u202E\u2066-\u2069]/u;
 /** The canonical form used to compare names: trimmed, NFKC, lower-case. */
 export function nameKey(value: string): string {
   return value.trim().normalize("NFKC").toLowerCase().normalize("NFKC");
+}
+
+/**
+ * What a name looks like, for telling look-alikes apart (docs/domain.md, "Accounts"): the UTS #39 skeleton of its
+ * key, so that case, width and surrounding spaces count for nothing and "аdmin" (Cyrillic а) is "admin".
+ */
+export function nameSkeleton(value: string): string {
+  return skeleton(nameKey(value));
 }
 
 export const usernameField = z
@@ -71,8 +80,8 @@ export const emailField = z
     return `${v.slice(0, at)}@${v.slice(at + 1).toLowerCase()}`;
   });
 
-/** Optional email: a missing field is no address. */
-export const optionalEmailField = emailField.default("");
+/** Optional email: a missing field is no address (null, as a blank one is: `prefault` runs "" through the field). */
+export const optionalEmailField = emailField.prefault("");
 
 /**
  * A password as typed: never trimmed. The upper bound is checked here, before any hashing;

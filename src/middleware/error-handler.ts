@@ -2,6 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import { AppError, NotFoundError, ServiceUnavailableError, TooManyRequestsError, ValidationError } from "../errors.ts";
 import type { Logger } from "../lib/logger.ts";
 import type { FormRenderer } from "./form-view.ts";
+import { NOT_UTF8_JSON } from "./json-body.ts";
 import { loginUrl, SignInRequiredError } from "./require-auth.ts";
 
 const TITLES: Record<number, string> = {
@@ -45,7 +46,7 @@ export function classifyError(error: unknown): AppError | undefined {
     return new AppError(400, "bad_request", "The request could not be read.");
   if (error instanceof URIError) return new AppError(400, "bad_request", "The address could not be read: it has an invalid %-escape.");
   if (e?.type === "encoding.unsupported" || e?.type === "charset.unsupported")
-    return new AppError(415, "unsupported_media_type", "The request body's encoding or character set is not supported; send plain UTF-8 JSON.");
+    return new AppError(415, "unsupported_media_type", NOT_UTF8_JSON);
   if (isDatabaseUnavailable(error)) return new ServiceUnavailableError();
   // A lock held too long (lock_timeout), a query cut off (statement_timeout), a deadlock or a serialization failure:
   // nothing was written, and the same request a moment later will most likely succeed.
@@ -54,8 +55,10 @@ export function classifyError(error: unknown): AppError | undefined {
     return new AppError(409, "retry", "Another change got in the way of this one; nothing was saved. Try again.");
   // Postgres: a value out of range or an invalid text never reaches SQL from validated input; if it does, it is the caller's input.
   if (e?.code === "22P02" || e?.code === "22003" || e?.code === "22021") return new AppError(400, "bad_request", "The request has an invalid value.");
-  // Any other error that the body parser or router marked as the client's (4xx, safe to show): its status, our words.
   const status = e?.status ?? e?.statusCode;
+  // A file the static handler did not find (send marks its 404 as not for the client's eyes: it carries a path).
+  if (status === 404) return new NotFoundError();
+  // Any other error that the body parser or router marked as the client's (4xx, safe to show): its status, our words.
   if (typeof status === "number" && status >= 400 && status < 500 && (error as { expose?: boolean }).expose)
     return new AppError(status, "bad_request", "The request could not be read.");
   return undefined;

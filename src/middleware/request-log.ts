@@ -18,12 +18,14 @@ declare global {
 const UNLOGGED_PATHS = new Set(["/healthz", "/readyz"]);
 
 /**
- * Gives each request an id and a logger that carries it, and logs one line when the request ends (info): its method,
- * path (never the query string, which can carry codes and tokens), client address, status and time taken.
+ * Gives each request an id and a logger that carries it, and logs one line when the request ends (info; debug for
+ * paths under `quietPrefixes`): its method, path (never the query string, which can carry codes and tokens), client
+ * address, status and time taken.
  * Written here rather than taken from pino-http, which built and serialised a child logger for every request whether
  * or not anything was logged: a tenth of the CPU of a /systems page (bench:http, 1.54 -> 1.38 ms).
  */
-export function requestLog(logger: Logger) {
+export function requestLog(logger: Logger, options: { quietPrefixes?: readonly string[] } = {}) {
+  const quietPrefixes = options.quietPrefixes ?? [];
   return (req: Request, res: Response, next: NextFunction): void => {
     const id = randomUUID();
     req.id = id;
@@ -31,7 +33,9 @@ export function requestLog(logger: Logger) {
     let child: Logger | undefined;
     // Made the first time something logs: most requests never do.
     Object.defineProperty(req, "log", { get: () => (child ??= logger.child({ reqId: id })), configurable: true, enumerable: false });
-    if (!logger.isLevelEnabled("info") || UNLOGGED_PATHS.has(req.path)) {
+    // Static files: a page brings three or four, and a scanner's guesses at them hundreds (docs/security.md H1).
+    const level = quietPrefixes.some((prefix) => req.path.startsWith(prefix)) ? "debug" : "info";
+    if (!logger.isLevelEnabled(level) || UNLOGGED_PATHS.has(req.path)) {
       next();
       return;
     }
@@ -42,7 +46,7 @@ export function requestLog(logger: Logger) {
     const line = (message: string) => {
       if (logged) return;
       logged = true;
-      logger.info({ reqId: id, req: { method, path, ip: req.ip }, res: { status: res.statusCode }, responseTime: Math.round(performance.now() - start) }, message);
+      logger[level]({ reqId: id, req: { method, path, ip: req.ip }, res: { status: res.statusCode }, responseTime: Math.round(performance.now() - start) }, message);
     };
     res.once("finish", () => line("request completed"));
     // The client left before the answer was sent (a closed tab, a timeout).

@@ -7,6 +7,7 @@ import type { Actor, User, UserDetails } from "../types/user.ts";
 import { revokeTokensWith } from "./api-tokens.ts";
 import { diffFields, recordAudit, SECRET_MASK } from "./audit.ts";
 import type { SecretKeys } from "../lib/app-secret.ts";
+import { lookalikeCharacters } from "../lib/confusables.ts";
 import { assertEmailFree, EMAIL_TAKEN, queueVerificationCode } from "./email-verification.ts";
 import { isUniqueViolation } from "./errors-map.ts";
 import { isMailConfigured } from "./mail-settings.ts";
@@ -50,13 +51,28 @@ export async function memberToAdd(db: Queryable, actor: Actor, username: string)
 
 export const LAST_ADMIN_MESSAGE = "At least one active administrator must remain.";
 
-/** Names both spellings when they differ: "prod" clashes with the existing "Prod". */
-async function usernameTaken(db: Queryable, username: string): Promise<ConflictError> {
+/**
+ * Names both spellings when they differ: "prod" clashes with the existing "Prod". A name that only looks like an
+ * existing one ("аdmin" with a Cyrillic а, docs/domain.md, "Accounts") names that one and the characters that differ.
+ * Only administrators create and rename accounts here, and their pages list every account already.
+ */
+async function usernameTaken(db: Queryable, username: string, userId?: number): Promise<ConflictError> {
   const existing = await users.findUserByUsername(db, username);
+  if (!existing || existing.id === userId) {
+    const lookalike = await users.findUserLookingLike(db, username, userId);
+    if (lookalike) return new ConflictError(`A user named "${lookalike.username}" already exists.`, { username: looksLikeMessage(username, lookalike.username) });
+  }
   const clash = existing && existing.username !== username ? ` by the existing user "${existing.username}"` : "";
   return new ConflictError(`A user named "${existing?.username ?? username}" already exists.`, {
     username: `The username "${username}" is already taken${clash} (names are compared without regard to case, width or surrounding spaces).`,
   });
+}
+
+/** For a field: `username` looks like the existing `existing`, and which of its characters make it so. */
+function looksLikeMessage(username: string, existing: string): string {
+  const characters = lookalikeCharacters(username);
+  const which = characters.length > 0 ? ` (${characters.join(", ")} here)` : "";
+  return `The username "${username}" looks like the existing user "${existing}": the two differ only in characters that look alike${which}. Choose a name that looks different.`;
 }
 
 /** Runs inside the transaction that may remove `userId` from the active administrators. */
@@ -71,6 +87,17 @@ export interface SavedUser {
   verificationMessageId: number | null;
   /** The address is new and saved unverified, and no code went out because no mail server is configured. */
   codeWithheldForNoMail: boolean;
+  /** A password was set for someone else: it must be replaced at the account's next sign-in. */
+  temporaryPassword: boolean;
+}
+
+/**
+ * docs/domain.md, "Passwords and reset": a password set by someone other than the account's owner is temporary, as
+ * the break-glass one is. The installation itself (id null: `npm run admin:create`, ADMIN_PASSWORD) sets the
+ * password of the person running it, which is theirs to keep.
+ */
+function setsTemporaryPassword(actor: Actor, accountId: number | undefined): boolean {
+  return actor.id !== null && actor.id !== accountId;
 }
 
 /**
@@ -91,7 +118,7 @@ async function queueCodeForNewAddress(
 /** An address taken by another account (docs/security.md E7), or a username taken. */
 async function uniquenessError(db: Queryable, details: UserDetails, userId: number | undefined): Promise<ConflictError> {
   if (details.email && (await users.findEmailOwner(db, details.email, userId))) return new ConflictError(EMAIL_TAKEN, { email: EMAIL_TAKEN });
-  return usernameTaken(db, details.username);
+  return usernameTaken(db, details.username, userId);
 }
 
 export interface CreateUserInput {
@@ -117,9 +144,10 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
     if (!input.password) throw new ValidationError({ password: "Enter a password for a local account." });
     passwordHash = await newPasswordHash(input.password, details, "password");
   }
+  const temporaryPassword = passwordHash !== null && setsTemporaryPassword(actor, undefined);
   try {
     return await db.transaction(async (trx) => {
-      const user = await users.insertUser(trx, { ...details, passwordHash });
+      const user = await users.insertUser(trx, { ...details, passwordHash, mustChangePassword: temporaryPassword });
       if (!user) throw await usernameTaken(trx, details.username);
       const code = await queueCodeForNewAddress(trx, input.verifyEmailWith, user);
       await recordAudit(trx, actor, {
@@ -129,10 +157,11 @@ export async function createUser(db: Db, actor: Actor, input: CreateUserInput): 
           changes: {
             ...diffFields<User>({}, user, AUDITED_FIELDS),
             ...(passwordHash ? { password: { from: null, to: SECRET_MASK } } : {}),
+            ...(temporaryPassword ? { temporaryPassword: { from: null, to: true } } : {}),
           },
         },
       });
-      return { user, ...code };
+      return { user, ...code, temporaryPassword };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw await uniquenessError(db, details, undefined);
@@ -166,14 +195,19 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
   if (details.authSource === "local" && before.authSource === "ldap" && !passwordHash)
     throw new ValidationError({ password: "Enter a password to switch this account to a local password." });
 
+  const temporaryPassword = passwordHash !== null && setsTemporaryPassword(actor, id);
   try {
     return await db.transaction(async (trx) => {
       if (before.isAdmin && !before.disabled && !details.isAdmin) await assertAnotherActiveAdmin(trx, id);
+      // This save sets the password (temporary or not), or drops it with a switch to LDAP.
+      const settingPassword = passwordHash !== null || details.authSource === "ldap";
+      const wasTemporary = settingPassword && (await users.findMustChangePassword(trx, id));
       const after = await users.updateUserDetails(trx, id, input.version, details, {
         // Any role change (docs/security.md S7), a new way to sign in, or a new password: sessions end at their next request.
         bumpSessionVersion: before.isAdmin !== details.isAdmin || before.authSource !== details.authSource || passwordHash !== null,
-        // An LDAP account keeps no local password.
+        // An LDAP account keeps no local password, temporary or not.
         passwordHash: details.authSource === "ldap" ? null : (passwordHash ?? undefined),
+        mustChangePassword: settingPassword ? temporaryPassword : undefined,
       });
       if (!after) {
         const current = await users.findUserById(trx, id);
@@ -182,6 +216,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
       }
       const changes: Record<string, unknown> = diffFields<User>(before, after, [...AUDITED_FIELDS, "twoFactorMethod"]);
       if (passwordHash) changes.password = { from: SECRET_MASK, to: SECRET_MASK };
+      if (temporaryPassword || wasTemporary) changes.temporaryPassword = { from: wasTemporary, to: temporaryPassword };
       // A password set by an administrator is a recovery: a way in that someone else may hold ends with it.
       if (passwordHash && actor.id !== id) await revokeTokensWith(trx, actor, after, "password set by an administrator");
       await recordAudit(trx, actor, {
@@ -192,7 +227,7 @@ export async function updateUser(db: Db, actor: Actor, id: number, input: Update
       const code = newEmail
         ? await queueCodeForNewAddress(trx, input.verifyEmailWith, after)
         : { verificationMessageId: null, codeWithheldForNoMail: false };
-      return { user: after, ...code };
+      return { user: after, ...code, temporaryPassword };
     });
   } catch (error) {
     if (isUniqueViolation(error)) throw await uniquenessError(db, details, id);

@@ -68,6 +68,7 @@ const ACTION_DESCRIPTIONS: Readonly<Record<string, string>> = {
   "user.linked_to_directory": "User linked to the directory",
   "user.renamed_by_directory": "User renamed by the directory",
   "user.email_removed_as_duplicate": "Duplicate email address removed",
+  "user.username_lookalike_found": "Username found to look like another's (at upgrade)",
   "user.list_downloaded": "Users downloaded",
   "team.created": "Team created",
   "team.updated": "Team changed",

@@ -14,9 +14,16 @@ export type DirectoryRefusal =
   | "linked_to_another_entry"
   | "not_provisioned"
   | "username_not_allowed"
+  | "username_looks_like_another"
   | "disabled";
 
-export type DirectoryAccount = { ok: true; user: User; created: boolean } | { ok: false; reason: DirectoryRefusal; user?: User };
+/**
+ * A refusal names the account it concerns (`user`), or for a new name that looks like an existing one (docs/domain.md,
+ * "Accounts") that existing account (`lookalike`), which only the audit trail shows.
+ */
+export type DirectoryAccount =
+  | { ok: true; user: User; created: boolean }
+  | { ok: false; reason: DirectoryRefusal; user?: User; lookalike?: User };
 
 const DIRECTORY_FULL_NAME = textField("Full name", 128);
 
@@ -80,7 +87,9 @@ async function syncMappedTeams(trx: Queryable, actor: Actor, user: User, entry: 
 /**
  * The account a successful directory sign-in belongs to (docs/domain.md, "LDAP"), in one transaction: the account linked to
  * the entry's stable id; else an LDAP account an administrator made ahead under that name, linked now; else, with
- * "Allow LDAP user creation" on, a new one in the default teams. A local account is never signed into or changed.
+ * "Allow LDAP user creation" on, a new one in the default teams, unless its name looks like an existing account's
+ * (the unique index on skeletons holds it too, when one is written at the same moment: the retry then finds it).
+ * A local account is never signed into or changed. A directory rename onto a name taken or looked like is not followed.
  * Mapped teams are added at every sign-in.
  */
 export async function accountForDirectoryEntry(db: Db, actor: Actor, entry: DirectoryEntry): Promise<DirectoryAccount> {
@@ -114,6 +123,8 @@ export async function accountForDirectoryEntry(db: Db, actor: Actor, entry: Dire
           if (!options.allowUserCreation) return { ok: false, reason: "not_provisioned" };
           const username = usernameField.safeParse(entry.username);
           if (!username.success) return { ok: false, reason: "username_not_allowed" };
+          const lookalike = await users.findUserLookingLike(trx, username.data);
+          if (lookalike) return { ok: false, reason: "username_looks_like_another", lookalike };
           user = await createAccount(trx, actor, entry, username.data);
           // Another sign-in of the same person created it first: start again and find theirs.
           if (!user) return undefined;

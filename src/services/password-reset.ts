@@ -1,7 +1,7 @@
 import { randomInt } from "node:crypto";
 import { assertCan as assertCanOnUser } from "../policies/users.ts";
 import type { Db, Queryable } from "../db/index.ts";
-import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError } from "../errors.ts";
+import { ConflictError, ForbiddenError, NotFoundError, TooManyRequestsError, ValidationError } from "../errors.ts";
 import { nameKey } from "../lib/fields.ts";
 import { digestOfToken, newRandomToken, sameHash } from "../lib/secret-box.ts";
 import { invitationMessage, passwordChangedMessage, passwordResetMessage } from "../mail/messages.ts";
@@ -10,8 +10,8 @@ import * as outbox from "../repositories/outbox.ts";
 import * as resets from "../repositories/password-resets.ts";
 import * as sessions from "../repositories/sessions.ts";
 import * as users from "../repositories/users/index.ts";
-import type { Actor, ResetKind, User } from "../types/user.ts";
-import { newPasswordHash } from "./passwords.ts";
+import type { Actor, PasswordChangeReason, User } from "../types/user.ts";
+import { newPasswordHash, verifyPassword } from "./passwords.ts";
 import { recordAudit, SECRET_MASK } from "./audit.ts";
 import { revokeTokensWith } from "./api-tokens.ts";
 
@@ -159,15 +159,20 @@ export async function useResetAtSignIn(db: Queryable, user: User, typed: string)
 }
 
 /**
- * The new password after a reset code or temporary password (and the code step, with 2FA). Every session of the
+ * The new password after a reset code, a temporary password or a password an administrator set (and the code step,
+ * with 2FA), which must differ from that one. Every session of the
  * account ends and every other reset is void (docs/security.md R8); the person then signs in with the new password, so
  * 2FA applies again (R7). Returns the notice to send, if the account has a verified address.
  */
-export async function completePasswordReset(db: Db, actor: Actor, input: { userId: number; kind: ResetKind; newPassword: string }): Promise<number | null> {
+export async function completePasswordReset(db: Db, actor: Actor, input: { userId: number; kind: PasswordChangeReason; newPassword: string }): Promise<number | null> {
   const user = await users.findUserById(db, input.userId);
   if (!user || user.disabled) throw new NotFoundError();
   if (user.authSource !== "local") throw new ForbiddenError("This account's password is managed by the directory (LDAP).");
   const hash = await newPasswordHash(input.newPassword, user, "newPassword");
+  // The administrator knows the password they set: keeping it would keep it theirs.
+  const administratorsHash = input.kind === "set_by_administrator" ? await users.findPasswordHash(db, user.id) : null;
+  if (administratorsHash && (await verifyPassword(administratorsHash, input.newPassword)))
+    throw new ValidationError({ newPassword: "Choose a password of your own: this is the one an administrator set." });
   return db.transaction(async (trx) => {
     const after = await users.setPasswordHash(trx, user.id, hash, { bumpSessionVersion: true });
     if (!after) throw new NotFoundError();

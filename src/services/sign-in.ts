@@ -9,7 +9,7 @@ import * as failures from "../repositories/login-failures.ts";
 import * as users from "../repositories/users/index.ts";
 import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
-import type { ResetKind } from "../types/user.ts";
+import type { PasswordChangeReason } from "../types/user.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
 import { useResetAtSignIn } from "./password-reset.ts";
 import { directoryServers, recordDirectoryServerChanges } from "./ldap-settings.ts";
@@ -19,8 +19,11 @@ import { readLockoutThresholds } from "./general-settings.ts";
 /** Per client address: 30 failed attempts per 15 minutes; successful sign-ins do not count. */
 export const IP_POLICY = { windowSeconds: 15 * 60, maxFailures: 30 } as const;
 
-/** `passwordReset`: signed in with a reset code or temporary password, so a new password must be chosen first. */
-export type SignInResult = { ok: true; user: User; passwordReset?: ResetKind } | { ok: false };
+/**
+ * `passwordReset`: signed in with a reset code, a temporary password or a password an administrator set, so a new
+ * password must be chosen first.
+ */
+export type SignInResult = { ok: true; user: User; passwordReset?: PasswordChangeReason } | { ok: false };
 
 type FailureReason = "unknown_user" | "wrong_password" | "disabled" | "locked" | "not_local" | "no_password" | `directory_${string}`;
 
@@ -67,16 +70,16 @@ export async function signInWithPassword(
   );
   const actor: Actor = { id: null, username: input.username, clientIp: input.clientIp, requestId: input.requestId };
 
-  const fail = async (reason: FailureReason, user?: User): Promise<SignInResult> => {
+  const fail = async (reason: FailureReason, user?: User, lookalike?: User): Promise<SignInResult> => {
     await recordAudit(db, user ? { ...actor, id: user.id, username: user.username } : actor, {
       action: "sign_in.failed",
       target: user ? { type: "user", id: user.id, label: user.username } : undefined,
-      details: { reason },
+      details: { reason, ...(lookalike ? { lookalike: { id: lookalike.id, username: lookalike.username } } : {}) },
     });
     return { ok: false };
   };
 
-  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: ResetKind): Promise<SignInResult> => {
+  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: PasswordChangeReason): Promise<SignInResult> => {
     await db.transaction(async (trx) => {
       await failures.clearFailures(trx, "account", accountKey);
       await failures.releaseAttempt(trx, "ip", input.clientIp);
@@ -146,11 +149,12 @@ export async function signInWithPassword(
       return fail(`directory_${reason}`, credentials?.user);
     }
     const account = await afterRightPassword(() => accountForDirectoryEntry(db, actor, answer.entry));
-    if (!account.ok) return fail(`directory_${account.reason}`, account.user ?? credentials?.user);
+    // The person sees the one generic message; a look-alike is named in the trail, for administrators only.
+    if (!account.ok) return fail(`directory_${account.reason}`, account.user ?? credentials?.user, account.lookalike);
     return afterRightPassword(() => success(account.user, "ldap"));
   }
 
-  const { user, passwordHash } = credentials;
+  const { user, passwordHash, mustChangePassword } = credentials;
   if (!passwordHash) {
     await verifyAgainstDummy(input.password);
     // An imported account has no password yet (docs/domain.md, "Importing users"): only its emailed invitation code or
@@ -169,7 +173,9 @@ export async function signInWithPassword(
   if (user.disabled) return fail("disabled", user);
 
   const rehashed = needsRehash(passwordHash) ? await hashPassword(input.password) : undefined;
-  return afterRightPassword(() => success(user, "password", rehashed ? { from: passwordHash, to: rehashed } : undefined));
+  // A password an administrator set for this account works once more, to choose one's own (docs/domain.md, "Passwords and reset").
+  const reason = mustChangePassword ? "set_by_administrator" : undefined;
+  return afterRightPassword(() => success(user, reason ?? "password", rehashed ? { from: passwordHash, to: rehashed } : undefined, reason));
 }
 
 /**

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from "../db/index.ts";
 import { ConflictError } from "../errors.ts";
-import { nameKey } from "../lib/fields.ts";
+import { lookalikeCharacters } from "../lib/confusables.ts";
+import { nameKey, nameSkeleton } from "../lib/fields.ts";
 import { assertCan } from "../policies/users.ts";
 import { insertAuditEvents } from "../repositories/audit-events.ts";
 import * as teams from "../repositories/teams.ts";
@@ -46,18 +47,32 @@ export interface ImportInput {
   baseUrl: string;
 }
 
+/** A name that looks like another one (docs/domain.md, "Accounts"), in the words of the other problems. */
+function looksLike(username: string, other: string): string {
+  const characters = lookalikeCharacters(username);
+  const which = characters.length > 0 ? `: ${characters.join(", ")}` : "";
+  return `username ${username} looks like ${other} (they differ only in characters that look alike${which}); choose a name that looks different.`;
+}
+
 /** What the database says about the rows: names and addresses taken, in the file or already, and teams that do not exist. */
 async function checkAgainstDatabase(db: Queryable, rows: readonly RowFacts[]): Promise<{ problems: ImportProblem[]; teamsByKey: Map<string, { id: number; name: string }> }> {
   const problems: ImportProblem[] = [];
   const firstLineOfName = new Map<string, number>();
+  const firstOfSkeleton = new Map<string, { line: number; username: string }>();
   const firstLineOfAddress = new Map<string, number>();
   for (const row of rows) {
     if (row.username !== null) {
       const key = nameKey(row.username);
       const earlier = firstLineOfName.get(key);
+      const lookalike = firstOfSkeleton.get(nameSkeleton(row.username));
       if (earlier !== undefined)
         problems.push({ line: row.line, field: "username", message: `username ${row.username} appears twice in the file (also line ${earlier}).` });
-      else firstLineOfName.set(key, row.line);
+      else if (lookalike !== undefined)
+        problems.push({ line: row.line, field: "username", message: looksLike(row.username, `${lookalike.username} on line ${lookalike.line}`) });
+      else {
+        firstLineOfName.set(key, row.line);
+        firstOfSkeleton.set(nameSkeleton(row.username), { line: row.line, username: row.username });
+      }
     }
     if (row.email) {
       const address = row.email.toLowerCase();
@@ -67,8 +82,10 @@ async function checkAgainstDatabase(db: Queryable, rows: readonly RowFacts[]): P
       else firstLineOfAddress.set(address, row.line);
     }
   }
-  const [existingNames, emailOwners, teamsByKey] = await Promise.all([
-    users.selectUsernamesByKeys(db, rows.flatMap((row) => (row.username === null ? [] : [nameKey(row.username)]))),
+  const named = rows.flatMap((row) => (row.username === null ? [] : [row.username]));
+  const [existingNames, existingLookalikes, emailOwners, teamsByKey] = await Promise.all([
+    users.selectUsernamesByKeys(db, named.map(nameKey)),
+    users.selectUsernamesBySkeletons(db, named.map(nameSkeleton)),
     users.selectEmailOwners(db, rows.flatMap((row) => (row.email ? [row.email] : []))),
     teams.selectTeamsByNameKeys(db, [...new Set(rows.flatMap((row) => [...row.teamKeys.keys()]))]),
   ]);
@@ -83,6 +100,8 @@ async function checkAgainstDatabase(db: Queryable, rows: readonly RowFacts[]): P
             ? `username ${row.username} already exists.`
             : `username ${row.username} already exists as ${existing} (names are compared without regard to case, width or surrounding spaces).`,
       });
+    const lookalike = row.username === null || existing !== undefined ? undefined : existingLookalikes.get(nameSkeleton(row.username));
+    if (lookalike !== undefined) problems.push({ line: row.line, field: "username", message: looksLike(row.username as string, `the existing user ${lookalike}`) });
     const owner = row.email ? emailOwners.get(row.email.toLowerCase()) : undefined;
     if (owner !== undefined) problems.push({ line: row.line, field: "email", message: `email ${row.email} is already used by the account ${owner}.` });
     for (const [key, written] of row.teamKeys)

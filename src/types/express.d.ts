@@ -1,4 +1,4 @@
-import type { ResetKind } from "./user.ts";
+import type { PasswordChangeReason } from "./user.ts";
 import type { TwoFactorMethod, User as GatehouseUser } from "./user.ts";
 
 declare global {
@@ -36,10 +36,10 @@ declare module "express-session" {
       /** Why the last emailed code could not be sent, to say so on the code page. */
       deliveryProblem: string | null;
       /** Signed in with a reset code or temporary password: the code step leads to choosing a new password. */
-      passwordReset?: ResetKind;
+      passwordReset?: PasswordChangeReason;
     };
     /** After a reset code or temporary password (and the code step): only a new password can be chosen. */
-    pendingPasswordChange?: { userId: number; sessionVersion: number; kind: ResetKind; startedAt: number };
+    pendingPasswordChange?: { userId: number; sessionVersion: number; kind: PasswordChangeReason; startedAt: number };
     /** An authenticator enrolment waiting for its first code: the new secret, sealed. */
     pendingTotp?: { sealedSecret: string; startedAt: number };
     /** Recovery codes to show once, on the next page. Sealed, and removed as soon as they are shown. */

@@ -54,3 +54,9 @@ export type UserSort = (typeof USER_SORT_KEYS)[number];
 
 /** How a password reset was proven: a code sent by email, or a temporary password an administrator issued. */
 export type ResetKind = "emailed_code" | "temporary_password";
+
+/**
+ * Why a sign-in must choose a new password before anything else: a reset code or temporary password was used, or
+ * the account's password was set by an administrator for someone else (docs/domain.md, "Passwords and reset").
+ */
+export type PasswordChangeReason = ResetKind | "set_by_administrator";

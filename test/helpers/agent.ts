@@ -52,3 +52,18 @@ export async function signedInAgent(app: Express, user: { username: string; pass
   await agent.signIn(user.username, user.password);
   return agent;
 }
+
+/**
+ * An account whose password an administrator set, which is temporary (docs/domain.md, "Passwords and reset"): signs
+ * in with it, chooses `ownPassword` on the page that leads to, then signs in with that.
+ */
+export async function signedInAfterChoosingOwnPassword(app: Express, user: { username: string; password: string }, ownPassword: string): Promise<TestAgent> {
+  const first = new TestAgent(app);
+  await first.refreshToken("/login");
+  const res = await first.post("/login", { username: user.username, password: user.password });
+  if (res.headers.location !== "/login/new-password") throw new Error(`sign-in as ${user.username} led to ${res.headers.location}, not to choosing a password`);
+  await first.refreshToken("/login/new-password");
+  const chosen = await first.post("/login/new-password", { newPassword: ownPassword, confirmPassword: ownPassword });
+  if (chosen.status !== 303) throw new Error(`choosing a password for ${user.username} answered ${chosen.status}`);
+  return signedInAgent(app, { username: user.username, password: ownPassword });
+}

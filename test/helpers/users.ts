@@ -38,3 +38,20 @@ export async function insertTestUser(db: Db, overrides: Partial<UserDetails> = {
 export function insertTestAdmin(db: Db, overrides: Partial<UserDetails> = {}) {
   return insertTestUser(db, { isAdmin: true, ...overrides });
 }
+
+/** The user page's edit form as an administrator sends it: the account's stored values, then `changes` on top. */
+export async function storedEditForm(db: Db, id: number, changes: Record<string, string> = {}): Promise<Record<string, string>> {
+  const row = await db("users").where({ id }).first();
+  if (!row) throw new Error(`user ${id} is gone`);
+  return {
+    version: String(row.version),
+    username: row.username,
+    fullName: row.full_name,
+    title: row.title,
+    email: row.email ?? "",
+    phone: row.phone,
+    authSource: row.auth_source,
+    ...(row.is_admin ? { isAdmin: "on" } : {}),
+    ...changes,
+  };
+}

@@ -7,7 +7,7 @@ import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { EMAIL_NOT_CONFIGURED } from "../../src/services/mail-settings.ts";
 import { FORGOT_PASSWORD_ANSWER } from "../../src/services/password-reset.ts";
 import type { User } from "../../src/types/user.ts";
-import { csrfTokenFrom, signedInAgent, type TestAgent } from "../helpers/agent.ts";
+import { csrfTokenFrom, signedInAfterChoosingOwnPassword, signedInAgent, type TestAgent } from "../helpers/agent.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
 import { errorSummary, fieldError, labelText, pageText, tableRows } from "../helpers/html.ts";
 import { codeIn, configureSmtp, type TestMailServer, useAppWithMail } from "../helpers/mail.ts";
@@ -51,6 +51,13 @@ async function signedInAdmin() {
   const admin = await insertTestAdmin(db, { username: "root", email: "root@example.test" });
   await db("users").where({ id: admin.id }).update({ email_verified: true });
   return { admin, agent: await signedInAgent(app, admin) };
+}
+
+const NEWBIES_OWN_PASSWORD = "copper kettle on the stove 17";
+
+/** newbie, whose password the administrator set, after choosing their own. */
+function signedInNewbie(): Promise<TestAgent> {
+  return signedInAfterChoosingOwnPassword(app, { username: "newbie", password: PASSWORD }, NEWBIES_OWN_PASSWORD);
 }
 
 async function follow(agent: TestAgent, res: { status: number; headers: Record<string, string> }) {
@@ -250,7 +257,7 @@ describe("Send confirmation code on the user's page", () => {
     expect(JSON.stringify(sent)).not.toContain(codeIn(mail));
 
     // The user confirms from their own Profile, typing the code from the mail.
-    const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
+    const newbie = await signedInNewbie();
     const profile = await newbie.get("/profile");
     expect(labelText(profile.text, "confirm-confirmationCode")).toBe("Confirmation code");
     expect(pageText(profile.text)).toContain("We sent a 6-digit code to newbie@example.com");
@@ -310,7 +317,7 @@ describe("The Profile of a user whose address an administrator entered", () => {
   it("without mail says so and offers no code to send or enter; a hand-made send names the problem and sends nothing", async () => {
     const { agent } = await signedInAdmin();
     await createdWithoutMail(agent, "newbie", "newbie@example.com");
-    const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
+    const newbie = await signedInNewbie();
     const profile = await newbie.get("/profile");
     const text = pageText(profile.text);
     expect(text).toContain("Your email address newbie@example.com is not verified yet.");
@@ -332,7 +339,7 @@ describe("The Profile of a user whose address an administrator entered", () => {
     const { agent } = await signedInAdmin();
     const user = await createdWithoutMail(agent, "newbie", "newbie@example.com");
     await configureSmtp(db, mailServer);
-    const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
+    const newbie = await signedInNewbie();
     const sent = await follow(newbie, await newbie.post("/profile/email/resend"));
     expect(pageText(sent.text)).toContain("A confirmation code was sent to newbie@example.com. Enter it in Confirmation code.");
     const mail = verificationsTo("newbie@example.com").at(-1);
@@ -345,7 +352,7 @@ describe("The Profile of a user whose address an administrator entered", () => {
     const { agent } = await signedInAdmin();
     const user = await createdWithoutMail(agent, "newbie", "newbie@example.com");
     await configureSmtp(db, mailServer);
-    const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
+    const newbie = await signedInNewbie();
     const res = await newbie.post("/profile/email/confirm", { confirmationCode: "123456" });
     expect(res.status).toBe(422);
     expect(fieldError(res.text, "confirm-confirmationCode")).toBe(
@@ -362,7 +369,7 @@ describe("What needs a verified address keeps needing it, for an address an admi
     const { agent } = await signedInAdmin();
     const user = await createdWithoutMail(agent, "newbie", "newbie@example.com");
     await configureSmtp(db, mailServer);
-    const newbie = await signedInAgent(app, { username: "newbie", password: PASSWORD });
+    const newbie = await signedInNewbie();
     const res = await newbie.post("/profile/2fa", { method: "email" });
     expect(res.status).toBe(422);
     expect(fieldError(res.text, "tf-method")).toBe("Verify your email address first: enter it above, then the confirmation code we send.");

@@ -9,7 +9,7 @@ import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { EMAIL_NOT_CONFIGURED } from "../../src/services/mail-settings.ts";
 import { CODE_MESSAGES } from "../../src/services/one-time-codes.ts";
 import type { User } from "../../src/types/user.ts";
-import { signedInAgent, type TestAgent } from "../helpers/agent.ts";
+import { signedInAfterChoosingOwnPassword, signedInAgent, type TestAgent } from "../helpers/agent.ts";
 import { DEFAULT_PASSWORD } from "../helpers/factories.ts";
 import { errorSummary, fieldError, inputValue, isInvalid, labelText, pageText } from "../helpers/html.ts";
 import { codeIn, configureSmtp, type ReceivedMail, type TestMailServer , useAppWithMail } from "../helpers/mail.ts";
@@ -569,7 +569,8 @@ describe("Administrator's user forms", () => {
     expect(created).toMatchObject({ email: "newbie@example.com", emailVerified: false });
     expect(verificationsTo("newbie@example.com")).toHaveLength(1);
 
-    const newbie = await signedInAgent(app, { username: "newbie", password: "a very long password 1" });
+    // The password the administrator set is temporary: newbie chooses their own first.
+    const newbie = await signedInAfterChoosingOwnPassword(app, { username: "newbie", password: "a very long password 1" }, "copper kettle on the stove 17");
     const profile = await newbie.get("/profile");
     expect(labelText(profile.text, PROFILE_CODE_FIELD)).toBe("Confirmation code");
     expect(pageText(profile.text)).toContain("We sent a 6-digit code to newbie@example.com");

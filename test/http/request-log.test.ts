@@ -1,41 +1,21 @@
-import { Writable } from "node:stream";
-import pino from "pino";
+import type { Express } from "express";
 import supertest from "supertest";
 import { beforeEach, describe, expect, it } from "vitest";
-import { createApp } from "../../src/app.ts";
-import { loadConfig } from "../../src/config.ts";
 import type { Db } from "../../src/db/index.ts";
 import { TestAgent } from "../helpers/agent.ts";
-import { TEST_APP_SECRET } from "../helpers/app.ts";
+import { createTestAppWithLog, type LogLine } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { insertTestUser } from "../helpers/users.ts";
 
-interface LogLine {
-  level: number;
-  msg: string;
-  reqId?: string;
-  req?: { method: string; path: string; ip: string };
-  res?: { status: number };
-  responseTime?: number;
-}
-
 let db: Db;
 let lines: LogLine[];
-let app: ReturnType<typeof createApp>["app"];
+let app: Express;
 
 useTestDb((d) => {
   db = d;
 });
 beforeEach(() => {
-  lines = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const text of chunk.toString("utf8").split("\n").filter(Boolean)) lines.push(JSON.parse(text) as LogLine);
-      done();
-    },
-  });
-  const config = loadConfig({ NODE_ENV: "test", LOG_LEVEL: "info", BASE_URL: "http://127.0.0.1" });
-  app = createApp({ config, db, logger: pino({ level: "info" }, sink), appSecret: TEST_APP_SECRET }).app;
+  ({ app, lines } = createTestAppWithLog(db, "info"));
 });
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

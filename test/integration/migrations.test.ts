@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { migrateDownOne, migrateLatest, pendingMigrations, rollbackAll } from "../../src/db/migrate.ts";
+import { nameSkeleton } from "../../src/lib/fields.ts";
 import { createTestDb, usingPostgres } from "../helpers/db.ts";
 
 async function tableNames(db: Db): Promise<string[]> {
@@ -59,6 +60,48 @@ describe("the email and two-factor migration", () => {
       expect(events[0]?.details).toEqual({ changes: { email: { from: "shared@example.com", to: null } } });
       expect(first.id).not.toBe(second.id);
       await expect(db("users").insert({ username: "fifth", username_key: "fifth", email: "OTHER@example.com" })).rejects.toThrow();
+    } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe("the username skeleton migration", () => {
+  it("gives every account the skeleton of its name; of accounts that already look alike only the oldest keeps it, and the trail names the others", async () => {
+    const db = await createTestDb({ embedded: !usingPostgres });
+    try {
+      const undone: string[] = [];
+      while (!undone.includes("20261204110000_add_username_skeletons.ts")) {
+        const step = await migrateDownOne(db);
+        expect(step).toHaveLength(1);
+        undone.push(...step);
+      }
+      const insert = async (username: string) => {
+        const [row] = await db("users").insert({ username, username_key: username.toLowerCase() }).returning("id");
+        return Number(row.id);
+      };
+      const admin = await insert("admin");
+      const cyrillic = await insert("\u0430dmin");
+      const greek = await insert("\u03b1dmin");
+      await insert("alice");
+      await insert("Bob");
+      await migrateLatest(db);
+
+      const rows = await db("users").select("username", "username_skeleton").orderBy("id");
+      expect(rows).toEqual([
+        { username: "admin", username_skeleton: nameSkeleton("admin") },
+        { username: "\u0430dmin", username_skeleton: null },
+        { username: "\u03b1dmin", username_skeleton: null },
+        { username: "alice", username_skeleton: nameSkeleton("alice") },
+        { username: "Bob", username_skeleton: nameSkeleton("bob") },
+      ]);
+      const events = await db("audit_events").select("target_id", "details").where({ action: "user.username_lookalike_found" }).orderBy("target_id");
+      expect(events).toEqual([
+        { target_id: String(cyrillic), details: { lookalikeOf: { id: admin, username: "admin" } } },
+        { target_id: String(greek), details: { lookalikeOf: { id: admin, username: "admin" } } },
+      ]);
+      // From now on the index keeps look-alikes out.
+      await expect(db("users").insert({ username: "ADM\u0399N", username_key: "adm\u03b9n", username_skeleton: nameSkeleton("admin") })).rejects.toThrow();
     } finally {
       await db.destroy();
     }

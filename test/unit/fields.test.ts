@@ -38,6 +38,11 @@ describe("textField", () => {
 });
 
 describe("optionalEmailField", () => {
+  it("reads a missing field as no address, as a blank one (a second account without one is no clash of addresses)", () => {
+    expect(optionalEmailField.parse(undefined)).toBeNull();
+    expect(optionalEmailField.parse("  ")).toBeNull();
+  });
+
   it("lower-cases the domain only and keeps blank as none", () => {
     expect(optionalEmailField.parse("Bob@Example.COM")).toBe("Bob@example.com");
     expect(optionalEmailField.parse("  ")).toBeNull();

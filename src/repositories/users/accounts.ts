@@ -1,5 +1,5 @@
 import type { Queryable } from "../../db/index.ts";
-import { nameKey } from "../../lib/fields.ts";
+import { nameKey, nameSkeleton } from "../../lib/fields.ts";
 import type { User, UserDetails } from "../../types/user.ts";
 import { toUser, updateAccountRow, USER_COLUMNS, type UserRow } from "./rows.ts";
 
@@ -31,17 +31,40 @@ export async function findUserByUsername(db: Queryable, username: string): Promi
   return row ? toUser(row) : undefined;
 }
 
+/**
+ * Another account whose name looks like `username` without being the same name (docs/domain.md, "Accounts"): the
+ * same UTS #39 skeleton under another key, "admin" for "аdmin". An account with no skeleton (left without one at the
+ * upgrade, migrations/20261204110000_add_username_skeletons.ts) is never found here.
+ */
+export async function findUserLookingLike(db: Queryable, username: string, exceptUserId?: number): Promise<User | undefined> {
+  const query = db("users")
+    .select(USER_COLUMNS)
+    .where({ username_skeleton: nameSkeleton(username) })
+    .whereNot({ username_key: nameKey(username) });
+  if (exceptUserId !== undefined) query.whereNot({ id: exceptUserId });
+  const row = await query.first<UserRow | undefined>();
+  return row ? toUser(row) : undefined;
+}
+
 export interface Credentials {
   user: User;
   passwordHash: string | null;
+  /** The password was set by an administrator for this account: the next sign-in must replace it. */
+  mustChangePassword: boolean;
 }
 
 export async function findCredentialsByUsername(db: Queryable, username: string): Promise<Credentials | undefined> {
   const row = await db("users")
-    .select([...USER_COLUMNS, "password_hash"])
+    .select([...USER_COLUMNS, "password_hash", "must_change_password"])
     .where({ username_key: nameKey(username) })
-    .first<(UserRow & { password_hash: string | null }) | undefined>();
-  return row ? { user: toUser(row), passwordHash: row.password_hash } : undefined;
+    .first<(UserRow & { password_hash: string | null; must_change_password: boolean }) | undefined>();
+  return row ? { user: toUser(row), passwordHash: row.password_hash, mustChangePassword: row.must_change_password } : undefined;
+}
+
+/** Whether the account's password is a temporary one an administrator set (false for no such account). */
+export async function findMustChangePassword(db: Queryable, id: number): Promise<boolean> {
+  const row = await db("users").select("must_change_password").where({ id }).first<{ must_change_password: boolean } | undefined>();
+  return row?.must_change_password ?? false;
 }
 
 export async function findPasswordHash(db: Queryable, id: number): Promise<string | null> {
@@ -51,12 +74,14 @@ export async function findPasswordHash(db: Queryable, id: number): Promise<strin
 
 export async function insertUser(
   db: Queryable,
-  details: UserDetails & { passwordHash: string | null },
+  details: UserDetails & { passwordHash: string | null; mustChangePassword?: boolean },
 ): Promise<User | undefined> {
   const rows = await db("users")
     .insert({
       username: details.username,
       username_key: nameKey(details.username),
+      // A look-alike of another name is a unique violation here, which the caller explains.
+      username_skeleton: nameSkeleton(details.username),
       full_name: details.fullName,
       title: details.title,
       email: details.email,
@@ -64,6 +89,7 @@ export async function insertUser(
       is_admin: details.isAdmin,
       auth_source: details.authSource,
       password_hash: details.passwordHash,
+      must_change_password: details.mustChangePassword ?? false,
     })
     .onConflict("username_key")
     .ignore()
@@ -77,15 +103,19 @@ export async function updateUserDetails(
   id: number,
   expectedVersion: number,
   details: UserDetails,
-  options: { bumpSessionVersion: boolean; passwordHash?: string | null },
+  options: { bumpSessionVersion: boolean; passwordHash?: string | null; mustChangePassword?: boolean },
 ): Promise<User | undefined> {
   return updateAccountRow(
     db,
     { id, version: expectedVersion },
     {
       ...(options.passwordHash !== undefined ? { password_hash: options.passwordHash } : {}),
+      ...(options.mustChangePassword !== undefined ? { must_change_password: options.mustChangePassword } : {}),
       username: details.username,
       username_key: nameKey(details.username),
+      // Kept while the name stays the same name: an account the upgrade left without a skeleton (it looked like an
+      // older one) can still be saved, and gets one when it is renamed.
+      username_skeleton: db.raw("CASE WHEN username_key = ? THEN username_skeleton ELSE ? END", [nameKey(details.username), nameSkeleton(details.username)]),
       full_name: details.fullName,
       title: details.title,
       email: details.email,
@@ -120,6 +150,7 @@ export async function updateProfile(
   );
 }
 
+/** A password the account's owner chose (a change, the end of a reset): never a temporary one. */
 export async function setPasswordHash(
   db: Queryable,
   id: number,
@@ -131,6 +162,7 @@ export async function setPasswordHash(
     { id },
     {
       password_hash: passwordHash,
+      must_change_password: false,
     },
     options.bumpSessionVersion,
   );

@@ -1,5 +1,5 @@
 import type { Queryable } from "../../db/index.ts";
-import { nameKey } from "../../lib/fields.ts";
+import { nameKey, nameSkeleton } from "../../lib/fields.ts";
 import type { AuthSource } from "../../types/user.ts";
 
 // Many accounts at once (docs/domain.md, "Importing users"): lookups by a list of keys and multi-row inserts, so
@@ -7,7 +7,7 @@ import type { AuthSource } from "../../types/user.ts";
 
 /** Keys per statement: well under Postgres's 65,535 bind parameters, and a plan that stays an index scan. */
 const KEYS_PER_LOOKUP = 5_000;
-/** Rows per INSERT: nine columns each keeps a statement at about 9,000 parameters. */
+/** Rows per INSERT: eleven columns each keeps a statement at about 11,000 parameters. */
 const ROWS_PER_INSERT = 1_000;
 
 function chunks<T>(items: readonly T[], size: number): T[][] {
@@ -22,6 +22,16 @@ export async function selectUsernamesByKeys(db: Queryable, keys: readonly string
   for (const chunk of chunks([...new Set(keys)], KEYS_PER_LOOKUP)) {
     const rows = (await db("users").select("username", "username_key").whereIn("username_key", chunk)) as { username: string; username_key: string }[];
     for (const row of rows) found.set(row.username_key, row.username);
+  }
+  return found;
+}
+
+/** The existing accounts whose username skeleton (docs/domain.md, "Accounts") is among `skeletons`: skeleton → the stored spelling. */
+export async function selectUsernamesBySkeletons(db: Queryable, skeletons: readonly string[]): Promise<Map<string, string>> {
+  const found = new Map<string, string>();
+  for (const chunk of chunks([...new Set(skeletons)], KEYS_PER_LOOKUP)) {
+    const rows = (await db("users").select("username", "username_skeleton").whereIn("username_skeleton", chunk)) as { username: string; username_skeleton: string }[];
+    for (const row of rows) found.set(row.username_skeleton, row.username);
   }
   return found;
 }
@@ -62,6 +72,7 @@ export async function insertImportedUsers(db: Queryable, rows: readonly NewImpor
         chunk.map((row) => ({
           username: row.username,
           username_key: nameKey(row.username),
+          username_skeleton: nameSkeleton(row.username),
           full_name: row.fullName,
           title: row.title,
           email: row.email,

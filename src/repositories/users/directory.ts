@@ -1,5 +1,5 @@
 import type { Queryable } from "../../db/index.ts";
-import { nameKey } from "../../lib/fields.ts";
+import { nameKey, nameSkeleton } from "../../lib/fields.ts";
 import type { User } from "../../types/user.ts";
 import { toUser, USER_COLUMNS, type UserRow } from "./rows.ts";
 
@@ -23,8 +23,8 @@ export async function linkExternalId(db: Queryable, id: number, externalId: stri
 }
 
 /**
- * Creates an account for a directory entry; undefined when the username or the entry is taken meanwhile
- * (two first sign-ins at once: the other one won, and the caller reads its row).
+ * Creates an account for a directory entry; undefined when the username (or a look-alike of it) or the entry is taken
+ * meanwhile (two first sign-ins at once: the other one won, and the caller reads its row).
  */
 export async function insertDirectoryUser(
   db: Queryable,
@@ -34,6 +34,7 @@ export async function insertDirectoryUser(
     .insert({
       username: fields.username,
       username_key: nameKey(fields.username),
+      username_skeleton: nameSkeleton(fields.username),
       full_name: fields.fullName,
       email: fields.email,
       auth_source: "ldap",
@@ -47,13 +48,28 @@ export async function insertDirectoryUser(
   return rows[0] ? toUser(rows[0]) : undefined;
 }
 
-/** Follows a rename in the directory; false when another account already has the new name. */
+/**
+ * Follows a rename in the directory; false when another account already has the new name or one that looks like it.
+ * The unique indexes decide, in a savepoint, so that a name taken at the same moment leaves the caller's transaction
+ * (the sign-in) usable.
+ */
 export async function renameDirectoryUser(db: Queryable, id: number, username: string): Promise<boolean> {
-  const taken = await db("users").where({ username_key: nameKey(username) }).whereNot({ id }).first("id");
-  if (taken) return false;
-  const rows = await db("users")
-    .where({ id, auth_source: "ldap" })
-    .update({ username, username_key: nameKey(username), version: db.raw("version + 1"), updated_at: db.fn.now() })
-    .returning("id");
-  return rows.length > 0;
+  try {
+    return await db.transaction(async (savepoint) => {
+      const rows = await savepoint("users")
+        .where({ id, auth_source: "ldap" })
+        .update({
+          username,
+          username_key: nameKey(username),
+          username_skeleton: nameSkeleton(username),
+          version: savepoint.raw("version + 1"),
+          updated_at: savepoint.fn.now(),
+        })
+        .returning("id");
+      return rows.length > 0;
+    });
+  } catch (error) {
+    if ((error as { code?: string }).code === "23505") return false;
+    throw error;
+  }
 }

@@ -1,6 +1,7 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from "express";
 import { z } from "zod";
 import { AppError, ForbiddenError } from "../../errors.ts";
+import { jsonBody } from "../../middleware/json-body.ts";
 import { input, validate } from "../../middleware/validate.ts";
 
 /** Who may call an operation: anyone, any valid token, or a token whose owner is an administrator. */
@@ -63,8 +64,6 @@ const requireJsonBody: RequestHandler = (req, _res, next) => {
   next();
 };
 
-const readJson = express.json({ limit: "100kb" });
-
 /** The raw bytes of a file body; an absent body is an empty file, which the operation then refuses in its own words. */
 function readRawBody(spec: NonNullable<Operation["rawBody"]>): RequestHandler[] {
   const requireMediaType: RequestHandler = (req, _res, next) => {
@@ -94,7 +93,7 @@ export function mountOperations(router: Router, operations: readonly Operation[]
     if (op.access === "admin") chain.push(requireAdministrator);
     // Read only once the caller is known: an anonymous request gets its 401 without the server parsing its body.
     if (op.rawBody) chain.push(...readRawBody(op.rawBody));
-    else chain.push(readJson, requireJsonBody);
+    else chain.push(jsonBody, requireJsonBody);
     const takesBody = op.method !== "get";
     chain.push(validate({ params: op.params, query: op.query ?? NoBody, body: op.body ?? (takesBody ? NoBody : undefined) }, "request"));
     chain.push(async (req, res) => {

@@ -52,6 +52,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       path: "/users",
       operationId: "createUser",
       summary: "Create a user",
+      description: "A password given here is temporary: the account replaces it at its first sign-in.",
       tag: TAG,
       access: "admin",
       body: UserCreateBody,
@@ -92,7 +93,7 @@ export function userOperations({ db, keys, mailOutbox, logger }: RouteDeps): Ope
       operationId: "updateUser",
       summary: "Change a user",
       description:
-        "Send version and only the fields to change. `disabled` is sent on its own (with version). A role change, a new password or disabling ends the account's sessions.",
+        "Send version and only the fields to change. `disabled` is sent on its own (with version). A role change, a new password or disabling ends the account's sessions. A password set for another account than the token's own is temporary: the account replaces it at its next sign-in.",
       tag: TAG,
       access: "admin",
       params: IdPath,

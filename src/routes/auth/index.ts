@@ -10,7 +10,7 @@ import { signedInActor } from "../actor.ts";
 import { fieldErrorsOf, typedValues } from "../form-values.ts";
 import type { RouteDeps } from "../deps.ts";
 import { LoginPageQuerySchema, LoginSchema } from "./schemas.ts";
-import type { ResetKind } from "../../types/user.ts";
+import type { PasswordChangeReason } from "../../types/user.ts";
 import { passwordResetRoutes } from "./password-reset.ts";
 import { secondFactorRoutes } from "./second-factor.ts";
 import { establishSession } from "../../auth/establish-session.ts";
@@ -67,7 +67,7 @@ export function authRouter(deps: RouteDeps): Router {
       const { body } = input<z.infer<typeof LoginSchema>>(res);
       // passport-local reads the body itself; give it the parsed values only.
       req.body = { username: body.username, password: body.password };
-      passport.authenticate("local", { session: false }, (err: unknown, user: User | false, info?: { passwordReset?: ResetKind }) => {
+      passport.authenticate("local", { session: false }, (err: unknown, user: User | false, info?: { passwordReset?: PasswordChangeReason }) => {
         if (err) return next(err);
         if (!user) {
           return renderLogin(res, 401, {

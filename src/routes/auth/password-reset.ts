@@ -6,7 +6,7 @@ import { flash } from "../../lib/flash.ts";
 import { formView } from "../../middleware/form-view.ts";
 import { input, validate } from "../../middleware/validate.ts";
 import { accountInProgress } from "../../services/accounts.ts";
-import type { ResetKind } from "../../types/user.ts";
+import type { PasswordChangeReason } from "../../types/user.ts";
 import { completePasswordReset, FORGOT_PASSWORD_ANSWER, requestPasswordReset } from "../../services/password-reset.ts";
 import { PASSWORD_HINT } from "../../services/password-policy.ts";
 import type { User } from "../../types/user.ts";
@@ -38,7 +38,7 @@ export function passwordResetRoutes({ db, config, mailOutbox }: RouteDeps) {
   const router = Router();
 
   /** After the reset code (and the code step, with 2FA): a fresh session that can only choose a new password. */
-  const beginPasswordChange = async (req: Request, user: User, kind: ResetKind): Promise<void> => {
+  const beginPasswordChange = async (req: Request, user: User, kind: PasswordChangeReason): Promise<void> => {
     await regenerate(req);
     req.session.pendingPasswordChange = { userId: user.id, sessionVersion: user.sessionVersion, kind, startedAt: Date.now() };
   };
@@ -54,7 +54,7 @@ export function passwordResetRoutes({ db, config, mailOutbox }: RouteDeps) {
     return user;
   };
 
-  const renderNewPassword = (res: Response, status: number, user: User, kind: ResetKind, errors: Record<string, string> = {}, message: string | null = null) =>
+  const renderNewPassword = (res: Response, status: number, user: User, kind: PasswordChangeReason, errors: Record<string, string> = {}, message: string | null = null) =>
     res.status(status).render("auth/new-password", { title: "Choose a new password", username: user.username, kind, passwordHint: PASSWORD_HINT, errors, message });
 
   router.get("/login/new-password", async (req, res) => {

@@ -12,7 +12,7 @@ import {
   SECOND_FACTOR_MESSAGES,
   sendSignInCode,
 } from "../../services/two-factor.ts";
-import type { ResetKind } from "../../types/user.ts";
+import type { PasswordChangeReason } from "../../types/user.ts";
 import type { User } from "../../types/user.ts";
 import { actorOf } from "../actor.ts";
 import { fieldErrorsOf } from "../form-values.ts";
@@ -40,7 +40,7 @@ function maskAddress(address: string): string {
 
 export function secondFactorRoutes(
   { db, keys, mailOutbox, logger }: RouteDeps,
-  beginPasswordChange: (req: Request, user: User, kind: ResetKind) => Promise<void>,
+  beginPasswordChange: (req: Request, user: User, kind: PasswordChangeReason) => Promise<void>,
 ) {
   /** Emails a sign-in code and sends it at once; returns why it could not be sent, or null. */
   const mailSignInCode = async (req: Request, user: User): Promise<string | null> => {
@@ -63,7 +63,7 @@ export function secondFactorRoutes(
    * After a right password for an account with 2FA: a new session that is *not* signed in and holds only the
    * pending step. Emailed codes are sent now.
    */
-  const beginSecondFactor = async (req: Request, user: User, returnTo: string, passwordReset?: ResetKind): Promise<void> => {
+  const beginSecondFactor = async (req: Request, user: User, returnTo: string, passwordReset?: PasswordChangeReason): Promise<void> => {
     if (!user.twoFactorMethod) throw new Error("beginSecondFactor needs an account with two-factor authentication");
     await regenerate(req);
     req.session.pendingSignIn = {

@@ -72,6 +72,11 @@ function detailsFrom(body: UserCreateBody): UserDetails {
   };
 }
 
+/** docs/domain.md, "Passwords and reset": a password set for someone else is theirs to replace. */
+function reportTemporaryPassword(req: Request, user: User): void {
+  flash(req, "notice", `The password you set is temporary: ${user.username} must replace it at the next sign-in.`);
+}
+
 function checkConfirmation(body: { password: string; confirmPassword: string }): void {
   if (body.password !== body.confirmPassword)
     throw new ValidationError({ confirmPassword: "Confirm password does not match the password; type the same password twice." });
@@ -216,7 +221,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config, logger }: Route
     async (req, res) => {
       const { body } = input<UserCreateBody>(res);
       checkConfirmation(body);
-      const { user, verificationMessageId, codeWithheldForNoMail } = await createUser(db, actorOf(req), {
+      const { user, verificationMessageId, codeWithheldForNoMail, temporaryPassword } = await createUser(db, actorOf(req), {
         details: detailsFrom(body),
         password: body.password || undefined,
         verifyEmailWith: keys,
@@ -224,6 +229,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config, logger }: Route
       flash(req, "success", `User ${user.username} created.`);
       await reportCodeDelivery(req, mailOutbox, verificationMessageId, user.email);
       if (codeWithheldForNoMail) reportCodeWithheld(req, user.email);
+      if (temporaryPassword) reportTemporaryPassword(req, user);
       res.redirect(303, `/admin/users/${user.id}`);
     },
   );
@@ -235,7 +241,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config, logger }: Route
   router.post("/:id", validate({ params: UserIdParams }), userPageForm, validate({ body: UserUpdateSchema }), async (req, res) => {
     const { body, params } = input<UserUpdateBody, unknown, UserIdParams>(res);
     checkConfirmation(body);
-    const { user, verificationMessageId, codeWithheldForNoMail } = await updateUser(db, actorOf(req), params.id, {
+    const { user, verificationMessageId, codeWithheldForNoMail, temporaryPassword } = await updateUser(db, actorOf(req), params.id, {
       version: body.version,
       details: detailsFrom(body),
       password: body.password || undefined,
@@ -247,6 +253,7 @@ export function adminUsersRouter({ db, keys, mailOutbox, config, logger }: Route
     flash(req, "success", `User ${user.username} saved.`);
     await reportCodeDelivery(req, mailOutbox, verificationMessageId, user.email);
     if (codeWithheldForNoMail) reportCodeWithheld(req, user.email);
+    if (temporaryPassword) reportTemporaryPassword(req, user);
     res.redirect(303, `/admin/users/${user.id}`);
   });
 
