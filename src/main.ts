@@ -22,12 +22,14 @@ import { ensureSigningKeys } from "./services/signing-keys.ts";
  */
 const SHUTDOWN = { deadlineMs: 9_500, requestsGraceMs: 6_000, mailGraceMs: 3_000, mailRecordMs: 1_500, componentMs: 1_500, logsMs: 300 } as const;
 
-/** True if `promise` settles within `ms`, false if the time ran out first; the timer never holds the process. */
+/**
+ * True if `promise` settles within `ms`, false if the time ran out first. The timer holds the process on purpose:
+ * a step that hangs with nothing else pending must not let Node end the process by itself, with exit 0 and no word.
+ */
 async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<boolean>((resolve) => {
     timer = setTimeout(() => resolve(false), Math.max(ms, 0));
-    timer.unref();
   });
   try {
     return await Promise.race([promise.then(
@@ -148,7 +150,7 @@ async function main(): Promise<void> {
     setTimeout(() => {
       logger.error({ waitingFor: waitingFor.join(", ") }, "still stopping at the shutdown deadline; exiting");
       exitAfterLogs(1);
-    }, SHUTDOWN.deadlineMs).unref();
+    }, SHUTDOWN.deadlineMs);
     // Mail being sent (by a request or by the outbox) gets a short grace, then is aborted and left for later, so
     // that a slow mail server holds neither the requests waiting for it nor the shutdown.
     const mailStopped = mailOutbox.shutdown(SHUTDOWN.mailGraceMs, SHUTDOWN.mailRecordMs);
@@ -162,7 +164,7 @@ async function main(): Promise<void> {
     void (async () => {
       let clean = true;
       if (!(await within(serverClosed, SHUTDOWN.requestsGraceMs))) {
-        logger.error({ afterMs: SHUTDOWN.requestsGraceMs }, "requests still running at the shutdown deadline; closing their connections");
+        logger.error({ afterMs: SHUTDOWN.requestsGraceMs }, "requests still running after their grace; closing their connections");
         server.closeAllConnections();
         clean = false;
       }
@@ -194,7 +196,7 @@ async function main(): Promise<void> {
   };
   /** Exits once the log lines have left (or a stalled stdout made them wait SHUTDOWN.logsMs): never later. */
   const exitAfterLogs = (code: number) => {
-    setTimeout(() => process.exit(code), SHUTDOWN.logsMs + 100).unref();
+    setTimeout(() => process.exit(code), SHUTDOWN.logsMs + 100);
     void settleLogOutput(logger, SHUTDOWN.logsMs).then(() => process.exit(code));
   };
   process.on("SIGTERM", () => shutdown("SIGTERM"));

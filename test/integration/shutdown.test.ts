@@ -21,6 +21,10 @@ import { configureSmtp, TestMailServer } from "../helpers/mail.ts";
  */
 
 const root = fileURLToPath(new URL("../..", import.meta.url));
+if (!usingPostgres) {
+  if (process.env.CI === "true") throw new Error("test/integration/shutdown.test.ts: CI=true but TEST_DATABASE_URL is not set");
+  console.warn("test/integration/shutdown.test.ts: SIGTERM 20 times is skipped: it queues mail in the process's database, which needs TEST_DATABASE_URL.");
+}
 const EXIT_WITHIN_MS = 10_000;
 
 interface MainProcess {
