@@ -20,7 +20,7 @@ import { ensureSigningKeys } from "./services/signing-keys.ts";
  * `requestsGraceMs` to finish; mail being sent `mailGraceMs`, then it is aborted (and `mailRecordMs` to note that it
  * is to be sent again), both counted from the signal; the other background jobs `componentMs` together; the database what is left; the last log lines `logsMs`.
  */
-const SHUTDOWN = { deadlineMs: 9_500, requestsGraceMs: 6_000, mailGraceMs: 3_000, mailRecordMs: 1_500, componentMs: 1_500, logsMs: 300 } as const;
+const SHUTDOWN = { deadlineMs: 9_500, requestsGraceMs: 6_000, mailGraceMs: 3_000, mailRecordMs: 1_500, componentMs: 1_500, logsMs: 1_000 } as const;
 
 /**
  * True if `promise` settles within `ms`, false if the time ran out first. The timer holds the process on purpose:

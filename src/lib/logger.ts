@@ -140,6 +140,9 @@ export function createLogger(level: string, format: LogFormat = "json"): Logger 
       messageFormat: "{msg}{if req}: {req.method} {req.path} {res.status} {responseTime} ms from {req.ip}{end}",
       ignore: "pid,hostname,req,res,responseTime",
       destination: 1,
+      // Written by the worker as it reads them, so that a flush of the transport means the lines are out; a stdout
+      // that stalls holds the worker only (this thread then drops lines), and the exit ends the worker.
+      sync: true,
     },
   });
   const output = new BoundedLogOutput(transport, LOG_BUFFER_BYTES);
