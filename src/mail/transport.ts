@@ -40,8 +40,12 @@ function assertSendable(connection: SmtpConnection, mail: OutgoingMail): void {
     if (HEADER_BREAK.test(value)) throw new UnsendableMailError(`The ${what} contains a line break or NUL; the message was not sent.`);
 }
 
-/** Sends one message; rejects with nodemailer's error, whose message is the server's own words where it gave some. */
-export async function sendMail(connection: SmtpConnection, mail: OutgoingMail): Promise<void> {
+/**
+ * Sends one message; rejects with nodemailer's error, whose message is the server's own words where it gave some.
+ * `signal` aborts the send (nodemailer closes the connection; the error is named AbortError): the shutdown does so
+ * to a send that outlasts its grace (services/mail-outbox.ts).
+ */
+export async function sendMail(connection: SmtpConnection, mail: OutgoingMail, signal?: AbortSignal): Promise<void> {
   assertSendable(connection, mail);
   const transport = nodemailer.createTransport({
     host: connection.host,
@@ -56,7 +60,7 @@ export async function sendMail(connection: SmtpConnection, mail: OutgoingMail): 
     disableUrlAccess: true,
   });
   try {
-    await transport.sendMail({ from: connection.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html });
+    await transport.sendMail({ from: connection.from, to: mail.to, subject: mail.subject, text: mail.text, html: mail.html, ...(signal ? { signal } : {}) });
   } finally {
     transport.close();
   }

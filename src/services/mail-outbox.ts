@@ -27,6 +27,9 @@ export class MailOutbox {
    * (another request's background round claimed it first) waits for its outcome instead of guessing.
    */
   private readonly inFlight = new Map<number, Promise<DeliveryResult>>();
+  /** Aborted by shutdown() once its grace is over: every send in flight, and any begun after, stops at once. */
+  private readonly aborter = new AbortController();
+  private shuttingDown = false;
 
   constructor(
     private readonly db: Db,
@@ -92,10 +95,29 @@ export class MailOutbox {
     await this.draining?.catch(() => undefined);
   }
 
+  /**
+   * For the process's shutdown: stops the background rounds (no new batch is claimed) and lets the sends in flight,
+   * a round's or a request's, finish within `graceMs`; then aborts them (nodemailer closes their connections), so a
+   * slow mail server cannot hold the shutdown, and the requests waiting for them answer "not sent yet". An aborted
+   * message is recorded for a later attempt like any failed send, and is sent again by this or another instance.
+   * Resolves once the outcomes are recorded, or `graceMs` plus `recordMs` after the call, whichever is first.
+   */
+  async shutdown(graceMs: number, recordMs = 2_000): Promise<void> {
+    this.shuttingDown = true;
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const settled = () => Promise.allSettled([this.draining, ...this.inFlight.values()]).then(() => true);
+    if (await within(settled(), graceMs)) return;
+    this.logger.warn({ sending: this.inFlight.size }, "outbox: mail still being sent at shutdown; aborting it, it will be sent later");
+    this.aborter.abort(new Error("shutting down"));
+    await within(settled(), recordMs);
+  }
+
   private async drainAll(): Promise<void> {
     // Without a mail server nothing is claimed, so waiting messages do not use up their attempts.
     if (!(await isMailConfigured(this.db))) return;
     for (;;) {
+      if (this.shuttingDown) return;
       const batch = await outbox.claimDue(this.db, { limit: 10, claimSeconds: CLAIM_SECONDS });
       if (batch.length === 0) return;
       // One after the other, as before; each is known to be in flight from the moment it is claimed.
@@ -124,13 +146,13 @@ export class MailOutbox {
     try {
       const connection = await smtpConnection(this.db, this.keys);
       if (!connection) throw new Error("Email is not configured (Alert Services).");
-      await sendMail(connection, message);
+      await sendMail(connection, message, this.aborter.signal);
       await outbox.markSent(this.db, message.id);
       this.logger.info({ outboxId: message.id, kind: message.kind }, "outbox: message sent");
       return { status: "sent" };
     } catch (caught) {
-      error = describeSendError(caught);
-      permanent = isPermanentFailure(caught);
+      error = this.aborter.signal.aborted ? "Sending was interrupted by a shutdown of Gatehouse; it will be tried again." : describeSendError(caught);
+      permanent = !this.aborter.signal.aborted && isPermanentFailure(caught);
     }
     if (permanent || message.attempts >= MAX_ATTEMPTS) {
       await outbox.markFailed(this.db, message.id, error);
@@ -141,5 +163,19 @@ export class MailOutbox {
     await outbox.markRetry(this.db, message.id, error, delay);
     this.logger.warn({ outboxId: message.id, kind: message.kind, attempts: message.attempts, error }, "outbox: send failed; will retry");
     return { status: "queued", error };
+  }
+}
+
+/** True if `promise` settles within `ms`, false if the time ran out first (the timer never holds the process). */
+async function within(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<boolean>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise.then(() => true), timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }

@@ -39,14 +39,20 @@ export class TestMailServer {
 
   private constructor(
     public port: number,
-    private readonly options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp },
+    private readonly options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp; answerDelayMs?: number },
   ) {}
+
+  /** Messages whose data has begun to arrive (a slow server's sends in progress count here before they are answered). */
+  dataStarted = 0;
 
   /**
    * Starts on a free port (or `port`); with `auth`, only that user and password may send. The port is one the kernel
    * hands out to nobody else (ports.ts), so that restart() gets it back and, while stopped, sends are refused.
+   * With `answerDelayMs`, a slow server: it takes each message's data, then waits that long before it answers.
    */
-  static async start(options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp; port?: number } = {}): Promise<TestMailServer> {
+  static async start(
+    options: { auth?: { user: string; pass: string }; rejectRecipients?: RegExp; answerDelayMs?: number; port?: number } = {},
+  ): Promise<TestMailServer> {
     for (let attempt = 1; ; attempt++) {
       const server = new TestMailServer(options.port ?? (await unsharedPort()), options);
       try {
@@ -82,9 +88,11 @@ export class TestMailServer {
         callback();
       },
       onData: (stream, session, callback) => {
+        this.dataStarted++;
         const chunks: Buffer[] = [];
         stream.on("data", (chunk: Buffer) => chunks.push(chunk));
-        stream.on("end", () => {
+        stream.on("end", async () => {
+          if (this.options.answerDelayMs) await new Promise((resolve) => setTimeout(resolve, this.options.answerDelayMs));
           const raw = Buffer.concat(chunks).toString("utf8");
           simpleParser(raw).then(
             (parsed) => {
