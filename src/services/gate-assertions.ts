@@ -50,15 +50,15 @@ export class GateAssertions {
     return jwt;
   }
 
-  /** Remembers a new assertion; when full, the ones past reuse go first, then the oldest. */
+  /**
+   * Remembers a new assertion. The map is in the order of signing, so the ones past reuse are at its front: they
+   * go, and the oldest while it is full, without reading the rest.
+   */
   private keep(id: string, jwt: string, now: number): void {
     this.signed.delete(id);
-    if (this.signed.size >= REUSE_LIMIT) {
-      for (const [other, entry] of this.signed) if (entry.reuseUntil <= now) this.signed.delete(other);
-      for (const other of this.signed.keys()) {
-        if (this.signed.size < REUSE_LIMIT) break;
-        this.signed.delete(other);
-      }
+    for (const [other, entry] of this.signed) {
+      if (entry.reuseUntil > now && this.signed.size < REUSE_LIMIT) break;
+      this.signed.delete(other);
     }
     this.signed.set(id, { jwt, reuseUntil: now + GATE_ASSERTION_SECONDS - REUSE_WHILE_SECONDS_LEFT });
   }
