@@ -15,7 +15,7 @@ export function gateConfigurations(system: System, consoleUrl: string): GateConf
   if (!system.webAddress) return null;
   const site = new URL(system.webAddress);
   const upstream = `${site.protocol}//${system.host}`;
-  const headers = ["Remote-User", "Remote-Name", "Remote-Email", "Remote-Groups", "Remote-Permission"];
+  const headers = ["Remote-User", "Remote-Name", "Remote-Email", "Remote-Groups", "Remote-Permission", "X-Gatehouse-Jwt"];
   const nginx = [
     `# In the server block of ${site.host}`,
     "location /.gatehouse/ {",
@@ -40,8 +40,8 @@ export function gateConfigurations(system: System, consoleUrl: string): GateConf
     "  error_page 401 = @gatehouse_sign_in;",
     "  error_page 403 = /.gatehouse/denied;",
     ...headers.flatMap((name) => {
-      const variable = `$gh_${name.slice("Remote-".length).toLowerCase()}`;
-      return [`  auth_request_set ${variable} $upstream_http_${name.toLowerCase().replace("-", "_")};`, `  proxy_set_header ${name} ${variable};`];
+      const variable = `$gh_${name.replace(/^(Remote|X-Gatehouse)-/, "").toLowerCase()}`;
+      return [`  auth_request_set ${variable} $upstream_http_${name.toLowerCase().replaceAll("-", "_")};`, `  proxy_set_header ${name} ${variable};`];
     }),
     "  proxy_http_version 1.1;",
     "  proxy_set_header Upgrade $http_upgrade;",

@@ -8,7 +8,7 @@ export interface GateSubject extends PersonOnSystem {
   /** True when the token's last use is more than a minute old (its "last used" is then written again). */
   touchDue: boolean;
   /** The system whose web address has this host and port, or null when none has (then the level is 0). */
-  system: { id: number; name: string; gateMode: GateMode } | null;
+  system: { id: number; name: string; webAddress: string; gateMode: GateMode } | null;
 }
 
 interface GateRow extends PersonRow {
@@ -16,6 +16,7 @@ interface GateRow extends PersonRow {
   touch_due: boolean;
   system_id: string | null;
   system_name: string | null;
+  web_address: string | null;
   gate_mode: GateMode | null;
 }
 
@@ -30,7 +31,7 @@ export async function selectGateSubjectByToken(db: Queryable, tokenHash: string,
       `SELECT ${PERSON_COLUMNS},
               k.id AS token_id,
               (k.last_used_at IS NULL OR k.last_used_at < now() - interval '1 minute') AS touch_due,
-              s.id AS system_id, s.name AS system_name, s.gate_mode,
+              s.id AS system_id, s.name AS system_name, s.web_address, s.gate_mode,
               ${LEVEL_ON_SYSTEM}
          FROM api_tokens k
          JOIN users u ON u.id = k.user_id
@@ -48,7 +49,10 @@ function subjectOf(row: GateRow): GateSubject {
     ...personOf(row),
     tokenId: Number(row.token_id),
     touchDue: row.touch_due,
-    system: row.system_id === null ? null : { id: Number(row.system_id), name: row.system_name ?? "", gateMode: row.gate_mode ?? "by-method" },
+    system:
+      row.system_id === null
+        ? null
+        : { id: Number(row.system_id), name: row.system_name ?? "", webAddress: row.web_address ?? "", gateMode: row.gate_mode ?? "by-method" },
   };
 }
 
@@ -150,7 +154,7 @@ export async function selectGateSubjectBySession(db: Queryable, idHash: string, 
     .raw(
       `SELECT ${PERSON_COLUMNS},
               0 AS token_id, false AS touch_due,
-              s.id AS system_id, s.name AS system_name, s.gate_mode,
+              s.id AS system_id, s.name AS system_name, s.web_address, s.gate_mode,
               (s.id IS NOT NULL AND s.id = g.system_id) AS same_system,
               ${LEVEL_ON_SYSTEM}
          FROM gate_sessions g

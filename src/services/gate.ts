@@ -24,6 +24,7 @@ import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import { storedFormOfToken } from "./api-tokens.ts";
 import { readGeneralSettings } from "./general-settings.ts";
+import { claimsOf } from "./oidc.ts";
 
 /** The request a reverse proxy asks about, as read from its headers by routes/gate. */
 export interface GatedRequest {
@@ -51,6 +52,8 @@ export type GateAnswer =
       status: 200;
       systemId: number;
       identity: { username: string; name: string; email: string | null; groups: string[]; permission: "read" | "read/write" };
+      /** What `X-Gatehouse-Jwt` asserts (services/gate-assertions.ts): the OpenID Connect claims, for the system's web address. */
+      assertion: { audience: string; claims: Record<string, unknown> };
     }
   | { status: 401 }
   | { status: 403; reason: GateRefusal | "unknown_host" | "disabled" | "two_factor_required" | "untrusted_proxy"; refused?: GateRefusalFacts };
@@ -92,6 +95,7 @@ function answerFor(subject: GateSubject, request: GatedRequest): GateAnswer {
     status: 200,
     systemId: subject.system.id,
     identity: { username: subject.username, name: subject.fullName, email: subject.email, groups: subject.teams, permission: decision.permission },
+    assertion: { audience: subject.system.webAddress, claims: claimsOf(subject) },
   };
 }
 

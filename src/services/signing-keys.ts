@@ -15,9 +15,9 @@ import { recordAudit } from "./audit.ts";
  * a key derived from APP_SECRET for this purpose alone (lib/app-secret.ts); the kid is the key's RFC 7638
  * thumbprint, so a kid always names the same key.
  *
- * Nothing is kept in memory: every call reads the table, so a rotation on one instance is in force on all of them
- * at their next call. `signingKeysVersion` tells a process that built something from the keys (the provider's
- * configuration) when to build it again.
+ * The functions below keep nothing in memory: every call reads the table, so a rotation on one instance is in force
+ * on all of them at their next call. What a process builds from the keys (the provider's configuration, the gate's
+ * signing key) it holds in a `BuiltFromSigningKeys`, which asks `signingKeysVersion` when to build it again.
  */
 
 export const SIGNING_ALGS: readonly SigningAlg[] = ["ES256", "RS256"];
@@ -123,6 +123,44 @@ export async function signingJwks(db: Db, keys: SecretKeys): Promise<{ keys: Sig
  */
 export function signingKeysVersion(db: Queryable): Promise<string> {
   return repo.selectPublishedSigningKids(db, RETIRED_KEY_PUBLISHED_SECONDS);
+}
+
+/** How often a process asks whether the signing keys changed (a rotation on another instance): at most this stale. */
+export const SIGNING_KEYS_CHECK_MS = 30_000;
+
+/**
+ * Something a process builds from the signing keys (the provider's configuration, the gate's signing key), built
+ * on first use and again when they change on any instance: `signingKeysVersion` is asked at most every
+ * SIGNING_KEYS_CHECK_MS, and `build` runs only when the version differs. Callers that arrive during a check share it.
+ * Until the next check, a rotation made elsewhere is not seen; what is built meanwhile uses the previous keys, which
+ * stay published (RETIRED_KEY_PUBLISHED_SECONDS), so it still verifies.
+ */
+export class BuiltFromSigningKeys<T> {
+  private current: { version: string; value: T } | undefined;
+  private checking: Promise<void> | undefined;
+  private checkedAt = 0;
+
+  constructor(
+    private readonly db: Db,
+    private readonly build: () => T | Promise<T>,
+  ) {}
+
+  async get(): Promise<T> {
+    if (this.current && Date.now() - this.checkedAt < SIGNING_KEYS_CHECK_MS) return this.current.value;
+    this.checking ??= this.refresh().finally(() => {
+      this.checking = undefined;
+    });
+    await this.checking;
+    if (!this.current) throw new Error("nothing could be built from the signing keys");
+    return this.current.value;
+  }
+
+  private async refresh(): Promise<void> {
+    const version = await signingKeysVersion(this.db);
+    this.checkedAt = Date.now();
+    if (this.current?.version === version) return;
+    this.current = { version, value: await this.build() };
+  }
 }
 
 export interface CurrentSigningKey {

@@ -177,7 +177,7 @@ http://:${port} {
   handle {
     forward_auth ${gatehouse} {
       uri /gate/forward-auth
-      copy_headers Remote-User Remote-Groups Remote-Permission
+      copy_headers Remote-User Remote-Name Remote-Email Remote-Groups Remote-Permission X-Gatehouse-Jwt
     }
     reverse_proxy 127.0.0.1:${options.upstreamPort}
   }

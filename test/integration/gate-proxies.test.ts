@@ -1,11 +1,17 @@
+import { generateKeyPairSync } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import { createLocalJWKSet, decodeProtectedHeader, type JSONWebKeySet, jwtVerify } from "jose";
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Db } from "../../src/db/index.ts";
+import { deriveSecretKeys } from "../../src/lib/app-secret.ts";
+import { signCompactJws } from "../../src/lib/jws.ts";
+import { SYSTEM_ACTOR } from "../../src/services/audit.ts";
+import { rotateSigningKeys } from "../../src/services/signing-keys.ts";
 import { grant, makeSystem } from "../helpers/access.ts";
 import { signedInAgent } from "../helpers/agent.ts";
 import { createTestApiToken } from "../helpers/api-tokens.ts";
-import { createTestApp } from "../helpers/app.ts";
+import { createTestApp, TEST_APP_SECRET } from "../helpers/app.ts";
 import { useTestDb } from "../helpers/db.ts";
 import { buildUser } from "../helpers/factories.ts";
 import { type RunningProxy, type SeenRequest, skipProxyTests, startCaddy, startNginx, startUpstream, throughProxy } from "../helpers/proxies.ts";
@@ -137,6 +143,67 @@ describe.skipIf(skipProxyTests).each(["nginx", "caddy"] as const)("the gate behi
     expect(seen).toHaveLength(1);
     expect(seen[0]?.headers.upgrade).toBe("websocket");
     expect(seen[0]?.headers["remote-permission"]).toBe("read/write");
+  });
+
+  /** The keys an upstream fetches to verify X-Gatehouse-Jwt: the provider's JWKS, from Gatehouse itself. */
+  const publishedKeys = async () => createLocalJWKSet((await (await fetch(`${base}/oidc/jwks`)).json()) as JSONWebKeySet);
+  const verify = async (jwt: unknown) =>
+    jwtVerify(String(jwt), await publishedKeys(), { issuer: base, audience: webAddress(), algorithms: ["ES256"], typ: "JWT", currentDate: new Date(Date.now()) });
+
+  it("X-Gatehouse-Jwt: the system receives the gate's signed assertion, never the client's; a refusal carries none", async () => {
+    const { reader, writer, readerToken, writerToken } = await fleet();
+    // A client's own assertion, well-formed and signed, with a key Gatehouse never published.
+    const { privateKey } = generateKeyPairSync("ec", { namedCurve: "P-256" });
+    const forged = signCompactJws(
+      privateKey,
+      { alg: "ES256", kid: "forged", typ: "JWT" },
+      { iss: base, aud: webAddress(), sub: String(reader.id), gatehouse_permission: "read/write", iat: Math.floor(Date.now() / 1000), exp: Math.floor(Date.now() / 1000) + 60 },
+    );
+    const read = await throughProxy(proxy.port, host(), { path: "/ui", headers: { Authorization: `Bearer ${readerToken}`, "X-Gatehouse-Jwt": forged } });
+    expect(read.status).toBe(200);
+    const received = seen.at(-1)?.headers["x-gatehouse-jwt"];
+    expect(received).toBeTypeOf("string");
+    expect(received).not.toBe(forged);
+    const { payload } = await verify(received);
+    expect(payload).toMatchObject({ iss: base, aud: webAddress(), sub: String(reader.id), preferred_username: "reader", gatehouse_permission: "read" });
+    expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(60);
+    // The client's answer is the system's own; the assertion went only to the system.
+    expect(read.headers["x-gatehouse-jwt"]).toBeUndefined();
+
+    const write = await throughProxy(proxy.port, host(), { method: "POST", path: "/api/pool", headers: { Authorization: `Bearer ${writerToken}`, "X-Gatehouse-Jwt": forged } });
+    expect(write.status).toBe(200);
+    expect((await verify(seen.at(-1)?.headers["x-gatehouse-jwt"])).payload).toMatchObject({ sub: String(writer.id), gatehouse_permission: "read/write" });
+
+    const count = seen.length;
+    const refused = await throughProxy(proxy.port, host(), { method: "POST", path: "/api/pool", headers: { Authorization: `Bearer ${readerToken}`, "X-Gatehouse-Jwt": forged } });
+    expect([refused.status, refused.headers["x-gatehouse-jwt"]]).toEqual([403, undefined]);
+    const anonymous = await throughProxy(proxy.port, host(), { path: "/ui", headers: { "X-Gatehouse-Jwt": forged } });
+    // nginx sends someone without a credential to sign in; Caddy passes the gate's 401 on to a script.
+    expect([anonymous.status, anonymous.headers["x-gatehouse-jwt"]]).toEqual([kind === "nginx" ? 302 : 401, undefined]);
+    expect(seen).toHaveLength(count);
+  });
+
+  it("X-Gatehouse-Jwt after `rotate-keys`: the new key signs (within 30 seconds), and the system verifies it with the keys it fetches then", async () => {
+    const { readerToken } = await fleet();
+    const ask = async () => {
+      expect((await throughProxy(proxy.port, host(), { headers: { Authorization: `Bearer ${readerToken}` } })).status).toBe(200);
+      return String(seen.at(-1)?.headers["x-gatehouse-jwt"]);
+    };
+    const before = await ask();
+    const rotation = await rotateSigningKeys(db, deriveSecretKeys(TEST_APP_SECRET), { ...SYSTEM_ACTOR, username: "cli" });
+    const newKid = rotation.created.find((key) => key.alg === "ES256")?.kid;
+    expect(newKid).not.toBe(decodeProtectedHeader(before).kid);
+    const realNow = Date.now.bind(Date);
+    vi.spyOn(Date, "now").mockImplementation(() => realNow() + 31_000);
+    try {
+      const after = await ask();
+      expect(decodeProtectedHeader(after).kid).toBe(newKid);
+      await verify(after);
+      // Still published: what the old key signed verifies until it expires.
+      await verify(before);
+    } finally {
+      vi.restoreAllMocks();
+    }
   });
 
   it("a host no system has is refused", async () => {

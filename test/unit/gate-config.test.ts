@@ -29,11 +29,19 @@ const directives = (text: string) =>
 describe("the nginx configuration on a system's page", () => {
   const nginx = gateConfigurations(nas, "https://gatehouse.example.com")?.nginx ?? "";
 
-  it("sets every header the tested configuration sets: the original address and method, Upgrade for a WebSocket, all five Remote-* answers", () => {
+  it("sets every header the tested configuration sets: the original address and method, Upgrade for a WebSocket, all five Remote-* answers and X-Gatehouse-Jwt", () => {
     const shown = new Set(directives(nginx));
     const missing = directives(template).filter((line) => !shown.has(line));
     expect(missing).toEqual([]);
     expect(nginx).toContain("proxy_set_header Upgrade $http_upgrade;");
+    expect(nginx).toContain("auth_request_set $gh_jwt $upstream_http_x_gatehouse_jwt;");
+    expect(nginx).toContain("proxy_set_header X-Gatehouse-Jwt $gh_jwt;");
+  });
+
+  it("Caddy and Traefik copy the same six answers onto the request, X-Gatehouse-Jwt among them", () => {
+    const shown = gateConfigurations(nas, "https://gatehouse.example.com");
+    expect(shown?.caddy).toContain("copy_headers Remote-User Remote-Name Remote-Email Remote-Groups Remote-Permission X-Gatehouse-Jwt");
+    expect(shown?.traefik).toContain("authResponseHeaders: [Remote-User, Remote-Name, Remote-Email, Remote-Groups, Remote-Permission, X-Gatehouse-Jwt]");
   });
 
   it("asks Gatehouse and sends people to its sign-in, and passes on to the system's host", () => {

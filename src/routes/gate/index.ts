@@ -11,6 +11,7 @@ import {
   type GatedRequest,
   noteGateAnswer,
 } from "../../services/gate.ts";
+import { GateAssertions } from "../../services/gate-assertions.ts";
 import { actorOf } from "../actor.ts";
 import type { RouteDeps } from "../deps.ts";
 
@@ -90,7 +91,10 @@ function reply(res: Response, status: number, headers: Record<string, string>, t
   res.end(body);
 }
 
-function answer(res: Response, result: GateAnswer): void {
+/** What the proxy is told: a 200 carries who it is twice, in the Remote-* headers and signed in `X-Gatehouse-Jwt`. */
+type ProxyAnswer = Exclude<GateAnswer, { status: 200 }> | (Extract<GateAnswer, { status: 200 }> & { jwt: string });
+
+function answer(res: Response, result: ProxyAnswer): void {
   if (result.status === 200) {
     const { identity } = result;
     const headers: Record<string, string> = {
@@ -98,6 +102,7 @@ function answer(res: Response, result: GateAnswer): void {
       "Remote-Name": headerValue(identity.name),
       "Remote-Groups": headerValue(identity.groups.join(",")),
       "Remote-Permission": identity.permission,
+      "X-Gatehouse-Jwt": result.jwt,
     };
     if (identity.email) headers["Remote-Email"] = headerValue(identity.email);
     reply(res, 200, headers, "allowed\n");
@@ -142,13 +147,15 @@ function isBrowserNavigation(req: Request): boolean {
  * The gate: reverse proxies in front of a system's web address ask here before each request. Mounted before the
  * console's session, so the console's cookie is never read at the gate. Forwarded headers are believed only from
  * the trusted proxies (loopback unless GATE_TRUSTED_PROXIES names others); anyone else is refused. The answer is
- * 200, 401 or 403, never a redirect on auth-request (nginx treats one as an error).
+ * 200, 401 or 403, never a redirect on auth-request (nginx treats one as an error); a 200 says who it is in the
+ * Remote-* headers and, signed, in X-Gatehouse-Jwt (services/gate-assertions.ts).
  * A browser signs in through /gate/start (routes/gate/start.ts) and the handshake below, which leaves a gate cookie
  * on the system's host; a script sends a personal API token.
  */
 export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "config" | "db" | "keys" | "gateCounters">): Router {
   const router = Router();
   const trusted = proxyMatcher(config.gateTrustedProxies);
+  const assertions = new GateAssertions(db, keys, config.baseUrl);
   const answerFor = (credential: Credential, request: GatedRequest): Promise<GateAnswer> =>
     credential === null
       ? Promise.resolve({ status: 401 })
@@ -160,7 +167,9 @@ export function gateRouter({ config, db, keys, gateCounters }: Pick<RouteDeps, "
     if (!trusted(canonicalAddress(req.socket.remoteAddress))) return answer(res, { status: 403, reason: "untrusted_proxy" });
     const found = target(req);
     if (!found.ok) return reply(res, 403, { "X-Gatehouse-Reason": found.problem }, `Refused by Gatehouse: the proxy sent no usable address (${found.problem}).\n`);
-    const result = await answerFor(credentialOf(req), found.request);
+    const decided = await answerFor(credentialOf(req), found.request);
+    const result: ProxyAnswer =
+      decided.status === 200 ? { ...decided, jwt: await assertions.assertionFor(decided.assertion.audience, decided.assertion.claims) } : decided;
     await noteGateAnswer(db, gateCounters, actorOf(req), result, found.request);
     if (result.status === 403 && browserRedirects && isBrowserNavigation(req)) {
       // forward-auth passes this body on to the browser: a page, not a bare status.
