@@ -62,10 +62,10 @@ export interface AppProcess {
 }
 
 /**
- * Starts src/main.ts on a free port with `env` (DATABASE_URL and the like) and the test app secret, and waits until
- * it says it is listening. LOG_LEVEL is info, so its log (JSON lines) can be read through output().
+ * src/main.ts as a child process on a free port: LOG_LEVEL info, production, the test app secret, then `env`; its
+ * stdout and stderr are pipes for the caller to read (or not), and its exit is watched.
  */
-export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
+export async function spawnMain(env: Record<string, string>) {
   const port = await freePort();
   const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
     cwd: root,
@@ -80,13 +80,6 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
     },
     stdio: ["ignore", "pipe", "pipe"],
   });
-  let output = "";
-  child.stdout?.on("data", (chunk) => {
-    output += chunk;
-  });
-  child.stderr?.on("data", (chunk) => {
-    output += chunk;
-  });
   let exitCode: number | null | undefined;
   const exited = new Promise<number | null>((resolve) =>
     child.on("exit", (code) => {
@@ -94,7 +87,22 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
       resolve(code);
     }),
   );
-  const running = () => exitCode === undefined;
+  return { child, port, exited, running: () => exitCode === undefined, exitCode: () => exitCode };
+}
+
+/**
+ * Starts src/main.ts on a free port with `env` (DATABASE_URL and the like) and the test app secret, and waits until
+ * it says it is listening. LOG_LEVEL is info, so its log (JSON lines) can be read through output().
+ */
+export async function startAppProcess(env: Record<string, string>): Promise<AppProcess> {
+  const { child, port, exited, running, exitCode } = await spawnMain(env);
+  let output = "";
+  child.stdout?.on("data", (chunk) => {
+    output += chunk;
+  });
+  child.stderr?.on("data", (chunk) => {
+    output += chunk;
+  });
   const proc: AppProcess = {
     child,
     port,
@@ -115,7 +123,7 @@ export async function startAppProcess(env: Record<string, string>): Promise<AppP
   };
   const deadline = Date.now() + 90_000;
   while (!output.includes("Gatehouse is listening")) {
-    if (!running()) throw new Error(`src/main.ts exited (${exitCode}) before listening:\n${output}`);
+    if (!running()) throw new Error(`src/main.ts exited (${exitCode()}) before listening:\n${output}`);
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
       throw new Error(`src/main.ts did not start listening in time:\n${output}`);

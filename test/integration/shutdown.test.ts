@@ -1,14 +1,12 @@
-import { type ChildProcess, spawn } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import net from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { fileURLToPath } from "node:url";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import * as outbox from "../../src/repositories/outbox.ts";
-import { freePort, httpRequest, schemaUrl } from "../helpers/app-process.ts";
-import { TEST_APP_SECRET } from "../helpers/app.ts";
+import { httpRequest, schemaUrl, spawnMain } from "../helpers/app-process.ts";
 import { createTestDb, usingPostgres } from "../helpers/db.ts";
 import { configureSmtp, TestMailServer } from "../helpers/mail.ts";
 
@@ -20,7 +18,6 @@ import { configureSmtp, TestMailServer } from "../helpers/mail.ts";
  * process's schema), else on the embedded database (then without the mail load).
  */
 
-const root = fileURLToPath(new URL("../..", import.meta.url));
 if (!usingPostgres) {
   if (process.env.CI === "true") throw new Error("test/integration/shutdown.test.ts: CI=true but TEST_DATABASE_URL is not set");
   console.warn("test/integration/shutdown.test.ts: SIGTERM 20 times is skipped: it queues mail in the process's database, which needs TEST_DATABASE_URL.");
@@ -42,20 +39,7 @@ interface MainProcess {
 }
 
 async function startMain(env: Record<string, string>): Promise<MainProcess> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ["--import", "tsx", "src/main.ts"], {
-    cwd: root,
-    env: {
-      PATH: process.env.PATH ?? "",
-      LOG_LEVEL: "info",
-      NODE_ENV: "production",
-      APP_SECRET: TEST_APP_SECRET,
-      BASE_URL: "http://127.0.0.1",
-      PORT: String(port),
-      ...env,
-    },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
+  const { child, port, exited, running, exitCode } = await spawnMain(env);
   let stdout = "";
   let stderr = "";
   // A listener, paused at once: nothing is read (the pipe fills), and what the pipe holds can still be read after
@@ -67,18 +51,11 @@ async function startMain(env: Record<string, string>): Promise<MainProcess> {
   child.stderr?.on("data", (chunk) => {
     stderr += chunk;
   });
-  let exitCode: number | null | undefined;
-  const exited = new Promise<number | null>((resolve) =>
-    child.on("exit", (code) => {
-      exitCode = code;
-      resolve(code);
-    }),
-  );
   const proc: MainProcess = {
     child,
     port,
     exited,
-    running: () => exitCode === undefined,
+    running,
     stdout: () => stdout,
     stderr: () => stderr,
     read() {
@@ -91,7 +68,7 @@ async function startMain(env: Record<string, string>): Promise<MainProcess> {
   // Not a byte of stdout is read: wait for the health probe instead of the "listening" line.
   const deadline = Date.now() + 90_000;
   for (;;) {
-    if (!proc.running()) throw new Error(`src/main.ts exited (${exitCode}) before answering:\n${stderr}`);
+    if (!proc.running()) throw new Error(`src/main.ts exited (${exitCode()}) before answering:\n${stderr}`);
     const answer = await httpRequest(`http://127.0.0.1:${port}/healthz`, { timeoutMs: 2_000 }).catch(() => undefined);
     if (answer?.status === 200) return proc;
     if (Date.now() > deadline) {
