@@ -156,13 +156,17 @@ export async function accessibleSystems(
   const matches = "(CAST(:search AS text) IS NULL OR s.name_key LIKE :search OR lower(s.host) LIKE :search)";
   // Two statements rather than one with an administrator's branch: with that branch in it, the planner expected
   // every system and scanned them all for every user (15 ms a page); the lateral lookup keeps it to the user's own.
+  // Without a search, a long list is kept between requests and checked against the grants' version on each
+  // (accessible_systems_page, migration 20261205100000): a page then reads its 50 systems, not all of them.
   const result = me.is_admin
     ? await db.raw(
         `SELECT s.id, s.name, s.host, s.web_address, s.description, 2 AS level, count(*) OVER () AS total
            FROM systems s WHERE ${matches} ORDER BY s.name_key, s.id LIMIT :limit OFFSET :offset`,
         page,
       ).options(preparedStatement("accessible-systems-admin"))
-    : await db.raw(
+    : search === null
+      ? await db.raw("SELECT * FROM accessible_systems_page(:user, :limit, :offset)", page).options(preparedStatement("accessible-systems-page"))
+      : await db.raw(
         `WITH levels AS (SELECT x.system_id, max(x.permission) AS level FROM (${CONTRIBUTIONS_OF_USER}) x GROUP BY x.system_id)
          SELECT s.id, s.name, s.host, s.web_address, s.description, l.level, count(*) OVER () AS total
            FROM levels l CROSS JOIN LATERAL (SELECT * FROM systems s0 WHERE s0.id = l.system_id OFFSET 0) s
