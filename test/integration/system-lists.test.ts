@@ -5,7 +5,7 @@ import { accessibleSystems } from "../../src/repositories/effective-access.ts";
 import { deleteGrant, setGrantLevel } from "../../src/repositories/grants.ts";
 import { deleteGroupRow, deleteGroupSystem, insertGroupSystem } from "../../src/repositories/system-groups.ts";
 import { deleteSystemRow, updateSystemRow } from "../../src/repositories/systems.ts";
-import { deleteMember, deleteTeamRow, insertMember, insertMembers } from "../../src/repositories/teams.ts";
+import { deleteMember, deleteTeamRow, insertMembers } from "../../src/repositories/teams.ts";
 import { findUserById } from "../../src/repositories/users/index.ts";
 import type { System } from "../../src/types/catalog.ts";
 import { grant, makeGroup, makeSystem, makeTeam, versionOf } from "../helpers/access.ts";
