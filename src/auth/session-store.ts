@@ -92,8 +92,7 @@ export class DbSessionStore extends session.Store {
 
   /**
    * Nothing to write: the expiry is absolute (the cookie's, set from the sign-in time by session-timeouts) and set()
-   * stored it, and "last seen" moves with set() when lastSeenAt does. A write per request was the most expensive
-   * part of serving a page.
+   * stored it, and "last seen" moves with set() when lastSeenAt does (every request of a signed-in session).
    */
   override touch(_sid: string, _data: session.SessionData, callback?: Callback): void {
     callback?.();

@@ -79,7 +79,8 @@ export async function upsertSession(db: Queryable, session: SessionWrite): Promi
 }
 
 /**
- * Saves a session that was read from the store: only while its row still exists. A request in flight when its
+ * Saves a session that was read from the store (every signed-in request: its idle clock moves), only while its row
+ * still exists. A request in flight when its
  * session is signed out (Sign out, or one session signed out from the Profile page) must not write it back and so
  * sign the person in again; "Sign out everywhere" is covered by the account's session version instead. False when
  * there was no row to update.
@@ -93,7 +94,7 @@ export async function updateSession(db: Queryable, session: SessionWrite): Promi
         AND (CAST(? AS bigint) IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = CAST(? AS bigint) AND NOT disabled))
       RETURNING sid`,
     [JSON.stringify(session.sess), session.expiresAt, session.userId, session.clientIp, session.userAgent, session.sid, session.userId, session.userId],
-  );
+  ).options(preparedStatement("session-update"));
   return (rows as unknown[]).length > 0;
 }
 
