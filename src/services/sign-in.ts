@@ -173,7 +173,7 @@ export async function signInWithPassword(
   }
   const valid = await verifyPassword(passwordHash, input.password);
   if (!valid) {
-    // An emailed reset code or a temporary password, typed as the password (TrueCommand's flow), used up here.
+    // An emailed reset code or a temporary password, typed as the password (TrueCommand's flow), used up with the sign-in it opens.
     const reset = user.disabled ? undefined : await findResetAtSignIn(db, user, input.password);
     const result = reset ? await afterRightPassword(() => success(user, reset.kind, undefined, reset.kind, reset)) : undefined;
     return result?.ok ? result : fail("wrong_password", user);
