@@ -6,6 +6,8 @@ import { GENERAL_KEY } from "../services/general-settings.ts";
 import { rememberSessionContext, type SessionContext } from "./session-context.ts";
 
 const CONTEXT = Symbol("sessionContext");
+/** Marks a request's session that was read from the store (rather than made new by this request). */
+const LOADED = Symbol("loadedFromStore");
 
 type Callback<T = void> = (err?: unknown, value?: T) => void;
 
@@ -58,20 +60,30 @@ export class DbSessionStore extends session.Store {
   override createSession(req: Request, data: session.SessionData): session.Session & session.SessionData {
     const context = (data as unknown as Record<symbol, SessionContext | undefined>)[CONTEXT];
     if (context) rememberSessionContext(req, context);
-    return super.createSession(req, data);
+    const created = super.createSession(req, data);
+    // Not enumerable, like CONTEXT: never stored, never part of express-session's change detection.
+    Object.defineProperty(created, LOADED, { value: true, enumerable: false });
+    return created;
   }
 
+  /**
+   * A session this request read from the store is only updated, never inserted again: when its row is gone, it was
+   * signed out (or expired) while the request was in flight, and writing it back would undo that
+   * (repositories/sessions.ts, updateSession). Only a session the request made itself (a new visitor, or a new id after
+   * regenerate) is inserted.
+   */
   override set(sid: string, data: session.SessionData, callback?: Callback): void {
     const shape = data as unknown as SessionShape;
-    sessions
-      .upsertSession(this.db, {
-        sid,
-        sess: data as unknown as Record<string, unknown>,
-        expiresAt: this.expiry(shape),
-        userId: shape.passport?.user?.id ?? null,
-        clientIp: shape.client?.ip ?? null,
-        userAgent: shape.client?.userAgent?.slice(0, 500) ?? null,
-      })
+    const write: sessions.SessionWrite = {
+      sid,
+      sess: data as unknown as Record<string, unknown>,
+      expiresAt: this.expiry(shape),
+      userId: shape.passport?.user?.id ?? null,
+      clientIp: shape.client?.ip ?? null,
+      userAgent: shape.client?.userAgent?.slice(0, 500) ?? null,
+    };
+    const loaded = (data as unknown as Record<symbol, boolean | undefined>)[LOADED] === true;
+    (loaded ? sessions.updateSession(this.db, write) : sessions.upsertSession(this.db, write))
       .then(
         () => callback?.(),
         (err) => callback?.(err),
@@ -80,8 +92,7 @@ export class DbSessionStore extends session.Store {
 
   /**
    * Nothing to write: the expiry is absolute (the cookie's, set from the sign-in time by session-timeouts) and set()
-   * stored it, and "last seen" moves with set() when lastSeenAt does. A write per request was the most expensive
-   * part of serving a page.
+   * stored it, and "last seen" moves with set() when lastSeenAt does (every request of a signed-in session).
    */
   override touch(_sid: string, _data: session.SessionData, callback?: Callback): void {
     callback?.();

@@ -87,10 +87,11 @@ export function sessionTimeouts(config: Config, db: Queryable) {
       });
       return;
     }
-    // Written at most once a minute (a tenth of a short idle limit): a session that did not change is not saved, so
-    // most requests write nothing. The idle limit can run out up to that much early, never late.
-    const refreshEvery = idleMs > 0 ? Math.min(60_000, idleMs / 10) : 60_000;
-    if (req.session.lastSeenAt === undefined || now - lastSeen >= refreshEvery) req.session.lastSeenAt = now;
+    // Every request moves the idle clock, so the session ends exactly when it has been idle for the limit. Writing it
+    // at most once a minute saved a session write on most requests, but a request inside that minute was then not
+    // counted and the session ended up to a minute early, while the page's idle warning (public/js/idle-warning.js)
+    // counted from that request (test/http/sessions.test.ts, "idle expiry is exact").
+    if (lastSeen !== now || req.session.lastSeenAt === undefined) req.session.lastSeenAt = now;
     // The cookie (and the stored session) last exactly as long as the lifetime has left, however long that is.
     req.session.cookie.maxAge = authAt + absoluteMs - now;
     if (req.method === "GET" && req.accepts(["html", "json"]) === "html" && isPageToReturnTo(req.originalUrl) && req.session.recentPages?.[0] !== req.originalUrl)

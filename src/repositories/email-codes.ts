@@ -40,6 +40,15 @@ function toEmailCode(row: EmailCodeRow): EmailCode {
   };
 }
 
+/**
+ * Locks the account's row until the transaction ends, so that the sending rules (docs/security.md E4) are checked
+ * and the new code written one request at a time: parallel requests for a code cannot all see "none sent in the
+ * last minute". NO KEY UPDATE: rows that only refer to the account (a code, an audit event) are not held up by it.
+ */
+export async function lockAccountForCodeSend(db: Queryable, userId: number): Promise<void> {
+  await db.raw("SELECT id FROM users WHERE id = ? FOR NO KEY UPDATE", [userId]);
+}
+
 /** Locks the newest code so that a check and its consequence (a failure, or its use) happen one at a time. */
 export async function lockNewestCode(db: Queryable, userId: number, purpose: CodePurpose): Promise<EmailCode | undefined> {
   const row = await db("email_codes")

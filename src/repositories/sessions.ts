@@ -78,6 +78,26 @@ export async function upsertSession(db: Queryable, session: SessionWrite): Promi
   );
 }
 
+/**
+ * Saves a session that was read from the store (every signed-in request: its idle clock moves), only while its row
+ * still exists. A request in flight when its
+ * session is signed out (Sign out, or one session signed out from the Profile page) must not write it back and so
+ * sign the person in again; "Sign out everywhere" is covered by the account's session version instead. False when
+ * there was no row to update.
+ */
+export async function updateSession(db: Queryable, session: SessionWrite): Promise<boolean> {
+  const { rows } = await db.raw(
+    `UPDATE sessions SET
+       sess = CAST(? AS jsonb), expires_at = ?, user_id = CAST(? AS bigint), last_seen_at = now(),
+       client_ip = COALESCE(?, client_ip), user_agent = COALESCE(?, user_agent)
+      WHERE sid = ?
+        AND (CAST(? AS bigint) IS NULL OR EXISTS (SELECT 1 FROM users WHERE id = CAST(? AS bigint) AND NOT disabled))
+      RETURNING sid`,
+    [JSON.stringify(session.sess), session.expiresAt, session.userId, session.clientIp, session.userAgent, session.sid, session.userId, session.userId],
+  ).options(preparedStatement("session-update"));
+  return (rows as unknown[]).length > 0;
+}
+
 export async function deleteSession(db: Queryable, sid: string): Promise<void> {
   await db("sessions").where({ sid }).delete();
 }

@@ -86,9 +86,9 @@ export async function requestOwnEmailChange(
   }
   await assertMailConfigured(db, "email");
   await assertEmailFree(db, input.email, user.id);
-  await reserveCodeSend(db, { userId: user.id, purpose: "verify_email", clientIp: input.clientIp, field: "email" });
   const address = input.email;
   const messageId = await db.transaction(async (trx) => {
+    await reserveCodeSend(trx, { userId: user.id, purpose: "verify_email", clientIp: input.clientIp, field: "email" });
     const after = await users.setPendingEmail(trx, user.id, address);
     if (!after) throw new NotFoundError();
     const id = await queueVerificationCode(trx, keys, after, address);
@@ -110,8 +110,10 @@ export async function resendVerificationCode(db: Db, keys: SecretKeys, userId: n
   const address = addressAwaitingCode(user);
   if (!address) throw new ConflictError("This email address is already verified.", { [field]: "This email address is already verified." });
   await assertMailConfigured(db, field);
-  await reserveCodeSend(db, { userId, purpose: "verify_email", clientIp, field });
-  return db.transaction((trx) => queueVerificationCode(trx, keys, user, address));
+  return db.transaction(async (trx) => {
+    await reserveCodeSend(trx, { userId, purpose: "verify_email", clientIp, field });
+    return queueVerificationCode(trx, keys, user, address);
+  });
 }
 
 /** What an administrator's "Send confirmation code" did. */
@@ -138,8 +140,8 @@ export async function sendConfirmationCodeAsAdmin(
   const address = addressAwaitingCode(user);
   if (!address) return { kind: "already-verified", user };
   if (!(await isMailConfigured(db))) return { kind: "mail-not-configured", user };
-  await reserveCodeSend(db, { userId, purpose: "verify_email", clientIp, field: "confirmationCode" });
   const messageId = await db.transaction(async (trx) => {
+    await reserveCodeSend(trx, { userId, purpose: "verify_email", clientIp, field: "confirmationCode" });
     const id = await queueVerificationCode(trx, keys, user, address);
     await recordAudit(trx, actor, {
       action: "email.code_sent",

@@ -42,11 +42,14 @@ function minutesText(seconds: number): string {
  * docs/security.md E4: at most one code a minute per account, and five an hour per account and per client address.
  * (The minute rule is not applied per address: colleagues behind one office address would refuse each other.)
  * Refuses with a calm message against `field` (status 429); counts the send when it is allowed.
+ * Runs in the transaction that then issues the code (`issueCode`): the account stays locked until it commits, so
+ * parallel requests are judged one after another, each seeing the code the one before wrote.
  */
 export async function reserveCodeSend(
-  db: Db,
+  db: Queryable,
   input: { userId: number; purpose: codes.CodePurpose; clientIp: string; field: string },
 ): Promise<void> {
+  await codes.lockAccountForCodeSend(db, input.userId);
   const since = await codes.secondsSinceLastCode(db, input.userId, input.purpose);
   if (since !== null && since < CODE_POLICY.resendSeconds) {
     const wait = Math.ceil(CODE_POLICY.resendSeconds - since);

@@ -149,13 +149,22 @@ export async function issueTemporaryPassword(db: Db, actor: Actor, userId: numbe
 
 /**
  * At sign-in, after the account's own password did not match: the account's active reset code or temporary
- * password, used up on the spot (single use, docs/security.md R3).
+ * password that `typed` is, if any. Not used up here: `useResetInSignIn` does that in the sign-in's transaction.
  */
-export async function useResetAtSignIn(db: Queryable, user: User, typed: string): Promise<resets.PasswordReset | undefined> {
+export async function findResetAtSignIn(db: Queryable, user: User, typed: string): Promise<resets.PasswordReset | undefined> {
   if (user.authSource !== "local") return undefined;
   const reset = await resets.findActiveReset(db, user.id);
   if (!reset || !sameHash(digestOfToken(typed), reset.tokenHash)) return undefined;
-  return (await resets.useReset(db, reset.id)) ? reset : undefined;
+  return reset;
+}
+
+/**
+ * Uses up a reset found by `findResetAtSignIn` (single use, docs/security.md R3), in the transaction that records the
+ * sign-in it opens: if that fails, the code stays usable; of two requests with the same code, the second waits for
+ * the first and finds it used (false).
+ */
+export async function useResetInSignIn(trx: Queryable, reset: resets.PasswordReset): Promise<boolean> {
+  return resets.useReset(trx, reset.id);
 }
 
 /**

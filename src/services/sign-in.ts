@@ -11,7 +11,8 @@ import type { Actor, User } from "../types/user.ts";
 import { recordAudit } from "./audit.ts";
 import type { PasswordChangeReason } from "../types/user.ts";
 import { accountForDirectoryEntry } from "./directory-accounts.ts";
-import { useResetAtSignIn } from "./password-reset.ts";
+import { findResetAtSignIn, useResetInSignIn } from "./password-reset.ts";
+import type { PasswordReset } from "../repositories/password-resets.ts";
 import { directoryServers, recordDirectoryServerChanges } from "./ldap-settings.ts";
 import { ACCOUNT_POLICY, accountWaits, DIRECTORY_UNAVAILABLE, hashPassword, needsRehash, verifyAgainstDummy, verifyPassword } from "./passwords.ts";
 import { readLockoutThresholds } from "./general-settings.ts";
@@ -79,8 +80,10 @@ export async function signInWithPassword(
     return { ok: false };
   };
 
-  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: PasswordChangeReason): Promise<SignInResult> => {
-    await db.transaction(async (trx) => {
+  /** `reset`: the reset code or temporary password signed in with, used up in this transaction; `{ ok: false }` when another request used it first. */
+  const success = async (user: User, method: string, rehash?: { from: string; to: string }, passwordReset?: PasswordChangeReason, reset?: PasswordReset): Promise<SignInResult> => {
+    const used = await db.transaction(async (trx) => {
+      if (reset && !(await useResetInSignIn(trx, reset))) return false;
       await failures.clearFailures(trx, "account", accountKey);
       await failures.releaseAttempt(trx, "ip", input.clientIp);
       // With 2FA the sign-in is complete only after the code step (completeSignIn, below);
@@ -93,7 +96,9 @@ export async function signInWithPassword(
         target: { type: "user", id: user.id, label: user.username },
         details: { method, ...(rehash ? { rehashed: true } : {}) },
       });
+      return true;
     });
+    if (!used) return { ok: false };
     return passwordReset ? { ok: true, user, passwordReset } : { ok: true, user };
   };
 
@@ -115,8 +120,11 @@ export async function signInWithPassword(
   if (!accountSlot) {
     // A reset code or temporary password (256 or 80 random bits, nothing to guess) still opens a locked account,
     // so that a lock someone provoked on purpose cannot also block its owner's way back in by email.
-    const reset = credentials && !credentials.user.disabled ? await useResetAtSignIn(db, credentials.user, input.password) : undefined;
-    if (credentials && reset) return success(credentials.user, reset.kind, undefined, reset.kind);
+    const reset = credentials && !credentials.user.disabled ? await findResetAtSignIn(db, credentials.user, input.password) : undefined;
+    if (credentials && reset) {
+      const result = await success(credentials.user, reset.kind, undefined, reset.kind, reset);
+      if (result.ok) return result;
+    }
     // The audit trail names the account, so its page and the log show who is being locked out.
     await verifyAgainstDummy(input.password);
     return fail("locked", credentials?.user);
@@ -159,16 +167,16 @@ export async function signInWithPassword(
     await verifyAgainstDummy(input.password);
     // An imported account has no password yet (docs/domain.md, "Importing users"): only its emailed invitation code or
     // a temporary password opens it, leading straight to choosing one.
-    const reset = user.authSource === "local" && !user.disabled ? await useResetAtSignIn(db, user, input.password) : undefined;
-    if (!reset) return fail(user.authSource === "local" ? "no_password" : "not_local", user);
-    return afterRightPassword(() => success(user, reset.kind, undefined, reset.kind));
+    const reset = user.authSource === "local" && !user.disabled ? await findResetAtSignIn(db, user, input.password) : undefined;
+    const result = reset ? await afterRightPassword(() => success(user, reset.kind, undefined, reset.kind, reset)) : undefined;
+    return result?.ok ? result : fail(user.authSource === "local" ? "no_password" : "not_local", user);
   }
   const valid = await verifyPassword(passwordHash, input.password);
   if (!valid) {
-    // An emailed reset code or a temporary password, typed as the password (TrueCommand's flow), used up here.
-    const reset = user.disabled ? undefined : await useResetAtSignIn(db, user, input.password);
-    if (!reset) return fail("wrong_password", user);
-    return afterRightPassword(() => success(user, reset.kind, undefined, reset.kind));
+    // An emailed reset code or a temporary password, typed as the password (TrueCommand's flow), used up with the sign-in it opens.
+    const reset = user.disabled ? undefined : await findResetAtSignIn(db, user, input.password);
+    const result = reset ? await afterRightPassword(() => success(user, reset.kind, undefined, reset.kind, reset)) : undefined;
+    return result?.ok ? result : fail("wrong_password", user);
   }
   if (user.disabled) return fail("disabled", user);
 

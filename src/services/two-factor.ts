@@ -171,9 +171,9 @@ export async function enableEmailTwoFactor(db: Db, keys: SecretKeys, actor: Acto
 /** Emails a sign-in code to the account's verified address; returns the outbox message to send now. */
 export async function sendSignInCode(db: Db, keys: SecretKeys, user: User, clientIp: string): Promise<number> {
   if (!user.email) throw new ConflictError("This account has no email address for codes.");
-  await reserveCodeSend(db, { userId: user.id, purpose: "sign_in", clientIp, field: "code" });
   const address = user.email;
   return db.transaction(async (trx) => {
+    await reserveCodeSend(trx, { userId: user.id, purpose: "sign_in", clientIp, field: "code" });
     const code = await issueCode(trx, keys, { userId: user.id, purpose: "sign_in", address });
     return outbox.enqueue(trx, signInCodeMessage(address, user.username, code));
   });

@@ -10,6 +10,7 @@ import type { MailOutbox } from "../../src/services/mail-outbox.ts";
 import { FORGOT_PASSWORD_ANSWER } from "../../src/services/password-reset.ts";
 import type { User } from "../../src/types/user.ts";
 import { csrfTokenFrom, signedInAgent, TestAgent } from "../helpers/agent.ts";
+import { injectFault } from "../helpers/faults.ts";
 import { createTestAppParts } from "../helpers/app.ts";
 import { errorSummary, fieldError, isInvalid, labelText, pageText } from "../helpers/html.ts";
 import { codeIn, type ReceivedMail, type TestMailServer , useAppWithMail } from "../helpers/mail.ts";
@@ -291,6 +292,24 @@ describe("R3: a code works once, and only the newest one", () => {
     const results = await Promise.all(agents.map((a) => a.post("/login", { username: "pat", password: code })));
     expect(results.map((r) => r.status).sort()).toEqual([303, 401]);
     expect(results.find((r) => r.status === 303)?.headers.location).toBe("/login/new-password");
+  });
+
+  it("R3: the code is used up in the sign-in's own transaction: when that fails, the code is not lost and the retry leads to Choose a new password", async () => {
+    const pat = await verifiedUser("pat");
+    const code = await mailedCode(pat);
+    const fault = await injectFault(db, { table: "audit_events", on: "INSERT", when: "NEW.action = 'sign_in.reset_accepted'", code: "57P01" });
+    try {
+      const failed = await attemptSignIn(new TestAgent(app), "pat", code);
+      expect(await fault.fired()).toBe(1);
+      expect(failed.status).toBe(503);
+      const unused = await db("password_resets").where({ user_id: pat.id }).whereNull("used_at").count<{ count: string }[]>("* as count").first();
+      expect(Number(unused?.count)).toBe(1);
+    } finally {
+      await fault.remove();
+    }
+    await signInWithCode(new TestAgent(app), "pat", code);
+    // And it is used up now.
+    expect((await attemptSignIn(new TestAgent(app), "pat", code)).status).toBe(401);
   });
 
   it("R3: a code stops working when the account is disabled", async () => {

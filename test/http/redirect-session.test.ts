@@ -49,9 +49,11 @@ describe.skipIf(!usingPostgres)("redirects wait for the session to be stored (Po
         req.on("error", reject);
         req.end(body);
       });
-      // Wait until the session write is really waiting on the lock.
+      // Wait until the session write is really waiting on the lock (an UPDATE: the session was read from the store).
       for (;;) {
-        const waiting = await db.raw("SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE 'INSERT INTO sessions%'");
+        const waiting = await db.raw(
+          "SELECT count(*) AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND (query LIKE 'INSERT INTO sessions%' OR query LIKE 'UPDATE sessions%')",
+        );
         if (Number(waiting.rows[0].n) > 0) break;
         await new Promise((r) => setTimeout(r, 20));
       }

@@ -1,5 +1,5 @@
 import supertest from "supertest";
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import type { Db } from "../../src/db/index.ts";
 import { findUserById } from "../../src/repositories/users/index.ts";
 import { createTestApp } from "../helpers/app.ts";
@@ -150,6 +150,49 @@ describe("S5: timeouts", () => {
     const row = await db("sessions").where({ sid }).first("sess");
     const sess = typeof row.sess === "string" ? JSON.parse(row.sess) : row.sess;
     expect(Date.now() - sess.lastSeenAt).toBeLessThan(5 * MINUTE);
+  });
+
+  describe("S5: idle expiry is exact, whatever the last request wrote", () => {
+    // The app's clock stands still (only Date is faked; timers and sockets run as usual), so no time passes between
+    // moving the stored clock and the request that judges it: the boundary can be tested to the second.
+    const T = Date.now();
+    beforeEach(() => {
+      vi.useFakeTimers({ toFake: ["Date"], now: T });
+    });
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    async function storedLastSeen(sid: string): Promise<number> {
+      const row = await db("sessions").where({ sid }).first("sess");
+      const sess = typeof row.sess === "string" ? JSON.parse(row.sess) : row.sess;
+      return Number(sess.lastSeenAt);
+    }
+
+    it("S5: a request half a minute after the last recorded one counts from its own time: idle 30 minutes less a second later is still signed in", async () => {
+      const app = createTestApp(db);
+      const { agent, sid } = await signedInSid(app);
+      await setSessionClocks(db, sid, { lastSeenAt: T - 30_000 });
+      expect((await agent.get("/profile")).status).toBe(200);
+      expect(await storedLastSeen(sid)).toBe(T);
+
+      await setSessionClocks(db, sid, { lastSeenAt: (await storedLastSeen(sid)) - (30 * MINUTE - 1000) });
+      expect((await agent.get("/profile")).status).toBe(200);
+      expect(await sessionExists(db, sid)).toBe(true);
+    });
+
+    it("S5: idle 30 minutes and a second: signed out; 30 minutes less a second: still signed in", async () => {
+      const app = createTestApp(db);
+      const { agent, sid } = await signedInSid(app);
+      await setSessionClocks(db, sid, { lastSeenAt: T - (30 * MINUTE - 1000) });
+      expect((await agent.get("/profile")).status).toBe(200);
+
+      await setSessionClocks(db, sid, { lastSeenAt: T - (30 * MINUTE + 1000) });
+      const res = await agent.get("/profile");
+      expect(res.status).toBe(303);
+      expect(res.headers.location).toMatch(/^\/login\?/);
+      expect(await sessionExists(db, sid)).toBe(false);
+    });
   });
 
   it("S5: more than 12 hours since sign-in ends the session even when it was never idle", async () => {

@@ -713,3 +713,29 @@ describe("Require two-factor authentication for administrators", () => {
     expect(pageText(profile.text)).not.toContain("Administrators must use two-factor authentication.");
   });
 });
+
+describe("E4 under parallel posts: Send a new code", () => {
+  async function signInCodesOf(userId: number): Promise<number> {
+    const row = await db("email_codes").where({ user_id: userId, purpose: "sign_in" }).count<{ count: string }[]>("* as count").first();
+    return Number(row?.count ?? 0);
+  }
+
+  it("E4: 20 parallel requests for a new code issue and mail one, not one each (one a minute per account)", async () => {
+    await insertTestAdmin(db, { username: "root" });
+    const user = await verifiedUser({ username: "presser" });
+    await db("users").where({ id: user.id }).update({ two_factor_method: "email" });
+    const agent = new TestAgent(app);
+    await passwordStep(agent, user);
+    await mailServer.waitFor(mailFor(user.email as string, SIGN_IN_CODE_SUBJECT));
+    expect(await signInCodesOf(user.id)).toBe(1);
+    // The first code is older than a minute: one new code is due, and only one.
+    await db("email_codes").where({ user_id: user.id }).update({ created_at: db.raw("now() - interval '61 seconds'") });
+
+    const answers = await Promise.all(Array.from({ length: 20 }, () => agent.post("/login/code/resend")));
+    expect(answers.every((res) => res.status === 303)).toBe(true);
+    expect(await signInCodesOf(user.id)).toBe(2);
+    const queued = await db("outbox").where({ subject: SIGN_IN_CODE_SUBJECT }).count<{ count: string }[]>("* as count").first();
+    expect(Number(queued?.count)).toBe(2);
+    expect(mailServer.to(user.email as string).filter((m) => m.subject === SIGN_IN_CODE_SUBJECT)).toHaveLength(2);
+  });
+});

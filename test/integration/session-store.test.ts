@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
+import type { Request } from "express";
 import type { SessionData } from "express-session";
 import { DbSessionStore } from "../../src/auth/session-store.ts";
 import type { Db } from "../../src/db/index.ts";
-import { deleteExpiredSessions, deleteUserSessions } from "../../src/repositories/sessions.ts";
+import { deleteExpiredSessions, deleteSessionOfUser, deleteUserSessions } from "../../src/repositories/sessions.ts";
 import { createTestDb, resetDb } from "../helpers/db.ts";
 import { buildUser } from "../helpers/factories.ts";
 
@@ -55,5 +56,37 @@ describe("DbSessionStore", () => {
     expect(await load("anon")).not.toBeNull();
     expect(await load("old")).toBeNull();
     expect(await deleteExpiredSessions(db)).toBe(1);
+  });
+});
+
+describe("a session signed out while a request of it is in flight", () => {
+  /** What express-session does with a request: get() the stored session and build req.session from it (createSession). */
+  async function loadAsRequest(sid: string): Promise<SessionData> {
+    const data = await load(sid);
+    if (!data) throw new Error(`no session ${sid}`);
+    const req = { sessionID: sid, sessionStore: store } as unknown as Request;
+    return store.createSession(req, data) as unknown as SessionData;
+  }
+
+  it("does not bring it back: the in-flight request's save or touch writes nothing once the row is gone", async () => {
+    const user = await buildUser(db);
+    await save("s-out", { cookie: { expires: future() }, passport: { user: { id: user.id, sv: 1 } } });
+    const inFlight = await loadAsRequest("s-out");
+    // Meanwhile: "Sign out" of that one session (the console's, or the Profile page's session list).
+    expect(await deleteSessionOfUser(db, user.id, "s-out")).toBe(true);
+
+    (inFlight as unknown as { lastSeenAt: number }).lastSeenAt = Date.now();
+    expect(await save("s-out", inFlight)).toBeUndefined();
+    await new Promise<void>((resolve, reject) => store.touch("s-out", inFlight, (err) => (err ? reject(err) : resolve())));
+    expect(await db("sessions").where({ sid: "s-out" }).first()).toBeUndefined();
+  });
+
+  it("still updates a loaded session that was not signed out, and stores a new one", async () => {
+    const user = await buildUser(db);
+    await save("s-kept", { cookie: { expires: future() }, passport: { user: { id: user.id, sv: 1 } } });
+    const loaded = await loadAsRequest("s-kept");
+    (loaded as unknown as { lastSeenAt: number }).lastSeenAt = 12345;
+    expect(await save("s-kept", loaded)).toBeUndefined();
+    expect(((await load("s-kept")) as unknown as { lastSeenAt: number }).lastSeenAt).toBe(12345);
   });
 });
