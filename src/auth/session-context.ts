@@ -9,12 +9,22 @@ import type { User } from "../types/user.ts";
 export interface SessionContext {
   user: User | undefined;
   generalSettings: StoredSettings<unknown> | undefined;
+  /** The signed-in session's lastSeenAt before the store moved it to this request's time (ms since the epoch). */
+  lastSeenBefore: number | undefined;
 }
 
 const contexts = new WeakMap<Request, SessionContext>();
 
 export function rememberSessionContext(req: Request, context: SessionContext): void {
   contexts.set(req, context);
+}
+
+/**
+ * When this request's signed-in session was last used before it: the store has already moved the session's
+ * lastSeenAt to now (DbSessionStore.get). Undefined for a session the store did not read (a new one).
+ */
+export function lastSeenBeforeRequest(req: Request): number | undefined {
+  return contexts.get(req)?.lastSeenBefore;
 }
 
 /** The account read with the session, if it is the one asked for; undefined: read it yourself. */

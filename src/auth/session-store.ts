@@ -47,9 +47,9 @@ export class DbSessionStore extends session.Store {
 
   /** Reads the account and the General settings with the session (see createSession): one round trip for all three. */
   override get(sid: string, callback: Callback<session.SessionData | null>): void {
-    sessions.findSessionWithContext(this.db, sid, GENERAL_KEY).then((row) => {
+    sessions.findSessionWithContext(this.db, sid, GENERAL_KEY, Date.now()).then((row) => {
       if (!row) return callback(null, null);
-      const context: SessionContext = { user: row.user, generalSettings: row.settings };
+      const context: SessionContext = { user: row.user, generalSettings: row.settings, lastSeenBefore: row.lastSeenBefore };
       // Not enumerable: express-session neither copies it into the session nor counts it when judging a change.
       Object.defineProperty(row.sess, CONTEXT, { value: context, enumerable: false });
       callback(null, row.sess as unknown as session.SessionData);

@@ -2,7 +2,7 @@ import type { NextFunction, Request, Response } from "express";
 import type { Config } from "../config.ts";
 import type { Queryable } from "../db/index.ts";
 import { safeReturnTo } from "../lib/return-to.ts";
-import { generalSettingsOfRequest } from "../auth/session-context.ts";
+import { generalSettingsOfRequest, lastSeenBeforeRequest } from "../auth/session-context.ts";
 
 declare module "express-session" {
   interface SessionData {
@@ -63,7 +63,9 @@ export function sessionTimeouts(config: Config, db: Queryable) {
     const absoluteMs = limits.absoluteHours * 3_600_000;
     const now = Date.now();
     const authAt = req.session.authAt ?? now;
-    const lastSeen = req.session.lastSeenAt ?? now;
+    // The store moved lastSeenAt to this request as it read the session (DbSessionStore.get): the idle time is the
+    // time since the one before.
+    const lastSeen = lastSeenBeforeRequest(req) ?? req.session.lastSeenAt ?? now;
     const idleExpired = idleMs > 0 && now - lastSeen > idleMs;
     if (idleExpired || now - authAt > absoluteMs) {
       // A form sent after expiry (docs/security.md S5) goes to sign-in, which says why and leads back to the form's page.
@@ -87,11 +89,10 @@ export function sessionTimeouts(config: Config, db: Queryable) {
       });
       return;
     }
-    // Every request moves the idle clock, so the session ends exactly when it has been idle for the limit. Writing it
-    // at most once a minute saved a session write on most requests, but a request inside that minute was then not
-    // counted and the session ended up to a minute early, while the page's idle warning (public/js/idle-warning.js)
-    // counted from that request (test/http/sessions.test.ts, "idle expiry is exact").
-    if (lastSeen !== now || req.session.lastSeenAt === undefined) req.session.lastSeenAt = now;
+    // Every request moves the idle clock, so the session ends exactly when it has been idle for the limit, as the
+    // page's idle warning (public/js/idle-warning.js) counts (test/http/sessions.test.ts, "idle expiry is exact").
+    // The store did it in the statement that read the session; a session it did not read gets it here.
+    if (req.session.lastSeenAt === undefined) req.session.lastSeenAt = now;
     // The cookie (and the stored session) last exactly as long as the lifetime has left, however long that is.
     req.session.cookie.maxAge = authAt + absoluteMs - now;
     if (req.method === "GET" && req.accepts(["html", "json"]) === "html" && isPageToReturnTo(req.originalUrl) && req.session.recentPages?.[0] !== req.originalUrl)

@@ -35,17 +35,16 @@ describe("statements per signed-in page", () => {
     await grant(db, { kind: "user", id: user.id }, { kind: "system", id: system.id });
     const app = createTestApp(db);
     const agent = await signedInAgent(app, user);
-    // The first visit also remembers the page (for a return after expiry); a reload writes only the idle clock, which
-    // every request moves so that idle expiry is exact (src/middleware/session-timeouts.ts).
+    // The first visit also remembers the page (for a return after expiry); a reload writes nothing more than the idle
+    // clock, which the statement reading the session moves (src/repositories/sessions.ts), so idle expiry is exact.
     await agent.get("/systems").expect(200);
     let text = "";
     const statements = await statementsDuring(async () => {
       text = pageText((await agent.get("/systems").expect(200)).text);
     });
     expect(text).toContain("nas-1");
-    expect(statements, statements.join("\n")).toHaveLength(3);
-    expect(statements[0]).toMatch(/FROM sessions s\s+LEFT JOIN users u/);
-    expect(statements[2]).toMatch(/^UPDATE sessions SET/);
+    expect(statements, statements.join("\n")).toHaveLength(2);
+    expect(statements[0]).toMatch(/UPDATE sessions s[\s\S]*LEFT JOIN users u/);
   });
 
   it("an administrator's page reads the General settings once, with the session (the 2FA rule and the timeouts)", async () => {

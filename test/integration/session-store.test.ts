@@ -85,8 +85,8 @@ describe("a session signed out while a request of it is in flight", () => {
     const user = await buildUser(db);
     await save("s-kept", { cookie: { expires: future() }, passport: { user: { id: user.id, sv: 1 } } });
     const loaded = await loadAsRequest("s-kept");
-    (loaded as unknown as { lastSeenAt: number }).lastSeenAt = 12345;
+    (loaded as unknown as { recentPages: string[] }).recentPages = ["/kept"];
     expect(await save("s-kept", loaded)).toBeUndefined();
-    expect(((await load("s-kept")) as unknown as { lastSeenAt: number }).lastSeenAt).toBe(12345);
+    expect(((await load("s-kept")) as unknown as { recentPages: string[] }).recentPages).toEqual(["/kept"]);
   });
 });
