@@ -95,6 +95,9 @@ export function sessionTimeouts(config: Config, db: Queryable) {
     if (req.session.lastSeenAt === undefined) req.session.lastSeenAt = now;
     // The cookie (and the stored session) last exactly as long as the lifetime has left, however long that is.
     req.session.cookie.maxAge = authAt + absoluteMs - now;
+    // The cookie is sent again only with a changed session (app.ts: not rolling), so a lifetime moved by the General
+    // settings changes the session: the cookie and the stored expiry follow at this request.
+    if (req.session.endsAt !== authAt + absoluteMs) req.session.endsAt = authAt + absoluteMs;
     if (req.method === "GET" && req.accepts(["html", "json"]) === "html" && isPageToReturnTo(req.originalUrl) && req.session.recentPages?.[0] !== req.originalUrl)
       req.session.recentPages = remember(req.session.recentPages, req.originalUrl);
     if (idleMs > 0) res.locals.idleTimeoutSeconds = limits.idleMinutes * 60;

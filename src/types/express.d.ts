@@ -17,6 +17,8 @@ declare module "express-session" {
     authAt?: number;
     /** Last request (ms); the idle timeout counts from here. */
     lastSeenAt?: number;
+    /** When the lifetime ends (ms), as last sent in the cookie: a change of the General settings moves it. */
+    endsAt?: number;
     client?: { ip: string; userAgent: string };
     flash?: { kind: "success" | "notice" | "error"; text: string }[];
     /** Set by passport once the account has signed in. */
